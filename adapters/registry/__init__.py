@@ -1,0 +1,1 @@
+"""The alliance registry: the alliance office's own data in the gateway's PostgreSQL."""

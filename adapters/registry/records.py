@@ -1,0 +1,127 @@
+"""Typed rows of the registry. Plain data: no Strawberry, no rules."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, fields
+from datetime import date, datetime
+from typing import Any, Self
+
+import asyncpg
+
+
+class _FromRow:
+    @classmethod
+    def from_row(cls, row: asyncpg.Record) -> Self:
+        names = {f.name for f in fields(cls)}  # type: ignore[arg-type]
+        return cls(**{k: v for k, v in row.items() if k in names})
+
+
+@dataclass(frozen=True, slots=True)
+class AllianceRecord(_FromRow):
+    id: str
+    name: str
+    specialty: str
+    level: str
+    form: str
+    lead_hospital_code: str
+    lead_department: str
+    discipline_leader: str
+    founded_on: date
+    charter_version: str
+    development_plan: str | None
+    filing_status: str
+    filing_number: str | None
+    standing: str
+
+
+@dataclass(frozen=True, slots=True)
+class HospitalRecord(_FromRow):
+    code: str
+    name: str
+    credit_code: str
+    grade: str
+    ownership: str
+    type: str
+    division_code: str
+    contact_name: str
+    contact_phone: str
+    specialty_beds: int = 0
+    address: str | None = None
+    licence_number: str | None = None
+    licence_valid_until: date | None = None
+    authorised_beds: int | None = None
+    open_beds: int | None = None
+    staff_total: int | None = None
+    medical_staff: int | None = None
+    management_staff: int | None = None
+    specialty_ward: str | None = None
+
+    def as_row(self) -> dict[str, Any]:
+        return {f.name: getattr(self, f.name) for f in fields(self)}
+
+
+@dataclass(frozen=True, slots=True)
+class MembershipRecord(_FromRow):
+    alliance_id: str
+    hospital_code: str
+    role: str
+    status: str
+    joined_on: date
+    plaque_granted_on: date | None
+    left_on: date | None
+    exit_reason: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class CouncilSeatRecord(_FromRow):
+    id: int
+    role: str
+    holder_name: str
+    holder_title: str | None
+    hospital_code: str
+    since: date
+
+
+@dataclass(frozen=True, slots=True)
+class ResolutionRecord(_FromRow):
+    id: int
+    number: str
+    adopted_on: date
+    subject: str
+    summary: str
+
+
+@dataclass(frozen=True, slots=True)
+class ApplicationRecord(_FromRow):
+    id: int
+    alliance_id: str
+    hospital_code: str
+    status: str
+    submitted_at: datetime
+    submitted_by: str
+    reviewed_at: datetime | None
+    reviewed_by: str | None
+    review_note: str | None
+    due_diligence: list[str]
+    decided_at: datetime | None
+    decided_by: str | None
+    decision_note: str | None
+    resolution_id: int | None
+
+
+@dataclass(frozen=True, slots=True)
+class AgreementRecord(_FromRow):
+    id: int
+    alliance_id: str
+    party_a_code: str
+    party_b_code: str
+    application_id: int | None
+    renews_id: int | None
+    signed_on: date
+    term_years: int
+    effective_on: date
+    expires_on: date
+    closed_as: str | None
+    closed_on: date | None
+    termination_reason: str | None
+    termination_note: str | None

@@ -1,0 +1,131 @@
+"""`alliance-gateway`: demo, serve, migrate, token."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import logging
+import os
+import sys
+from pathlib import Path
+
+import asyncpg
+import uvicorn
+
+from adapters.registry.migrate import apply_migrations
+from gateway import tokens
+from gateway.app import create_app
+from gateway.settings import Settings, load_settings
+from resolvers.principal import Purpose, Role
+
+
+def _config_path(value: str | None) -> Path | None:
+    chosen = value or os.environ.get("ALLIANCE_CONFIG")
+    return Path(chosen) if chosen else None
+
+
+def _serve(settings: Settings, host: str, port: int) -> None:
+    uvicorn.run(create_app(settings), host=host, port=port, log_level="info",
+                ws="websockets-sansio", proxy_headers=True)
+
+
+def cmd_serve(args: argparse.Namespace) -> None:
+    _serve(load_settings(_config_path(args.config)), args.host, args.port)
+
+
+def cmd_migrate(args: argparse.Namespace) -> None:
+    settings = load_settings(_config_path(args.config))
+
+    async def run() -> list[str]:
+        conn = await asyncpg.connect(settings.registry.dsn)
+        try:
+            return await apply_migrations(conn)
+        finally:
+            await conn.close()
+
+    applied = asyncio.run(run())
+    print("applied: " + ", ".join(applied) if applied else "registry is up to date")
+
+
+def cmd_demo(args: argparse.Namespace) -> None:
+    from gateway import demo
+
+    url = f"http://{args.host}:{args.port}/graphql"
+    prepared = asyncio.run(
+        demo.prepare(Path(args.data_dir), reset=args.reset, registry_dsn=args.registry_dsn,
+                     graphql_url=url)
+    )
+    print(f"demo ready in {prepared.paths.root}: tokens in {prepared.paths.demo_json}")
+    if args.seed_only:
+        return
+    print(f"GraphiQL at {url}  (Ctrl-C stops the gateway and the embedded PostgreSQL)")
+    _serve(load_settings(prepared.paths.config), args.host, args.port)
+
+
+def cmd_token(args: argparse.Namespace) -> None:
+    data_dir = Path(args.data_dir)
+    settings = load_settings(data_dir / "alliance.toml")
+    subject = args.subject or f"{args.role.lower()}-{(args.member or 'alliance').lower()}"
+    print(
+        tokens.mint(
+            data_dir / tokens.PRIVATE_KEY_FILE,
+            issuer=settings.auth.issuer,
+            audience=settings.auth.audience,
+            subject=subject,
+            roles=[args.role],
+            hospital=args.member,
+            purpose=args.purpose,
+            ttl_seconds=args.ttl,
+        )
+    )
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="alliance-gateway", description=__doc__)
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    demo = sub.add_parser("demo", help="run the gateway on an embedded demo alliance")
+    demo.add_argument("--host", default="127.0.0.1")
+    demo.add_argument("--port", type=int, default=8000)
+    demo.add_argument("--data-dir", default="demo-data")
+    demo.add_argument("--reset", action="store_true", help="delete the directory and start over")
+    demo.add_argument("--registry-dsn", help="use this PostgreSQL (superuser) instead of pgserver")
+    demo.add_argument("--seed-only", action="store_true", help="prepare everything, do not serve")
+    demo.set_defaults(func=cmd_demo)
+
+    serve = sub.add_parser("serve", help="run the gateway with a configuration file")
+    serve.add_argument("--config", help="alliance.toml (default: $ALLIANCE_CONFIG)")
+    serve.add_argument("--host", default="127.0.0.1")
+    serve.add_argument("--port", type=int, default=8000)
+    serve.set_defaults(func=cmd_serve)
+
+    migrate = sub.add_parser("migrate", help="apply the registry's SQL migrations")
+    migrate.add_argument("--config", help="alliance.toml (default: $ALLIANCE_CONFIG)")
+    migrate.set_defaults(func=cmd_migrate)
+
+    token = sub.add_parser("token", help="mint a token with the demo's signing key")
+    token.add_argument("--data-dir", default="demo-data")
+    token.add_argument("--role", required=True, choices=[r.value for r in Role])
+    token.add_argument("--member", help="the hospital code the token speaks for")
+    token.add_argument("--purpose", choices=[p.value for p in Purpose])
+    token.add_argument("--subject")
+    token.add_argument("--ttl", type=int, default=24 * 3600, help="lifetime in seconds")
+    token.set_defaults(func=cmd_token)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> None:
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
+    logging.getLogger("pgserver").setLevel(logging.WARNING)
+    args = build_parser().parse_args(argv)
+    try:
+        args.func(args)
+    except KeyboardInterrupt:
+        pass
+    except (OSError, ValueError, asyncpg.PostgresError) as e:
+        print(f"alliance-gateway: {e}", file=sys.stderr)
+        raise SystemExit(1) from None
+
+
+if __name__ == "__main__":
+    main()

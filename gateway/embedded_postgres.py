@@ -1,0 +1,51 @@
+"""The embedded PostgreSQL of the demo: server binaries from the `pgserver` package, data in the
+demo's directory, reached over a Unix socket."""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+from urllib.parse import quote, urlsplit
+
+import asyncpg
+import pgserver
+
+from adapters import postgres_admin
+
+log = logging.getLogger(__name__)
+
+_HBA = """\
+# Written by alliance-gateway: the superuser on the local socket, every other role by password,
+# so each hospital's credentials are really checked.
+local all postgres trust
+local all all scram-sha-256
+host all all 127.0.0.1/32 scram-sha-256
+host all all ::1/128 scram-sha-256
+"""
+
+
+class EmbeddedPostgres:
+    def __init__(self, data_dir: Path) -> None:
+        data_dir.mkdir(parents=True, exist_ok=True)
+        # cleanup_mode="stop": the server stops when the last process using it exits (Ctrl-C).
+        self._server = pgserver.get_server(data_dir, cleanup_mode="stop")
+        self.admin_dsn = self._server.get_uri()
+        self.socket_dir = dict(
+            p.split("=", 1) for p in urlsplit(self.admin_dsn).query.split("&") if "=" in p
+        )["host"]
+
+    def dsn(self, role: str, password: str, database: str) -> str:
+        return f"postgresql://{quote(role)}:{quote(password)}@/{quote(database)}?host={self.socket_dir}"
+
+    async def require_passwords(self) -> None:
+        admin = await asyncpg.connect(self.admin_dsn)
+        try:
+            hba = Path(await postgres_admin.hba_file(admin))
+            if hba.read_text() != _HBA:
+                hba.write_text(_HBA)
+                await postgres_admin.reload_config(admin)
+        finally:
+            await admin.close()
+
+    def stop(self) -> None:
+        self._server.cleanup()

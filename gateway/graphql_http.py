@@ -1,0 +1,203 @@
+"""GraphQL over HTTP, as the GraphQL-over-HTTP specification asks: GET for queries only,
+POST with a JSON body, `application/graphql-response+json` with its status codes, and
+`application/json` for legacy clients."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+import strawberry
+from graphql import GraphQLError
+from starlette.requests import Request
+from starlette.responses import HTMLResponse, JSONResponse, Response
+from strawberry.http.ides import get_graphql_ide_html
+from strawberry.schema.exceptions import CannotGetOperationTypeError, InvalidOperationTypeError
+from strawberry.types.execution import ExecutionResult, PreExecutionError
+from strawberry.types.graphql import OperationType
+
+from gateway.auth import AuthenticationError, NoGatewayRoleError, TokenVerifier
+from resolvers.context import RequestContext
+from resolvers.errors import ErrorCode
+from resolvers.principal import Principal
+
+GRAPHQL_RESPONSE = "application/graphql-response+json"
+JSON = "application/json"
+MAX_BODY_BYTES = 1 << 20
+
+ContextFactory = Callable[[Principal], RequestContext]
+
+
+class RequestError(Exception):
+    """A request the server cannot execute at all; answered with a status and one error."""
+
+    def __init__(self, status: int, code: str, message: str, headers: dict[str, str] | None = None):
+        super().__init__(message)
+        self.status, self.code, self.message, self.headers = status, code, message, headers or {}
+
+
+def _error_body(code: str, message: str) -> dict[str, Any]:
+    return {"errors": [{"message": message, "extensions": {"code": code}}]}
+
+
+def negotiate(accept: str | None) -> str:
+    """The response media type, or RequestError 406 if the client accepts neither."""
+    if not accept:
+        return JSON
+    weights: dict[str, float] = {}
+    for part in accept.split(","):
+        media, *params = (p.strip() for p in part.split(";"))
+        q = 1.0
+        for p in params:
+            if p.startswith("q="):
+                try:
+                    q = float(p[2:])
+                except ValueError:
+                    q = 0.0
+        weights[media.lower()] = max(q, weights.get(media.lower(), 0.0))
+    if weights.get(GRAPHQL_RESPONSE, 0) > 0 and weights[GRAPHQL_RESPONSE] >= weights.get(JSON, 0):
+        return GRAPHQL_RESPONSE
+    if max(weights.get(m, 0) for m in (JSON, "application/*", "*/*")) > 0:
+        return JSON
+    raise RequestError(
+        406, "NOT_ACCEPTABLE", f"Accept {GRAPHQL_RESPONSE} or {JSON}; this server answers no other."
+    )
+
+
+def _json_param(raw: Any, name: str) -> dict[str, Any] | None:
+    if raw is None or raw == "":
+        return None
+    if isinstance(raw, str):
+        try:
+            raw = json.loads(raw)
+        except ValueError:
+            raise RequestError(400, "BAD_REQUEST", f"`{name}` is not valid JSON.") from None
+    if raw is not None and not isinstance(raw, dict):
+        raise RequestError(400, "BAD_REQUEST", f"`{name}` must be a JSON object.")
+    return raw
+
+
+async def _params(request: Request) -> dict[str, Any]:
+    if request.method == "GET":
+        return dict(request.query_params)
+    content_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
+    if content_type != JSON:
+        raise RequestError(415, "UNSUPPORTED_MEDIA_TYPE", "POST a JSON body (application/json).")
+    declared = request.headers.get("content-length")
+    if declared is not None and declared.isdigit() and int(declared) > MAX_BODY_BYTES:
+        raise RequestError(413, "PAYLOAD_TOO_LARGE", f"The body exceeds {MAX_BODY_BYTES} bytes.")
+    body = bytearray()
+    async for chunk in request.stream():
+        body += chunk
+        if len(body) > MAX_BODY_BYTES:
+            raise RequestError(413, "PAYLOAD_TOO_LARGE", f"The body exceeds {MAX_BODY_BYTES} bytes.")
+    try:
+        params = json.loads(body)
+    except ValueError:
+        raise RequestError(400, "BAD_REQUEST", "The body is not valid JSON.") from None
+    if not isinstance(params, dict):
+        raise RequestError(400, "BAD_REQUEST", "The body must be a JSON object (batching is off).")
+    return params
+
+
+def _is_request_error(result: ExecutionResult) -> bool:
+    # Field errors always carry a path; errors without one stopped the whole request
+    # (parse, validation, variable coercion).
+    if isinstance(result, PreExecutionError):
+        return True
+    return result.data is None and all(not e.path for e in result.errors or [])
+
+
+class GraphQLHTTPEndpoint:
+    def __init__(
+        self,
+        schema: strawberry.Schema,
+        verifier: TokenVerifier,
+        make_context: ContextFactory,
+        *,
+        graphiql: bool,
+    ) -> None:
+        self._schema = schema
+        self._verifier = verifier
+        self._make_context = make_context
+        self._graphiql = graphiql
+
+    def _wants_ide(self, request: Request) -> bool:
+        return (
+            self._graphiql
+            and request.method == "GET"
+            and "text/html" in request.headers.get("accept", "")
+            and "query" not in request.query_params
+        )
+
+    async def __call__(self, request: Request) -> Response:
+        if self._wants_ide(request):
+            return HTMLResponse(get_graphql_ide_html())
+        media_type = JSON
+        try:
+            media_type = negotiate(request.headers.get("accept"))
+            principal = await self._authenticate(request)
+            params = await _params(request)
+            result = await self._execute(request, params, principal)
+        except RequestError as e:
+            return JSONResponse(
+                _error_body(e.code, e.message), e.status, headers=e.headers, media_type=media_type
+            )
+        status = 400 if media_type == GRAPHQL_RESPONSE and _is_request_error(result) else 200
+        body: dict[str, Any] = {}
+        if result.errors:
+            body["errors"] = [_formatted(e) for e in result.errors]
+        if not isinstance(result, PreExecutionError):
+            body["data"] = result.data
+        if result.extensions:
+            body["extensions"] = result.extensions
+        return JSONResponse(body, status, media_type=media_type)
+
+    async def _authenticate(self, request: Request) -> Principal:
+        try:
+            return await self._verifier.verify_header(request.headers.get("authorization"))
+        except AuthenticationError as e:
+            raise RequestError(
+                401, ErrorCode.UNAUTHENTICATED, str(e),
+                {"WWW-Authenticate": 'Bearer realm="alliance-gateway"'},
+            ) from None
+        except NoGatewayRoleError as e:
+            raise RequestError(403, ErrorCode.FORBIDDEN, str(e)) from None
+
+    async def _execute(
+        self, request: Request, params: dict[str, Any], principal: Principal
+    ) -> ExecutionResult:
+        query = params.get("query")
+        if not isinstance(query, str) or not query.strip():
+            raise RequestError(400, "BAD_REQUEST", "The request has no `query` string.")
+        operation_name = params.get("operationName") or None
+        if operation_name is not None and not isinstance(operation_name, str):
+            raise RequestError(400, "BAD_REQUEST", "`operationName` must be a string.")
+        allowed = {OperationType.QUERY} if request.method == "GET" else {
+            OperationType.QUERY, OperationType.MUTATION
+        }
+        try:
+            return await self._schema.execute(
+                query,
+                variable_values=_json_param(params.get("variables"), "variables"),
+                context_value=self._make_context(principal),
+                operation_name=operation_name,
+                allowed_operation_types=allowed,
+                operation_extensions=_json_param(params.get("extensions"), "extensions"),
+            )
+        except InvalidOperationTypeError as e:
+            if e.operation_type is OperationType.SUBSCRIPTION:
+                raise RequestError(
+                    400, "BAD_REQUEST", "Subscriptions are served over WebSocket (graphql-transport-ws)."
+                ) from None
+            raise RequestError(
+                405, "METHOD_NOT_ALLOWED", "Mutations must be sent with POST, not GET.",
+                {"Allow": "POST"},
+            ) from None
+        except CannotGetOperationTypeError as e:
+            raise RequestError(400, "BAD_REQUEST", e.as_http_error_reason()) from None
+
+
+def _formatted(error: GraphQLError) -> dict[str, Any]:
+    return error.formatted  # type: ignore[return-value]

@@ -1,0 +1,80 @@
+"""Settings: an alliance.toml file, overridden by ALLIANCE_* environment variables.
+
+Nested keys use a double underscore: ALLIANCE_REGISTRY__DSN overrides [registry] dsn.
+"""
+
+from __future__ import annotations
+
+import tomllib
+from pathlib import Path
+from typing import Any
+
+from pydantic import BaseModel, Field, model_validator
+from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
+
+from resolvers.rules import AllianceRules
+
+
+class RegistrySettings(BaseModel):
+    dsn: str | None = None
+    pool_min_size: int = Field(1, ge=0)
+    pool_max_size: int = Field(10, ge=1)
+    command_timeout_seconds: float = Field(5.0, gt=0)
+
+
+class AuthSettings(BaseModel):
+    issuer: str = "alliance-gateway"
+    audience: str = "alliance-gateway"
+    # Production: the identity provider's JWKS. The demo: a local PEM public key.
+    jwks_url: str | None = None
+    public_key_file: Path | None = None
+    algorithms: list[str] = ["RS256", "ES256"]
+    leeway_seconds: int = Field(30, ge=0)
+
+    @model_validator(mode="after")
+    def _a_key_source(self) -> AuthSettings:
+        # When both are given, the identity provider wins: ALLIANCE_AUTH__JWKS_URL can then move a
+        # demo configuration onto a real provider without editing the file.
+        if self.jwks_url is None and self.public_key_file is None:
+            raise ValueError("auth needs jwks_url (an identity provider) or public_key_file")
+        return self
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(
+        env_prefix="ALLIANCE_", env_nested_delimiter="__", extra="forbid"
+    )
+
+    alliance_id: str
+    registry: RegistrySettings = RegistrySettings()
+    auth: AuthSettings
+    rules: AllianceRules = AllianceRules()
+    graphiql: bool = True
+    introspection: bool = False
+    # Where relative paths in the file were resolved from; not a setting of its own.
+    config_dir: Path | None = None
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        # The file's values arrive as init values; the environment must win over them.
+        return env_settings, init_settings
+
+
+def load_settings(config_file: Path | None, **overrides: Any) -> Settings:
+    values: dict[str, Any] = {}
+    if config_file is not None:
+        config_file = config_file.resolve()
+        values = tomllib.loads(config_file.read_text(encoding="utf-8"))
+        key_file = values.get("auth", {}).get("public_key_file")
+        if key_file is not None:
+            values["auth"]["public_key_file"] = config_file.parent / key_file
+        values["config_dir"] = config_file.parent
+    values.update({k: v for k, v in overrides.items() if v is not None})
+    return Settings(**values)

@@ -1,0 +1,42 @@
+"""Errors that are part of the API: each has a stable code that clients may branch on."""
+
+from __future__ import annotations
+
+from enum import StrEnum
+from typing import Any
+
+
+class ErrorCode(StrEnum):
+    BAD_USER_INPUT = "BAD_USER_INPUT"
+    NOT_FOUND = "NOT_FOUND"
+    FORBIDDEN = "FORBIDDEN"
+    UNAUTHENTICATED = "UNAUTHENTICATED"
+    INVALID_TRANSITION = "INVALID_TRANSITION"
+    CONFLICT = "CONFLICT"
+    INTERNAL_SERVER_ERROR = "INTERNAL_SERVER_ERROR"
+
+
+class GatewayError(Exception):
+    """A refusal the client can act on. `extensions` adds machine-readable detail to the code."""
+
+    def __init__(self, code: ErrorCode, message: str, **extensions: Any) -> None:
+        super().__init__(message)
+        self.code = code
+        self.message = message
+        self.extensions = extensions
+
+
+def bad_input(message: str, **extensions: Any) -> GatewayError:
+    return GatewayError(ErrorCode.BAD_USER_INPUT, message, **extensions)
+
+
+def not_found(what: str, ident: str) -> GatewayError:
+    return GatewayError(ErrorCode.NOT_FOUND, f"No {what} with id {ident!r}.")
+
+
+def forbidden(message: str) -> GatewayError:
+    return GatewayError(ErrorCode.FORBIDDEN, message)
+
+
+def invalid_transition(message: str, *, status: str) -> GatewayError:
+    return GatewayError(ErrorCode.INVALID_TRANSITION, message, status=status)

@@ -1,0 +1,46 @@
+"""The public contract: types, inputs, enums and the root operations. No SQL, no HTTP, no rules."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import strawberry
+from strawberry.extensions import (
+    AddValidationRules,
+    MaxAliasesLimiter,
+    MaxTokensLimiter,
+    ParserCache,
+    QueryDepthLimiter,
+    ValidationCache,
+)
+from graphql.validation import NoSchemaIntrospectionCustomRule
+
+from schema.errors import PublicErrors
+from schema.mutation import Mutation
+from schema.query import Query
+from schema.types import Agreement, Alliance, Hospital, Member, MembershipApplication
+
+
+class _Schema(strawberry.Schema):
+    def process_errors(self, errors: Any, execution_context: Any = None) -> None:
+        # PublicErrors logs the unexpected ones; expected refusals are not operational events.
+        return None
+
+
+def build_schema(*, introspection: bool) -> strawberry.Schema:
+    extensions: list[Any] = [
+        PublicErrors,
+        QueryDepthLimiter(max_depth=12),
+        MaxTokensLimiter(max_token_count=4000),
+        MaxAliasesLimiter(max_alias_count=30),
+        ParserCache(maxsize=256),
+        ValidationCache(maxsize=256),
+    ]
+    if not introspection:
+        extensions.append(AddValidationRules([NoSchemaIntrospectionCustomRule]))
+    return _Schema(
+        query=Query,
+        mutation=Mutation,
+        types=[Alliance, Hospital, Member, Agreement, MembershipApplication],
+        extensions=extensions,
+    )

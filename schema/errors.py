@@ -1,0 +1,67 @@
+"""How failures appear in `errors`: a stable `extensions.code`, an actionable message, and never a
+stack trace or SQL text."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterator
+from typing import Any
+
+from graphql import GraphQLError
+from strawberry.extensions import SchemaExtension
+from strawberry.types.execution import PreExecutionError
+
+from resolvers.errors import ErrorCode, GatewayError
+
+log = logging.getLogger("alliance_gateway.errors")
+
+GRAPHQL_PARSE_FAILED = "GRAPHQL_PARSE_FAILED"
+GRAPHQL_VALIDATION_FAILED = "GRAPHQL_VALIDATION_FAILED"
+
+
+def _with_code(error: GraphQLError, message: str, extensions: dict[str, Any]) -> GraphQLError:
+    return GraphQLError(
+        message,
+        nodes=error.nodes,
+        source=error.source,
+        positions=error.positions,
+        path=error.path,
+        extensions=extensions,
+    )
+
+
+def public_error(error: GraphQLError, *, before_execution: bool) -> GraphQLError:
+    original = error.original_error
+    if isinstance(original, GatewayError):
+        return _with_code(error, original.message, {"code": original.code, **original.extensions})
+    if original is None:
+        if before_execution:
+            code = GRAPHQL_PARSE_FAILED if error.message.startswith("Syntax Error") else (
+                GRAPHQL_VALIDATION_FAILED
+            )
+        else:
+            # Variable and argument coercion failures: the message names the bad value's place.
+            code = ErrorCode.BAD_USER_INPUT
+        return _with_code(error, error.message, {**(error.extensions or {}), "code": code})
+    if error.extensions and "code" in error.extensions:
+        return error
+    log.error(
+        "unexpected error in a resolver",
+        exc_info=(type(original), original, original.__traceback__),
+        extra={"graphql_path": list(error.path or [])},
+    )
+    return _with_code(
+        error,
+        "Internal error: the gateway could not complete this field. Operations has the details.",
+        {"code": ErrorCode.INTERNAL_SERVER_ERROR},
+    )
+
+
+class PublicErrors(SchemaExtension):
+    def on_operation(self) -> Iterator[None]:
+        yield
+        result = self.execution_context.result
+        errors = getattr(result, "errors", None)
+        if errors:
+            before = isinstance(result, PreExecutionError)
+            result.errors = [public_error(e, before_execution=before) for e in errors]  # type: ignore[union-attr]

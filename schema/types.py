@@ -1,0 +1,510 @@
+"""Object types of the public contract. Each wraps a record and resolves links through resolvers/."""
+
+from __future__ import annotations
+
+from datetime import date, datetime
+from typing import Annotated
+
+import strawberry
+from strawberry.types import Info
+
+from adapters.registry.records import (
+    AgreementRecord,
+    AllianceRecord,
+    ApplicationRecord,
+    CouncilSeatRecord,
+    HospitalRecord,
+    MembershipRecord,
+    ResolutionRecord,
+)
+from resolvers import agreements, clock, global_ids, registry
+from resolvers.context import RequestContext
+from resolvers.pagination import Page
+from schema.enums import (
+    AgreementStatus,
+    AllianceForm,
+    AllianceLevel,
+    ApplicationStatus,
+    CouncilRole,
+    DueDiligenceItem,
+    ExitReason,
+    FilingStatus,
+    Grade,
+    HospitalType,
+    MemberRole,
+    MemberStatus,
+    Ownership,
+    ResolutionSubject,
+    Standing,
+    TerminationReason,
+)
+
+Ctx = Info[RequestContext, None]
+
+
+@strawberry.interface(description="An object with an opaque, globally unique id.")
+class Node:
+    id: strawberry.ID
+
+
+@strawberry.type
+class PageInfo:
+    has_next_page: bool
+    end_cursor: str | None
+    has_previous_page: bool = False
+    start_cursor: str | None = None
+
+    @classmethod
+    def of(cls, page: Page[object]) -> PageInfo:
+        start = page.items[0][0] if page.items else None
+        return cls(has_next_page=page.has_next_page, end_cursor=page.end_cursor, start_cursor=start)
+
+
+@strawberry.type(description="A hospital: a legal entity with its own data (医疗机构).")
+class Hospital(Node):
+    record: strawberry.Private[HospitalRecord]
+
+    @classmethod
+    def of(cls, record: HospitalRecord) -> Hospital:
+        return cls(id=strawberry.ID(global_ids.encode("Hospital", record.code)), record=record)
+
+    @strawberry.field(description="The hospital's code in the alliance; tokens name it.")
+    def code(self) -> str:
+        return self.record.code
+
+    @strawberry.field
+    def name(self) -> str:
+        return self.record.name
+
+    @strawberry.field(description="Unified social credit code (统一社会信用代码, GB 32100).")
+    def credit_code(self) -> str:
+        return self.record.credit_code
+
+    @strawberry.field
+    def grade(self) -> Grade:
+        return Grade(self.record.grade)
+
+    @strawberry.field
+    def ownership(self) -> Ownership:
+        return Ownership(self.record.ownership)
+
+    @strawberry.field
+    def type(self) -> HospitalType:
+        return HospitalType(self.record.type)
+
+    @strawberry.field(description="Administrative division code (GB/T 2260).")
+    def division_code(self) -> str:
+        return self.record.division_code
+
+    @strawberry.field
+    def address(self) -> str | None:
+        return self.record.address
+
+    @strawberry.field(description="Practice licence number (医疗机构执业许可证).")
+    def licence_number(self) -> str | None:
+        return self.record.licence_number
+
+    @strawberry.field
+    def licence_valid_until(self) -> date | None:
+        return self.record.licence_valid_until
+
+    @strawberry.field(description="Authorised beds (编制床位).")
+    def authorised_beds(self) -> int | None:
+        return self.record.authorised_beds
+
+    @strawberry.field(description="Open beds (开放床位).")
+    def open_beds(self) -> int | None:
+        return self.record.open_beds
+
+    @strawberry.field
+    def staff_total(self) -> int | None:
+        return self.record.staff_total
+
+    @strawberry.field
+    def medical_staff(self) -> int | None:
+        return self.record.medical_staff
+
+    @strawberry.field
+    def management_staff(self) -> int | None:
+        return self.record.management_staff
+
+    @strawberry.field
+    def specialty_ward(self) -> str | None:
+        return self.record.specialty_ward
+
+    @strawberry.field
+    def specialty_beds(self) -> int:
+        return self.record.specialty_beds
+
+    @strawberry.field(description="The alliance contact person (联络人).")
+    def contact_name(self) -> str:
+        return self.record.contact_name
+
+    @strawberry.field
+    def contact_phone(self) -> str:
+        return self.record.contact_phone
+
+    @strawberry.field(description="Its membership of the alliance; null if it never joined.")
+    async def membership(self, info: Ctx) -> Member | None:
+        record = await registry.membership(info.context, self.record.code)
+        return Member(record=record) if record else None
+
+
+async def _hospital(info: Ctx, code: str) -> Hospital:
+    record = await registry.hospital(info.context, code)
+    assert record is not None, "registry integrity: a referenced hospital exists"
+    return Hospital.of(record)
+
+
+@strawberry.type(description="A cooperation agreement (合作协议) between the lead (甲方) and a member (乙方).")
+class Agreement(Node):
+    record: strawberry.Private[AgreementRecord]
+
+    @classmethod
+    def of(cls, record: AgreementRecord) -> Agreement:
+        return cls(id=strawberry.ID(global_ids.encode("Agreement", record.id)), record=record)
+
+    @strawberry.field(description="Party A (甲方): the lead hospital.")
+    async def party_a(self, info: Ctx) -> Hospital:
+        return await _hospital(info, self.record.party_a_code)
+
+    @strawberry.field(description="Party B (乙方): the member hospital.")
+    async def party_b(self, info: Ctx) -> Hospital:
+        return await _hospital(info, self.record.party_b_code)
+
+    @strawberry.field
+    def signed_on(self) -> date:
+        return self.record.signed_on
+
+    @strawberry.field
+    def term_years(self) -> int:
+        return self.record.term_years
+
+    @strawberry.field
+    def effective_on(self) -> date:
+        return self.record.effective_on
+
+    @strawberry.field(description="The last day the agreement is in force.")
+    def expires_on(self) -> date:
+        return self.record.expires_on
+
+    @strawberry.field(description="Derived from today's date unless terminated or renewed.")
+    def status(self, info: Ctx) -> AgreementStatus:
+        return agreements.status_of(self.record, clock.today(), info.context.rules)
+
+    @strawberry.field(description="The first day renewal talks may conclude (续约窗口).")
+    def renewal_window_opens_on(self, info: Ctx) -> date:
+        return agreements.renewal_window_opens(self.record, info.context.rules)
+
+    @strawberry.field
+    def closed_on(self) -> date | None:
+        return self.record.closed_on
+
+    @strawberry.field
+    def termination_reason(self) -> TerminationReason | None:
+        reason = self.record.termination_reason
+        return TerminationReason(reason) if reason else None
+
+    @strawberry.field
+    def termination_note(self) -> str | None:
+        return self.record.termination_note
+
+    @strawberry.field(description="The agreement this one renewed.")
+    async def renews(self, info: Ctx) -> Agreement | None:
+        if self.record.renews_id is None:
+            return None
+        record = await registry.agreement(info.context, self.record.renews_id)
+        return Agreement.of(record) if record else None
+
+
+@strawberry.type(description="A hospital's membership of the alliance (成员单位).")
+class Member(Node):
+    record: strawberry.Private[MembershipRecord]
+
+    def __init__(self, record: MembershipRecord) -> None:
+        self.record = record
+        self.id = strawberry.ID(global_ids.encode("Member", record.hospital_code))
+
+    async def _h(self, info: Ctx) -> HospitalRecord:
+        return (await _hospital(info, self.record.hospital_code)).record
+
+    @strawberry.field
+    def code(self) -> str:
+        return self.record.hospital_code
+
+    @strawberry.field
+    async def name(self, info: Ctx) -> str:
+        return (await self._h(info)).name
+
+    @strawberry.field
+    async def grade(self, info: Ctx) -> Grade:
+        return Grade((await self._h(info)).grade)
+
+    @strawberry.field
+    async def ownership(self, info: Ctx) -> Ownership:
+        return Ownership((await self._h(info)).ownership)
+
+    @strawberry.field
+    async def type(self, info: Ctx) -> HospitalType:
+        return HospitalType((await self._h(info)).type)
+
+    @strawberry.field
+    async def hospital(self, info: Ctx) -> Hospital:
+        return await _hospital(info, self.record.hospital_code)
+
+    @strawberry.field
+    def role(self) -> MemberRole:
+        return MemberRole(self.record.role)
+
+    @strawberry.field
+    def status(self) -> MemberStatus:
+        return MemberStatus(self.record.status)
+
+    @strawberry.field
+    def joined_on(self) -> date:
+        return self.record.joined_on
+
+    @strawberry.field(description="When the alliance plaque was granted (授牌).")
+    def plaque_granted_on(self) -> date | None:
+        return self.record.plaque_granted_on
+
+    @strawberry.field
+    def left_on(self) -> date | None:
+        return self.record.left_on
+
+    @strawberry.field
+    def exit_reason(self) -> ExitReason | None:
+        return ExitReason(self.record.exit_reason) if self.record.exit_reason else None
+
+    @strawberry.field(description="The member's most recent agreement; null for the lead hospital.")
+    async def agreement(self, info: Ctx) -> Agreement | None:
+        record = await registry.latest_agreement(info.context, self.record.hospital_code)
+        return Agreement.of(record) if record else None
+
+    @strawberry.field(description="Every agreement the member has signed, newest first.")
+    async def agreements(self, info: Ctx) -> list[Agreement]:
+        records = await registry.agreement_history(info.context, self.record.hospital_code)
+        return [Agreement.of(r) for r in records]
+
+
+@strawberry.type
+class MemberEdge:
+    cursor: str
+    node: Member
+
+
+@strawberry.input
+class MemberFilter:
+    statuses: list[MemberStatus] | None = strawberry.field(
+        default=None, description="Defaults to ACTIVE members only."
+    )
+    roles: list[MemberRole] | None = None
+
+
+@strawberry.type
+class MemberConnection:
+    edges: list[MemberEdge]
+    page_info: PageInfo
+    statuses: strawberry.Private[list[str] | None]
+    roles: strawberry.Private[list[str] | None]
+
+    @strawberry.field
+    async def total_count(self, info: Ctx) -> int:
+        return await registry.count_members(info.context, self.statuses, self.roles)
+
+
+@strawberry.type
+class Person:
+    name: str
+    title: str | None
+
+
+@strawberry.type(description="A council seat (理事会席位).")
+class CouncilSeat:
+    record: strawberry.Private[CouncilSeatRecord]
+
+    @strawberry.field
+    def role(self) -> CouncilRole:
+        return CouncilRole(self.record.role)
+
+    @strawberry.field
+    def holder(self) -> Person:
+        return Person(name=self.record.holder_name, title=self.record.holder_title)
+
+    @strawberry.field
+    async def hospital(self, info: Ctx) -> Hospital:
+        return await _hospital(info, self.record.hospital_code)
+
+    @strawberry.field
+    def since(self) -> date:
+        return self.record.since
+
+
+@strawberry.type(description="A council resolution (理事会决议).")
+class Resolution:
+    record: strawberry.Private[ResolutionRecord]
+
+    @strawberry.field
+    def number(self) -> str:
+        return self.record.number
+
+    @strawberry.field
+    def adopted_on(self) -> date:
+        return self.record.adopted_on
+
+    @strawberry.field
+    def subject(self) -> ResolutionSubject:
+        return ResolutionSubject(self.record.subject)
+
+    @strawberry.field
+    def summary(self) -> str:
+        return self.record.summary
+
+
+@strawberry.type
+class Filing:
+    status: FilingStatus
+    number: str | None
+
+
+@strawberry.type(description="The specialty alliance (专科联盟) this gateway serves.")
+class Alliance(Node):
+    record: strawberry.Private[AllianceRecord]
+
+    @classmethod
+    def of(cls, record: AllianceRecord) -> Alliance:
+        return cls(id=strawberry.ID(global_ids.encode("Alliance", record.id)), record=record)
+
+    @strawberry.field
+    def name(self) -> str:
+        return self.record.name
+
+    @strawberry.field
+    def specialty(self) -> str:
+        return self.record.specialty
+
+    @strawberry.field
+    def level(self) -> AllianceLevel:
+        return AllianceLevel(self.record.level)
+
+    @strawberry.field
+    def form(self) -> AllianceForm:
+        return AllianceForm(self.record.form)
+
+    @strawberry.field
+    async def lead_hospital(self, info: Ctx) -> Hospital:
+        return await _hospital(info, self.record.lead_hospital_code)
+
+    @strawberry.field(description="Lead department (牵头科室).")
+    def lead_department(self) -> str:
+        return self.record.lead_department
+
+    @strawberry.field(description="Discipline leader (学科带头人).")
+    def discipline_leader(self) -> str:
+        return self.record.discipline_leader
+
+    @strawberry.field
+    def founded_on(self) -> date:
+        return self.record.founded_on
+
+    @strawberry.field
+    def charter_version(self) -> str:
+        return self.record.charter_version
+
+    @strawberry.field
+    def development_plan(self) -> str | None:
+        return self.record.development_plan
+
+    @strawberry.field(description="Filing (备案) with the provincial alliance office.")
+    def filing(self) -> Filing:
+        return Filing(status=FilingStatus(self.record.filing_status),
+                      number=self.record.filing_number)
+
+    @strawberry.field
+    def standing(self) -> Standing:
+        return Standing(self.record.standing)
+
+    @strawberry.field
+    async def council(self, info: Ctx) -> list[CouncilSeat]:
+        return [CouncilSeat(record=r) for r in await registry.council(info.context)]
+
+    @strawberry.field
+    async def resolutions(self, info: Ctx) -> list[Resolution]:
+        return [Resolution(record=r) for r in await registry.resolutions(info.context)]
+
+    @strawberry.field
+    async def members(
+        self,
+        info: Ctx,
+        first: Annotated[int | None, strawberry.argument(description="At most 100.")] = 50,
+        after: str | None = None,
+        filter: MemberFilter | None = None,
+    ) -> MemberConnection:
+        statuses = [s.value for s in filter.statuses] if filter and filter.statuses else ["ACTIVE"]
+        roles = [r.value for r in filter.roles] if filter and filter.roles else None
+        page = await registry.members_page(info.context, statuses, roles, first, after)
+        return MemberConnection(
+            edges=[MemberEdge(cursor=c, node=Member(record=m)) for c, m in page.items],
+            page_info=PageInfo.of(page),
+            statuses=statuses,
+            roles=roles,
+        )
+
+
+@strawberry.type(description="A hospital's application to join (入盟申请).")
+class MembershipApplication(Node):
+    record: strawberry.Private[ApplicationRecord]
+
+    @classmethod
+    def of(cls, record: ApplicationRecord) -> MembershipApplication:
+        gid = global_ids.encode("MembershipApplication", record.id)
+        return cls(id=strawberry.ID(gid), record=record)
+
+    @strawberry.field
+    def status(self) -> ApplicationStatus:
+        return ApplicationStatus(self.record.status)
+
+    @strawberry.field
+    async def hospital(self, info: Ctx) -> Hospital:
+        return await _hospital(info, self.record.hospital_code)
+
+    @strawberry.field
+    def submitted_at(self) -> datetime:
+        return self.record.submitted_at
+
+    @strawberry.field(description="Secretariat initial review (初审).")
+    def reviewed_at(self) -> datetime | None:
+        return self.record.reviewed_at
+
+    @strawberry.field
+    def review_note(self) -> str | None:
+        return self.record.review_note
+
+    @strawberry.field(description="Due-diligence items the secretariat verified (seed 003).")
+    def due_diligence(self) -> list[DueDiligenceItem]:
+        return [DueDiligenceItem(i) for i in self.record.due_diligence]
+
+    @strawberry.field(description="Chair institution's decision (理事长单位审批).")
+    def decided_at(self) -> datetime | None:
+        return self.record.decided_at
+
+    @strawberry.field
+    def decision_note(self) -> str | None:
+        return self.record.decision_note
+
+
+@strawberry.type
+class MembershipApplicationEdge:
+    cursor: str
+    node: MembershipApplication
+
+
+@strawberry.type
+class MembershipApplicationConnection:
+    edges: list[MembershipApplicationEdge]
+    page_info: PageInfo
+    statuses: strawberry.Private[list[str] | None]
+
+    @strawberry.field
+    async def total_count(self, info: Ctx) -> int:
+        return await registry.count_applications(info.context, self.statuses)
