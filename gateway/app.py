@@ -73,7 +73,7 @@ def create_app(settings: Settings) -> Starlette:
     async def readyz(request: Request) -> JSONResponse:
         try:
             await state["registry"].ping()
-        except (OSError, asyncpg.PostgresError, KeyError, TimeoutError):
+        except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError, KeyError, TimeoutError):
             return JSONResponse({"status": "unavailable", "registry": "unreachable"}, 503)
         return JSONResponse({"status": "ready", "registry": "reachable"})
 

@@ -9,7 +9,6 @@ from collections.abc import Awaitable, Callable
 from typing import Any
 
 import strawberry
-from graphql import GraphQLError
 from starlette.requests import Request
 from starlette.responses import HTMLResponse, JSONResponse, Response
 from strawberry.http.ides import get_graphql_ide_html
@@ -19,6 +18,7 @@ from strawberry.types.graphql import OperationType
 
 from gateway.auth import AuthenticationError, NoGatewayRoleError, TokenVerifier
 from resolvers.context import RequestContext
+from schema.errors import publish_errors
 from resolvers.errors import ErrorCode
 from resolvers.principal import Principal
 
@@ -144,10 +144,12 @@ class GraphQLHTTPEndpoint:
             return JSONResponse(
                 _error_body(e.code, e.message), e.status, headers=e.headers, media_type=media_type
             )
+        # Errors raised before the operation starts (parse errors) bypass schema extensions.
+        publish_errors(result)
         status = 400 if media_type == GRAPHQL_RESPONSE and _is_request_error(result) else 200
         body: dict[str, Any] = {}
         if result.errors:
-            body["errors"] = [_formatted(e) for e in result.errors]
+            body["errors"] = [e.formatted for e in result.errors]
         if not isinstance(result, PreExecutionError):
             body["data"] = result.data
         if result.extensions:
@@ -198,6 +200,3 @@ class GraphQLHTTPEndpoint:
         except CannotGetOperationTypeError as e:
             raise RequestError(400, "BAD_REQUEST", e.as_http_error_reason()) from None
 
-
-def _formatted(error: GraphQLError) -> dict[str, Any]:
-    return error.formatted  # type: ignore[return-value]

@@ -253,9 +253,6 @@ async def sign_agreement(
     async with ctx.registry.transaction() as tx:
         application = await _locked_application(tx, ctx, application_id)
         _expect(application, "APPROVED", "sign the agreement")
-        if signed_on < application.decided_at.astimezone(clock.CHINA_STANDARD_TIME).date():  # type: ignore[union-attr]
-            raise bad_input("signedOn cannot precede the chair institution's approval.",
-                            field="signedOn")
         alliance = await tx.alliance(ctx.alliance_id)
         assert alliance is not None
         await tx.insert_membership(ctx.alliance_id, application.hospital_code, "MEMBER", signed_on)

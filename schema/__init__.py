@@ -30,14 +30,15 @@ class _Schema(strawberry.Schema):
 def build_schema(*, introspection: bool) -> strawberry.Schema:
     extensions: list[Any] = [
         PublicErrors,
-        QueryDepthLimiter(max_depth=12),
-        MaxTokensLimiter(max_token_count=4000),
-        MaxAliasesLimiter(max_alias_count=30),
-        ParserCache(maxsize=256),
-        ValidationCache(maxsize=256),
+        lambda: QueryDepthLimiter(max_depth=12),
+        lambda: MaxTokensLimiter(max_token_count=4000),
+        lambda: MaxAliasesLimiter(max_alias_count=30),
+        # The caches live at module level in Strawberry, shared by every request's instance.
+        lambda: ParserCache(maxsize=256),
+        lambda: ValidationCache(maxsize=256),
     ]
     if not introspection:
-        extensions.append(AddValidationRules([NoSchemaIntrospectionCustomRule]))
+        extensions.append(lambda: AddValidationRules([NoSchemaIntrospectionCustomRule]))
     return _Schema(
         query=Query,
         mutation=Mutation,

@@ -34,7 +34,7 @@ def public_error(error: GraphQLError, *, before_execution: bool) -> GraphQLError
     original = error.original_error
     if isinstance(original, GatewayError):
         return _with_code(error, original.message, {"code": original.code, **original.extensions})
-    if original is None:
+    if original is None or isinstance(original, GraphQLError):
         if before_execution:
             code = GRAPHQL_PARSE_FAILED if error.message.startswith("Syntax Error") else (
                 GRAPHQL_VALIDATION_FAILED
@@ -57,11 +57,18 @@ def public_error(error: GraphQLError, *, before_execution: bool) -> GraphQLError
     )
 
 
+def publish_errors(result: object) -> None:
+    """Give every error of `result` its public form; errors that already have a code keep it."""
+    errors = getattr(result, "errors", None)
+    if errors:
+        before = isinstance(result, PreExecutionError)
+        result.errors = [  # type: ignore[attr-defined]
+            e if (e.extensions or {}).get("code") else public_error(e, before_execution=before)
+            for e in errors
+        ]
+
+
 class PublicErrors(SchemaExtension):
     def on_operation(self) -> Iterator[None]:
         yield
-        result = self.execution_context.result
-        errors = getattr(result, "errors", None)
-        if errors:
-            before = isinstance(result, PreExecutionError)
-            result.errors = [public_error(e, before_execution=before) for e in errors]  # type: ignore[union-attr]
+        publish_errors(self.execution_context.result)

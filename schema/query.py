@@ -70,7 +70,7 @@ class Query:
         statuses: list[ApplicationStatus] | None = None,
         first: Annotated[int | None, strawberry.argument(description="At most 100.")] = 20,
         after: str | None = None,
-    ) -> MembershipApplicationConnection:
+    ) -> MembershipApplicationConnection | None:
         wanted = [s.value for s in statuses] if statuses else None
         page = await registry.applications_page(info.context, wanted, first, after)
         return MembershipApplicationConnection(

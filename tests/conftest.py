@@ -1,0 +1,112 @@
+"""Fixtures: the demo prepared on a PostgreSQL server the tests start (pgserver), the real app served
+by uvicorn on a loopback port, and clients that speak to it over HTTP and WebSocket."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import socket
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import asyncpg
+import httpx
+import pytest
+import uvicorn
+
+from gateway import demo
+from gateway.app import create_app
+from gateway.settings import load_settings
+
+
+@dataclass
+class Demo:
+    root: Path
+    info: dict[str, Any]
+
+    @property
+    def registry_dsn(self) -> str:
+        return self.info["registry_dsn"]
+
+    def token(self, role: str, member: str | None = None) -> str:
+        for entry in self.info["tokens"]:
+            if entry["role"] == role and (member is None or entry["member"] == member):
+                return entry["token"]
+        raise KeyError((role, member))
+
+
+@pytest.fixture(scope="session")
+async def demo_env(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[Demo]:
+    root = tmp_path_factory.mktemp("demo")
+    prepared = await demo.prepare(root, reset=False, registry_dsn=None, graphql_url="")
+    yield Demo(root=root, info=json.loads(prepared.paths.demo_json.read_text()))
+    assert prepared.embedded is not None
+    prepared.embedded.stop()
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.fixture(scope="session")
+async def base_url(demo_env: Demo) -> AsyncIterator[str]:
+    app = create_app(load_settings(demo_env.root / "alliance.toml"))
+    port = free_port()
+    server = uvicorn.Server(
+        uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning",
+                       ws="websockets-sansio")
+    )
+    task = asyncio.create_task(server.serve())
+    while not server.started:
+        if task.done():
+            task.result()
+        await asyncio.sleep(0.05)
+    yield f"http://127.0.0.1:{port}"
+    server.should_exit = True
+    await task
+
+
+@dataclass
+class Api:
+    http: httpx.AsyncClient
+    demo: Demo
+
+    async def post(
+        self, query: str, variables: dict[str, Any] | None = None, *, token: str | None,
+        accept: str = "application/graphql-response+json",
+    ) -> httpx.Response:
+        headers = {"accept": accept}
+        if token:
+            headers["authorization"] = f"Bearer {token}"
+        return await self.http.post(
+            "/graphql", json={"query": query, "variables": variables or {}}, headers=headers
+        )
+
+    async def run(
+        self, query: str, variables: dict[str, Any] | None = None, *, role: str,
+        member: str | None = None,
+    ) -> dict[str, Any]:
+        response = await self.post(query, variables, token=self.demo.token(role, member))
+        assert response.status_code in (200, 400), response.text
+        return response.json()
+
+
+@pytest.fixture(scope="session")
+async def api(base_url: str, demo_env: Demo) -> AsyncIterator[Api]:
+    async with httpx.AsyncClient(base_url=base_url, timeout=10) as http:
+        yield Api(http=http, demo=demo_env)
+
+
+@pytest.fixture
+async def registry_db(demo_env: Demo) -> AsyncIterator[asyncpg.Connection]:
+    conn = await asyncpg.connect(demo_env.registry_dsn)
+    yield conn
+    await conn.close()
+
+
+def error_codes(body: dict[str, Any]) -> list[str]:
+    return [e.get("extensions", {}).get("code") for e in body.get("errors", [])]
