@@ -71,7 +71,9 @@ class TokenVerifier:
         except jwt.ExpiredSignatureError:
             raise AuthenticationError("The token has expired; obtain a new one.") from None
         except jwt.PyJWKClientError:
-            raise AuthenticationError("The token's signing key is not known to the gateway.") from None
+            raise AuthenticationError(
+                "The token's signing key is not known to the gateway."
+            ) from None
         except jwt.InvalidTokenError as e:
             raise AuthenticationError(f"The token is not valid: {e}.") from None
         roles = claims.get(CLAIMS.roles) or []

@@ -25,8 +25,14 @@ def _config_path(value: str | None) -> Path | None:
 
 
 def _serve(settings: Settings, host: str, port: int) -> None:
-    uvicorn.run(create_app(settings), host=host, port=port, log_level="info",
-                ws="websockets-sansio", proxy_headers=True)
+    uvicorn.run(
+        create_app(settings),
+        host=host,
+        port=port,
+        log_level="info",
+        ws="websockets-sansio",
+        proxy_headers=True,
+    )
 
 
 def cmd_serve(args: argparse.Namespace) -> None:
@@ -52,8 +58,9 @@ def cmd_demo(args: argparse.Namespace) -> None:
 
     url = f"http://{args.host}:{args.port}/graphql"
     prepared = asyncio.run(
-        demo.prepare(Path(args.data_dir), reset=args.reset, registry_dsn=args.registry_dsn,
-                     graphql_url=url)
+        demo.prepare(
+            Path(args.data_dir), reset=args.reset, registry_dsn=args.registry_dsn, graphql_url=url
+        )
     )
     print(f"demo ready in {prepared.paths.root}: tokens in {prepared.paths.demo_json}")
     if args.seed_only:

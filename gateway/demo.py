@@ -84,7 +84,9 @@ async def seed_registry(store: RegistryStore) -> bool:
             await tx.upsert_hospital(hospital)
         await tx.insert_alliance(alliance)
         for role, holder, title, code in demo_data.COUNCIL:
-            await tx.insert_council_seat(alliance.id, role, holder, title, code, alliance.founded_on)
+            await tx.insert_council_seat(
+                alliance.id, role, holder, title, code, alliance.founded_on
+            )
         for member in demo_data.demo_members(today):
             joined = today - timedelta(days=member.joined_days_ago)
             await tx.insert_membership(alliance.id, member.code, member.role, joined)
@@ -93,12 +95,17 @@ async def seed_registry(store: RegistryStore) -> bool:
             if dates is not None:
                 assert member.term_years is not None
                 await tx.insert_agreement(
-                    alliance_id=alliance.id, party_a_code=demo_data.LEAD, party_b_code=member.code,
-                    signed_on=dates[0], term_years=member.term_years, effective_on=dates[0],
+                    alliance_id=alliance.id,
+                    party_a_code=demo_data.LEAD,
+                    party_b_code=member.code,
+                    signed_on=dates[0],
+                    term_years=member.term_years,
+                    effective_on=dates[0],
                     expires_on=dates[1],
                 )
-        await tx.add_resolution(alliance.id, alliance.founded_on, "AMEND_CHARTER",
-                                "通过《骨伤专科联盟章程（试行）》")
+        await tx.add_resolution(
+            alliance.id, alliance.founded_on, "AMEND_CHARTER", "通过《骨伤专科联盟章程（试行）》"
+        )
         await tx.insert_application(alliance.id, demo_data.APPLICANT.code, "demo-seed")
     return True
 
@@ -108,9 +115,15 @@ def _token_list(paths: DemoPaths) -> list[dict[str, Any]]:
 
     def entry(role: Role, member: str | None, purpose: Purpose | None = None) -> dict[str, Any]:
         subject = f"demo-{role.lower()}-{(member or 'alliance').lower()}"
-        token = tokens.mint(key, issuer=ISSUER, audience=AUDIENCE, subject=subject,
-                            roles=[role.value], hospital=member,
-                            purpose=purpose.value if purpose else None)
+        token = tokens.mint(
+            key,
+            issuer=ISSUER,
+            audience=AUDIENCE,
+            subject=subject,
+            roles=[role.value],
+            hospital=member,
+            purpose=purpose.value if purpose else None,
+        )
         return {"role": role.value, "member": member, "token": token}
 
     lead = demo_data.LEAD

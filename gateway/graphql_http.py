@@ -5,7 +5,7 @@ POST with a JSON body, `application/graphql-response+json` with its status codes
 from __future__ import annotations
 
 import json
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable
 from typing import Any
 
 import strawberry
@@ -18,9 +18,9 @@ from strawberry.types.graphql import OperationType
 
 from gateway.auth import AuthenticationError, NoGatewayRoleError, TokenVerifier
 from resolvers.context import RequestContext
-from schema.errors import publish_errors
 from resolvers.errors import ErrorCode
 from resolvers.principal import Principal
+from schema.errors import publish_errors
 
 GRAPHQL_RESPONSE = "application/graphql-response+json"
 JSON = "application/json"
@@ -91,7 +91,9 @@ async def _params(request: Request) -> dict[str, Any]:
     async for chunk in request.stream():
         body += chunk
         if len(body) > MAX_BODY_BYTES:
-            raise RequestError(413, "PAYLOAD_TOO_LARGE", f"The body exceeds {MAX_BODY_BYTES} bytes.")
+            raise RequestError(
+                413, "PAYLOAD_TOO_LARGE", f"The body exceeds {MAX_BODY_BYTES} bytes."
+            )
     try:
         params = json.loads(body)
     except ValueError:
@@ -161,7 +163,9 @@ class GraphQLHTTPEndpoint:
             return await self._verifier.verify_header(request.headers.get("authorization"))
         except AuthenticationError as e:
             raise RequestError(
-                401, ErrorCode.UNAUTHENTICATED, str(e),
+                401,
+                ErrorCode.UNAUTHENTICATED,
+                str(e),
                 {"WWW-Authenticate": 'Bearer realm="alliance-gateway"'},
             ) from None
         except NoGatewayRoleError as e:
@@ -176,9 +180,11 @@ class GraphQLHTTPEndpoint:
         operation_name = params.get("operationName") or None
         if operation_name is not None and not isinstance(operation_name, str):
             raise RequestError(400, "BAD_REQUEST", "`operationName` must be a string.")
-        allowed = {OperationType.QUERY} if request.method == "GET" else {
-            OperationType.QUERY, OperationType.MUTATION
-        }
+        allowed = (
+            {OperationType.QUERY}
+            if request.method == "GET"
+            else {OperationType.QUERY, OperationType.MUTATION}
+        )
         try:
             return await self._schema.execute(
                 query,
@@ -191,12 +197,15 @@ class GraphQLHTTPEndpoint:
         except InvalidOperationTypeError as e:
             if e.operation_type is OperationType.SUBSCRIPTION:
                 raise RequestError(
-                    400, "BAD_REQUEST", "Subscriptions are served over WebSocket (graphql-transport-ws)."
+                    400,
+                    "BAD_REQUEST",
+                    "Subscriptions are served over WebSocket (graphql-transport-ws).",
                 ) from None
             raise RequestError(
-                405, "METHOD_NOT_ALLOWED", "Mutations must be sent with POST, not GET.",
+                405,
+                "METHOD_NOT_ALLOWED",
+                "Mutations must be sent with POST, not GET.",
                 {"Allow": "POST"},
             ) from None
         except CannotGetOperationTypeError as e:
             raise RequestError(400, "BAD_REQUEST", e.as_http_error_reason()) from None
-

@@ -49,7 +49,9 @@ class GraphQLWebSocket(GraphQL):
             try:
                 context.principal = await self._verifier.verify_header(supplied)
             except (AuthenticationError, NoGatewayRoleError) as e:
-                raise ConnectionRejectionError({"code": "UNAUTHENTICATED", "message": str(e)}) from None
+                raise ConnectionRejectionError(
+                    {"code": "UNAUTHENTICATED", "message": str(e)}
+                ) from None
         if context.principal is None:
             raise ConnectionRejectionError(
                 {"code": "UNAUTHENTICATED", "message": "Send a bearer token in connection_init."}

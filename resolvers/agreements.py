@@ -90,8 +90,9 @@ async def renew_agreement(
             )
         membership = await tx.membership_for_update(ctx.alliance_id, current.party_b_code)
         if membership is None or membership.status != "ACTIVE":
-            raise invalid_transition("Only an active member's agreement can be renewed.",
-                                     status=status)
+            raise invalid_transition(
+                "Only an active member's agreement can be renewed.", status=status
+            )
         await tx.close_agreement(current.id, AgreementStatus.RENEWED, signed_on)
         effective_on = current.expires_on + timedelta(days=1)
         return await tx.insert_agreement(
@@ -121,7 +122,9 @@ async def terminate_agreement(
             raise invalid_transition(f"This agreement is already {status}.", status=status)
         hospital = await tx.hospitals([current.party_b_code])
         await tx.add_resolution(
-            ctx.alliance_id, today, "TERMINATE_AGREEMENT",
+            ctx.alliance_id,
+            today,
+            "TERMINATE_AGREEMENT",
             f"终止与{hospital[0].name}的合作协议（{reason}）",
         )
         return await tx.close_agreement(current.id, AgreementStatus.TERMINATED, today, reason, note)

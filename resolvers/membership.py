@@ -20,12 +20,26 @@ from resolvers.agreements import (
 )
 from resolvers.authorization import require_role
 from resolvers.context import RequestContext
-from resolvers.errors import ErrorCode, GatewayError, bad_input, forbidden, invalid_transition, not_found
+from resolvers.errors import (
+    ErrorCode,
+    GatewayError,
+    bad_input,
+    forbidden,
+    invalid_transition,
+    not_found,
+)
 from resolvers.global_ids import decode_int
 from resolvers.principal import Role
 from resolvers.rules import InclusionCriteria
 
-GRADE_LEVEL = {"GRADE_3A": 3, "GRADE_3B": 3, "GRADE_2A": 2, "GRADE_2B": 2, "GRADE_1": 1, "UNGRADED": 0}
+GRADE_LEVEL = {
+    "GRADE_3A": 3,
+    "GRADE_3B": 3,
+    "GRADE_2A": 2,
+    "GRADE_2B": 2,
+    "GRADE_1": 1,
+    "UNGRADED": 0,
+}
 _HOSPITAL_CODE = re.compile(r"^[A-Z][A-Z0-9-]{1,19}$")
 _PHONE = re.compile(r"^\+?[0-9][0-9 ()-]{5,19}$")
 _DIVISION = re.compile(r"^\d{6}$")
@@ -86,14 +100,24 @@ def _validate_hospital(h: HospitalRecord) -> HospitalRecord:
             field="hospital.divisionCode",
         )
     if not _PHONE.match(h.contact_phone):
-        raise bad_input("hospital.contactPhone is not a phone number.", field="hospital.contactPhone")
+        raise bad_input(
+            "hospital.contactPhone is not a phone number.", field="hospital.contactPhone"
+        )
     if not h.contact_name.strip():
         raise bad_input("hospital.contactName is required.", field="hospital.contactName")
-    for name in ("specialty_beds", "authorised_beds", "open_beds", "staff_total",
-                 "medical_staff", "management_staff"):
+    for name in (
+        "specialty_beds",
+        "authorised_beds",
+        "open_beds",
+        "staff_total",
+        "medical_staff",
+        "management_staff",
+    ):
         value = getattr(h, name)
         if value is not None and value < 0:
-            raise bad_input(f"hospital.{_camel(name)} cannot be negative.", field=f"hospital.{_camel(name)}")
+            raise bad_input(
+                f"hospital.{_camel(name)} cannot be negative.", field=f"hospital.{_camel(name)}"
+            )
     if h.licence_valid_until is not None and h.licence_valid_until < clock.today():
         raise bad_input(
             "The practice licence (医疗机构执业许可证) has expired; renew it before applying.",
@@ -137,11 +161,20 @@ def default_hospital_code(credit: str) -> str:
 
 async def submit_application(ctx: RequestContext, hospital: HospitalRecord) -> ApplicationRecord:
     who = ctx.who
-    require_role(who, Role.MEMBER_ADMIN, Role.SECRETARIAT, Role.ALLIANCE_ADMIN,
-                 action="submit a membership application")
+    require_role(
+        who,
+        Role.MEMBER_ADMIN,
+        Role.SECRETARIAT,
+        Role.ALLIANCE_ADMIN,
+        action="submit a membership application",
+    )
     if not hospital.code:
-        hospital = replace(hospital, code=who.hospital_code if _only_member_admin(ctx) else
-                           default_hospital_code(credit_code.normalise(hospital.credit_code)))
+        hospital = replace(
+            hospital,
+            code=who.hospital_code
+            if _only_member_admin(ctx)
+            else default_hospital_code(credit_code.normalise(hospital.credit_code)),
+        )
     if _only_member_admin(ctx) and hospital.code != who.hospital_code:
         raise forbidden("A MEMBER_ADMIN may apply only for the hospital named in its token.")
     hospital = _validate_hospital(hospital)
@@ -156,13 +189,18 @@ async def submit_application(ctx: RequestContext, hospital: HospitalRecord) -> A
             )
         existing = await tx.hospitals([hospital.code])
         if existing and existing[0].credit_code != hospital.credit_code:
-            raise GatewayError(ErrorCode.CONFLICT, f"Hospital code {hospital.code} is taken.",
-                               field="hospital.code")
+            raise GatewayError(
+                ErrorCode.CONFLICT,
+                f"Hospital code {hospital.code} is taken.",
+                field="hospital.code",
+            )
         membership = await tx.membership_for_update(ctx.alliance_id, hospital.code)
         if membership is not None and membership.status == "ACTIVE":
             raise GatewayError(ErrorCode.CONFLICT, f"{hospital.name} is already an active member.")
         if await tx.open_application_of(ctx.alliance_id, hospital.code) is not None:
-            raise GatewayError(ErrorCode.CONFLICT, f"{hospital.name} already has an open application.")
+            raise GatewayError(
+                ErrorCode.CONFLICT, f"{hospital.name} already has an open application."
+            )
         await tx.upsert_hospital(hospital)
         return await tx.insert_application(ctx.alliance_id, hospital.code, who.subject)
 
@@ -217,7 +255,10 @@ async def review_application(
         application = await _locked_application(tx, ctx, application_id)
         _expect(application, "SUBMITTED", "review")
         return await tx.record_review(
-            application.id, "REVIEW_PASSED" if passed else "REJECTED", ctx.who.subject, note,
+            application.id,
+            "REVIEW_PASSED" if passed else "REJECTED",
+            ctx.who.subject,
+            note,
             sorted(set(due_diligence)),
         )
 
@@ -239,7 +280,10 @@ async def approve_application(
             )
             resolution_id = resolution.id
         return await tx.record_decision(
-            application.id, "APPROVED" if approved else "REJECTED", ctx.who.subject, note,
+            application.id,
+            "APPROVED" if approved else "REJECTED",
+            ctx.who.subject,
+            note,
             resolution_id,
         )
 
@@ -277,7 +321,8 @@ async def withdraw_member(
 ) -> str:
     who = ctx.who
     own_voluntary = (
-        who.has_any(Role.MEMBER_ADMIN) and who.hospital_code == hospital_code
+        who.has_any(Role.MEMBER_ADMIN)
+        and who.hospital_code == hospital_code
         and reason is ExitReason.VOLUNTARY
     )
     if not (who.has_any(Role.ALLIANCE_ADMIN) or own_voluntary):
@@ -293,19 +338,24 @@ async def withdraw_member(
         if membership is None:
             raise not_found("member", hospital_code)
         if membership.role == "LEAD":
-            raise invalid_transition("The lead hospital cannot leave its own alliance.",
-                                     status=membership.status)
+            raise invalid_transition(
+                "The lead hospital cannot leave its own alliance.", status=membership.status
+            )
         if membership.status != "ACTIVE":
-            raise invalid_transition(f"This member is already {membership.status}.",
-                                     status=membership.status)
+            raise invalid_transition(
+                f"This member is already {membership.status}.", status=membership.status
+            )
         status = "WITHDRAWN" if reason is ExitReason.VOLUNTARY else "EXPELLED"
         if status == "EXPELLED":
             (hospital,) = await tx.hospitals([hospital_code])
-            await tx.add_resolution(ctx.alliance_id, today, "EXPEL_MEMBER",
-                                    f"{hospital.name}退出联盟（{reason}）")
-        for agreement in still_open(await tx.agreements_of(ctx.alliance_id, hospital_code),
-                                    today, ctx.rules):
-            await tx.close_agreement(agreement.id, "TERMINATED", today,
-                                     _EXIT_TERMINATION[reason], note)
+            await tx.add_resolution(
+                ctx.alliance_id, today, "EXPEL_MEMBER", f"{hospital.name}退出联盟（{reason}）"
+            )
+        for agreement in still_open(
+            await tx.agreements_of(ctx.alliance_id, hospital_code), today, ctx.rules
+        ):
+            await tx.close_agreement(
+                agreement.id, "TERMINATED", today, _EXIT_TERMINATION[reason], note
+            )
         await tx.end_membership(ctx.alliance_id, hospital_code, status, today, reason)
         return hospital_code

@@ -98,8 +98,13 @@ def _applications_scope(ctx: RequestContext) -> str | None:
     who = ctx.who
     if who.has_any(Role.SECRETARIAT, Role.ALLIANCE_ADMIN):
         return None
-    require_role(who, Role.SECRETARIAT, Role.ALLIANCE_ADMIN, Role.MEMBER_ADMIN,
-                 action="read membership applications")
+    require_role(
+        who,
+        Role.SECRETARIAT,
+        Role.ALLIANCE_ADMIN,
+        Role.MEMBER_ADMIN,
+        action="read membership applications",
+    )
     return who.hospital_code
 
 

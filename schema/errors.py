@@ -36,8 +36,10 @@ def public_error(error: GraphQLError, *, before_execution: bool) -> GraphQLError
         return _with_code(error, original.message, {"code": original.code, **original.extensions})
     if original is None or isinstance(original, GraphQLError):
         if before_execution:
-            code = GRAPHQL_PARSE_FAILED if error.message.startswith("Syntax Error") else (
-                GRAPHQL_VALIDATION_FAILED
+            code = (
+                GRAPHQL_PARSE_FAILED
+                if error.message.startswith("Syntax Error")
+                else (GRAPHQL_VALIDATION_FAILED)
             )
         else:
             # Variable and argument coercion failures: the message names the bad value's place.

@@ -9,7 +9,13 @@ import strawberry
 
 from adapters.registry.records import HospitalRecord
 from resolvers import agreements, membership, registry
-from schema.enums import ApprovalDecision, DueDiligenceItem, ExitReason, ReviewDecision, TerminationReason
+from schema.enums import (
+    ApprovalDecision,
+    DueDiligenceItem,
+    ExitReason,
+    ReviewDecision,
+    TerminationReason,
+)
 from schema.inputs import SignAgreementInput, SubmitMembershipApplicationInput
 from schema.types import Agreement, Ctx, Member, MembershipApplication
 
@@ -45,8 +51,9 @@ class MemberPayload:
 def _hospital_record(data: SubmitMembershipApplicationInput) -> HospitalRecord:
     h = data.hospital
     values = {f.name: getattr(h, f.name) for f in fields(HospitalRecord)}
-    values.update(grade=h.grade.value, ownership=h.ownership.value, type=h.type.value,
-                  code=h.code or "")
+    values.update(
+        grade=h.grade.value, ownership=h.ownership.value, type=h.type.value, code=h.code or ""
+    )
     return HospitalRecord(**values)
 
 
@@ -58,7 +65,9 @@ async def _member(info: Ctx, code: str) -> Member:
 
 @strawberry.type
 class Mutation:
-    @strawberry.mutation(description="A hospital applies to join; checked against the inclusion criteria.")
+    @strawberry.mutation(
+        description="A hospital applies to join; checked against the inclusion criteria."
+    )
     async def submit_membership_application(
         self, info: Ctx, input: SubmitMembershipApplicationInput
     ) -> MembershipApplicationPayload:
@@ -75,7 +84,10 @@ class Mutation:
         due_diligence: list[DueDiligenceItem] | None = None,
     ) -> MembershipApplicationPayload:
         record = await membership.review_application(
-            info.context, id, decision is ReviewDecision.PASS, note,
+            info.context,
+            id,
+            decision is ReviewDecision.PASS,
+            note,
             [membership.DueDiligenceItem(i.value) for i in due_diligence or []],
         )
         return MembershipApplicationPayload(application=MembershipApplication.of(record))
@@ -89,7 +101,9 @@ class Mutation:
         )
         return MembershipApplicationPayload(application=MembershipApplication.of(record))
 
-    @strawberry.mutation(description="Sign the cooperation agreement: the hospital becomes a member.")
+    @strawberry.mutation(
+        description="Sign the cooperation agreement: the hospital becomes a member."
+    )
     async def sign_agreement(self, info: Ctx, input: SignAgreementInput) -> SignAgreementPayload:
         signed = await membership.sign_agreement(
             info.context, input.application_id, input.signed_on, input.term_years
@@ -118,7 +132,9 @@ class Mutation:
         )
         return AgreementPayload(agreement=Agreement.of(record))
 
-    @strawberry.mutation(description="A member leaves (VOLUNTARY) or is expelled (any other reason).")
+    @strawberry.mutation(
+        description="A member leaves (VOLUNTARY) or is expelled (any other reason)."
+    )
     async def withdraw_member(
         self, info: Ctx, hospital: str, reason: ExitReason, note: str | None = None
     ) -> MemberPayload:

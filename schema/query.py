@@ -56,7 +56,9 @@ class Query:
         record = await registry.hospital(info.context, code)
         return Hospital.of(record) if record else None
 
-    @strawberry.field(description="Any object by its global id; null if none or not visible to you.")
+    @strawberry.field(
+        description="Any object by its global id; null if none or not visible to you."
+    )
     async def node(self, info: Ctx, id: strawberry.ID) -> Node | None:
         return await _node(info, id)
 

@@ -156,7 +156,9 @@ async def _hospital(info: Ctx, code: str) -> Hospital:
     return Hospital.of(record)
 
 
-@strawberry.type(description="A cooperation agreement (合作协议) between the lead (甲方) and a member (乙方).")
+@strawberry.type(
+    description="A cooperation agreement (合作协议) between the lead (甲方) and a member (乙方)."
+)
 class Agreement(Node):
     record: strawberry.Private[AgreementRecord]
 
@@ -417,8 +419,9 @@ class Alliance(Node):
 
     @strawberry.field(description="Filing (备案) with the provincial alliance office.")
     def filing(self) -> Filing:
-        return Filing(status=FilingStatus(self.record.filing_status),
-                      number=self.record.filing_number)
+        return Filing(
+            status=FilingStatus(self.record.filing_status), number=self.record.filing_number
+        )
 
     @strawberry.field
     def standing(self) -> Standing:

@@ -57,8 +57,9 @@ async def base_url(demo_env: Demo) -> AsyncIterator[str]:
     app = create_app(load_settings(demo_env.root / "alliance.toml"))
     port = free_port()
     server = uvicorn.Server(
-        uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning",
-                       ws="websockets-sansio")
+        uvicorn.Config(
+            app, host="127.0.0.1", port=port, log_level="warning", ws="websockets-sansio"
+        )
     )
     task = asyncio.create_task(server.serve())
     while not server.started:
@@ -76,7 +77,11 @@ class Api:
     demo: Demo
 
     async def post(
-        self, query: str, variables: dict[str, Any] | None = None, *, token: str | None,
+        self,
+        query: str,
+        variables: dict[str, Any] | None = None,
+        *,
+        token: str | None,
         accept: str = "application/graphql-response+json",
     ) -> httpx.Response:
         headers = {"accept": accept}
@@ -87,7 +92,11 @@ class Api:
         )
 
     async def run(
-        self, query: str, variables: dict[str, Any] | None = None, *, role: str,
+        self,
+        query: str,
+        variables: dict[str, Any] | None = None,
+        *,
+        role: str,
         member: str | None = None,
     ) -> dict[str, Any]:
         response = await self.post(query, variables, token=self.demo.token(role, member))

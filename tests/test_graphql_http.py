@@ -25,12 +25,22 @@ async def test_no_token_is_401(api: Api) -> None:
 
 def _foreign_token() -> str:
     key = ec.generate_private_key(ec.SECP256R1())
-    pem = key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
-                            serialization.NoEncryption())
+    pem = key.private_bytes(
+        serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
+    )
     now = int(time.time())
-    return jwt.encode({"iss": "alliance-gateway-demo", "aud": "alliance-gateway", "sub": "x",
-                       "iat": now, "exp": now + 60, "roles": ["ALLIANCE_ADMIN"]},
-                      pem, algorithm="ES256")
+    return jwt.encode(
+        {
+            "iss": "alliance-gateway-demo",
+            "aud": "alliance-gateway",
+            "sub": "x",
+            "iat": now,
+            "exp": now + 60,
+            "roles": ["ALLIANCE_ADMIN"],
+        },
+        pem,
+        algorithm="ES256",
+    )
 
 
 @pytest.mark.parametrize(
@@ -46,12 +56,17 @@ async def test_invalid_tokens_are_401(api: Api, demo_env: Demo, token: str, why:
     key = demo_env.root / tokens.PRIVATE_KEY_FILE
     minted = {
         "foreign": _foreign_token,
-        "expired": lambda: tokens.mint(key, issuer="alliance-gateway-demo",
-                                       audience="alliance-gateway", subject="x",
-                                       roles=["OPS"], ttl_seconds=-120),
-        "wrong-audience": lambda: tokens.mint(key, issuer="alliance-gateway-demo",
-                                              audience="someone-else", subject="x",
-                                              roles=["OPS"]),
+        "expired": lambda: tokens.mint(
+            key,
+            issuer="alliance-gateway-demo",
+            audience="alliance-gateway",
+            subject="x",
+            roles=["OPS"],
+            ttl_seconds=-120,
+        ),
+        "wrong-audience": lambda: tokens.mint(
+            key, issuer="alliance-gateway-demo", audience="someone-else", subject="x", roles=["OPS"]
+        ),
     }.get(token, lambda: token)()
     response = await api.post(QUERY, token=minted)
     assert response.status_code == 401, why
@@ -59,8 +74,13 @@ async def test_invalid_tokens_are_401(api: Api, demo_env: Demo, token: str, why:
 
 
 async def test_a_token_without_gateway_roles_is_403(api: Api, demo_env: Demo) -> None:
-    minted = tokens.mint(demo_env.root / tokens.PRIVATE_KEY_FILE, issuer="alliance-gateway-demo",
-                         audience="alliance-gateway", subject="x", roles=["SOMETHING_ELSE"])
+    minted = tokens.mint(
+        demo_env.root / tokens.PRIVATE_KEY_FILE,
+        issuer="alliance-gateway-demo",
+        audience="alliance-gateway",
+        subject="x",
+        roles=["SOMETHING_ELSE"],
+    )
     response = await api.post(QUERY, token=minted)
     assert response.status_code == 403
     assert error_codes(response.json()) == ["FORBIDDEN"]
@@ -88,8 +108,11 @@ async def test_media_types_and_status_codes(api: Api, demo_env: Demo) -> None:
     assert response.status_code == 400
     assert error_codes(response.json()) == ["GRAPHQL_PARSE_FAILED"]
 
-    response = await api.post("query($n: Int!) { alliance { members(first: $n) { totalCount } } }",
-                              {"n": "many"}, token=token)
+    response = await api.post(
+        "query($n: Int!) { alliance { members(first: $n) { totalCount } } }",
+        {"n": "many"},
+        token=token,
+    )
     assert response.status_code == 400
     assert error_codes(response.json()) == ["BAD_USER_INPUT"]
 
@@ -111,33 +134,42 @@ async def test_field_errors_keep_the_rest_of_the_data(api: Api, demo_env: Demo) 
 
 
 async def test_get_serves_queries_and_refuses_mutations(api: Api, demo_env: Demo) -> None:
-    headers = {"authorization": f"Bearer {demo_env.token('OPS')}",
-               "accept": "application/graphql-response+json"}
+    headers = {
+        "authorization": f"Bearer {demo_env.token('OPS')}",
+        "accept": "application/graphql-response+json",
+    }
     response = await api.http.get("/graphql", params={"query": QUERY}, headers=headers)
     assert response.status_code == 200
     assert response.json()["data"]["alliance"]["name"]
 
-    mutation = 'mutation { withdrawMember(hospital: "LHZY", reason: VOLUNTARY) { member { code } } }'
+    mutation = (
+        'mutation { withdrawMember(hospital: "LHZY", reason: VOLUNTARY) { member { code } } }'
+    )
     response = await api.http.get("/graphql", params={"query": mutation}, headers=headers)
     assert response.status_code == 405
     assert response.headers["allow"] == "POST"
 
 
 async def test_malformed_requests(api: Api, demo_env: Demo) -> None:
-    headers = {"authorization": f"Bearer {demo_env.token('OPS')}",
-               "accept": "application/graphql-response+json"}
-    response = await api.http.post("/graphql", content=b"{nope",
-                                   headers={**headers, "content-type": "application/json"})
+    headers = {
+        "authorization": f"Bearer {demo_env.token('OPS')}",
+        "accept": "application/graphql-response+json",
+    }
+    response = await api.http.post(
+        "/graphql", content=b"{nope", headers={**headers, "content-type": "application/json"}
+    )
     assert response.status_code == 400
-    response = await api.http.post("/graphql", content=b"query=x",
-                                   headers={**headers, "content-type": "text/plain"})
+    response = await api.http.post(
+        "/graphql", content=b"query=x", headers={**headers, "content-type": "text/plain"}
+    )
     assert response.status_code == 415
     response = await api.http.post("/graphql", json=[{"query": QUERY}], headers=headers)
     assert response.status_code == 400
     response = await api.http.post("/graphql", json={"variables": {}}, headers=headers)
     assert response.status_code == 400
-    response = await api.http.post("/graphql", json={"query": QUERY, "variables": "[1]"},
-                                   headers=headers)
+    response = await api.http.post(
+        "/graphql", json={"query": QUERY, "variables": "[1]"}, headers=headers
+    )
     assert response.status_code == 400
     huge = {"query": QUERY, "variables": {"pad": "x" * (2 << 20)}}
     response = await api.http.post("/graphql", json=huge, headers=headers)

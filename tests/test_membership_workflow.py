@@ -15,8 +15,13 @@ from tests.conftest import Api, error_codes
 
 _serial = itertools.count(52000001)
 ALL_DUE_DILIGENCE = [
-    "LEGAL_QUALIFICATION", "BUSINESS_SCOPE", "ASSETS_AND_DEBTS", "CREDIT_RECORD",
-    "TECHNICAL_AND_MANAGEMENT_LEVEL", "QUALITY_AND_SAFETY", "ON_SITE_EVALUATION",
+    "LEGAL_QUALIFICATION",
+    "BUSINESS_SCOPE",
+    "ASSETS_AND_DEBTS",
+    "CREDIT_RECORD",
+    "TECHNICAL_AND_MANAGEMENT_LEVEL",
+    "QUALITY_AND_SAFETY",
+    "ON_SITE_EVALUATION",
 ]
 
 SUBMIT = """mutation($input: SubmitMembershipApplicationInput!) {
@@ -63,20 +68,27 @@ async def registry_counts(db: asyncpg.Connection) -> dict[str, int]:
     return {t: await db.fetchval(f"SELECT count(*) FROM {t}") for t in tables}
 
 
-async def admit(api: Api, hospital: dict[str, Any], signed_on: str | None = None,
-                term_years: int = 3) -> dict[str, Any]:
+async def admit(
+    api: Api, hospital: dict[str, Any], signed_on: str | None = None, term_years: int = 3
+) -> dict[str, Any]:
     """Take `hospital` through every step; returns the signAgreement payload."""
     body = await api.run(SUBMIT, {"input": {"hospital": hospital}}, role="SECRETARIAT")
     app_id = body["data"]["submitMembershipApplication"]["application"]["id"]
-    body = await api.run(REVIEW, {"id": app_id, "decision": "PASS", "dd": ALL_DUE_DILIGENCE},
-                         role="SECRETARIAT")
+    body = await api.run(
+        REVIEW, {"id": app_id, "decision": "PASS", "dd": ALL_DUE_DILIGENCE}, role="SECRETARIAT"
+    )
     assert body["data"]["reviewMembershipApplication"]["application"]["status"] == "REVIEW_PASSED"
     body = await api.run(APPROVE, {"id": app_id, "decision": "APPROVE"}, role="ALLIANCE_ADMIN")
     assert body["data"]["approveMembershipApplication"]["application"]["status"] == "APPROVED"
     body = await api.run(
         SIGN,
-        {"input": {"applicationId": app_id, "signedOn": signed_on or str(clock.today()),
-                   "termYears": term_years}},
+        {
+            "input": {
+                "applicationId": app_id,
+                "signedOn": signed_on or str(clock.today()),
+                "termYears": term_years,
+            }
+        },
         role="ALLIANCE_ADMIN",
     )
     assert "errors" not in body, body
@@ -88,15 +100,20 @@ async def test_a_hospital_goes_from_application_to_active_member(api: Api) -> No
     token_member = "WYRM"  # the demo's pending applicant has a MEMBER_ADMIN token
     own = new_hospital(creditCode=APPLICANT.credit_code, name=APPLICANT.name)
     del own["code"]  # a MEMBER_ADMIN applies under its token's hospital code
-    body = await api.run(SUBMIT, {"input": {"hospital": own}}, role="MEMBER_ADMIN",
-                         member=token_member)
+    body = await api.run(
+        SUBMIT, {"input": {"hospital": own}}, role="MEMBER_ADMIN", member=token_member
+    )
     assert error_codes(body) == ["CONFLICT"], body
     assert "open application" in body["errors"][0]["message"]
 
     signed = await admit(api, hospital)
     assert signed["application"]["status"] == "SIGNED"
-    assert signed["member"] == {"code": "WORKFLOW1", "role": "MEMBER", "status": "ACTIVE",
-                                "agreement": {"status": "ACTIVE"}}
+    assert signed["member"] == {
+        "code": "WORKFLOW1",
+        "role": "MEMBER",
+        "status": "ACTIVE",
+        "agreement": {"status": "ACTIVE"},
+    }
     agreement = signed["agreement"]
     assert agreement["partyA"]["code"] == "LYZG" and agreement["partyB"]["code"] == "WORKFLOW1"
     assert agreement["effectiveOn"] == str(clock.today())
@@ -105,7 +122,8 @@ async def test_a_hospital_goes_from_application_to_active_member(api: Api) -> No
     body = await api.run(
         """{ alliance { members(first: 100) { edges { node { code status } } }
                         resolutions { subject summary } } }""",
-        role="CLINICIAN", member="LHZX",
+        role="CLINICIAN",
+        member="LHZX",
     )
     codes = [e["node"]["code"] for e in body["data"]["alliance"]["members"]["edges"]]
     assert "WORKFLOW1" in codes
@@ -114,8 +132,12 @@ async def test_a_hospital_goes_from_application_to_active_member(api: Api) -> No
 
 
 async def test_member_admin_applies_for_its_own_hospital_only(api: Api) -> None:
-    body = await api.run(SUBMIT, {"input": {"hospital": new_hospital(code="SOMEONEELSE")}},
-                         role="MEMBER_ADMIN", member="WYRM")
+    body = await api.run(
+        SUBMIT,
+        {"input": {"hospital": new_hospital(code="SOMEONEELSE")}},
+        role="MEMBER_ADMIN",
+        member="WYRM",
+    )
     assert error_codes(body) == ["FORBIDDEN"]
 
 
@@ -132,7 +154,10 @@ async def test_member_admin_applies_for_its_own_hospital_only(api: Api) -> None:
     ],
 )
 async def test_an_application_that_breaks_a_rule_is_refused_and_nothing_is_stored(
-    api: Api, registry_db: asyncpg.Connection, overrides: dict[str, Any], field: str | None,
+    api: Api,
+    registry_db: asyncpg.Connection,
+    overrides: dict[str, Any],
+    field: str | None,
     criterion: str | None,
 ) -> None:
     before = await registry_counts(registry_db)
@@ -165,22 +190,28 @@ async def test_steps_out_of_order_are_invalid_transitions(
     body = await api.run(APPROVE, {"id": app_id, "decision": "APPROVE"}, role="ALLIANCE_ADMIN")
     assert error_codes(body) == ["INVALID_TRANSITION"]
     assert body["errors"][0]["extensions"]["status"] == "SUBMITTED"
-    body = await api.run(SIGN, {"input": {"applicationId": app_id, "signedOn": str(clock.today()),
-                                          "termYears": 3}}, role="ALLIANCE_ADMIN")
+    body = await api.run(
+        SIGN,
+        {"input": {"applicationId": app_id, "signedOn": str(clock.today()), "termYears": 3}},
+        role="ALLIANCE_ADMIN",
+    )
     assert error_codes(body) == ["INVALID_TRANSITION"]
     assert await registry_counts(registry_db) == before
 
-    body = await api.run(REVIEW, {"id": app_id, "decision": "PASS", "dd": ALL_DUE_DILIGENCE[:3]},
-                         role="SECRETARIAT")
+    body = await api.run(
+        REVIEW, {"id": app_id, "decision": "PASS", "dd": ALL_DUE_DILIGENCE[:3]}, role="SECRETARIAT"
+    )
     assert error_codes(body) == ["BAD_USER_INPUT"]
     assert "ON_SITE_EVALUATION" in body["errors"][0]["extensions"]["missing"]
     body = await api.run(REVIEW, {"id": app_id, "decision": "REJECT"}, role="SECRETARIAT")
     assert error_codes(body) == ["BAD_USER_INPUT"], "a rejection needs a note"
-    body = await api.run(REVIEW, {"id": app_id, "decision": "REJECT", "note": "专科病房不独立"},
-                         role="SECRETARIAT")
+    body = await api.run(
+        REVIEW, {"id": app_id, "decision": "REJECT", "note": "专科病房不独立"}, role="SECRETARIAT"
+    )
     assert body["data"]["reviewMembershipApplication"]["application"]["status"] == "REJECTED"
-    body = await api.run(REVIEW, {"id": app_id, "decision": "PASS", "dd": ALL_DUE_DILIGENCE},
-                         role="SECRETARIAT")
+    body = await api.run(
+        REVIEW, {"id": app_id, "decision": "PASS", "dd": ALL_DUE_DILIGENCE}, role="SECRETARIAT"
+    )
     assert error_codes(body) == ["INVALID_TRANSITION"]
 
 
@@ -189,15 +220,19 @@ async def test_terms_over_the_charter_maximum_are_refused(
 ) -> None:
     body = await api.run(SUBMIT, {"input": {"hospital": new_hospital()}}, role="SECRETARIAT")
     app_id = body["data"]["submitMembershipApplication"]["application"]["id"]
-    await api.run(REVIEW, {"id": app_id, "decision": "PASS", "dd": ALL_DUE_DILIGENCE},
-                  role="SECRETARIAT")
+    await api.run(
+        REVIEW, {"id": app_id, "decision": "PASS", "dd": ALL_DUE_DILIGENCE}, role="SECRETARIAT"
+    )
     await api.run(APPROVE, {"id": app_id, "decision": "APPROVE"}, role="ALLIANCE_ADMIN")
     before = await registry_counts(registry_db)
-    for term, signed_on in [(4, clock.today()), (0, clock.today()),
-                            (3, clock.today() + timedelta(days=1))]:
+    for term, signed_on in [
+        (4, clock.today()),
+        (0, clock.today()),
+        (3, clock.today() + timedelta(days=1)),
+    ]:
         body = await api.run(
-            SIGN, {"input": {"applicationId": app_id, "signedOn": str(signed_on),
-                             "termYears": term}},
+            SIGN,
+            {"input": {"applicationId": app_id, "signedOn": str(signed_on), "termYears": term}},
             role="ALLIANCE_ADMIN",
         )
         assert error_codes(body) == ["BAD_USER_INPUT"], (term, signed_on)
@@ -226,8 +261,10 @@ async def test_roles_that_may_not_take_a_step_are_forbidden(
         "submit": (SUBMIT, {"input": {"hospital": new_hospital()}}),
         "review": (REVIEW, {"id": app_id, "decision": "PASS", "dd": ALL_DUE_DILIGENCE}),
         "approve": (APPROVE, {"id": app_id, "decision": "APPROVE"}),
-        "sign": (SIGN, {"input": {"applicationId": app_id, "signedOn": str(clock.today()),
-                                  "termYears": 3}}),
+        "sign": (
+            SIGN,
+            {"input": {"applicationId": app_id, "signedOn": str(clock.today()), "termYears": 3}},
+        ),
         "withdraw": (WITHDRAW, {"hospital": "LHZY", "reason": "VOLUNTARY"}),
     }[mutation]
     body = await api.run(query, variables, role=role, member=member)
@@ -241,15 +278,16 @@ async def test_unknown_and_malformed_ids(api: Api) -> None:
     missing = encode("MembershipApplication", 987654)
     body = await api.run(APPROVE, {"id": missing, "decision": "APPROVE"}, role="ALLIANCE_ADMIN")
     assert error_codes(body) == ["NOT_FOUND"]
-    body = await api.run(APPROVE, {"id": "not-an-id", "decision": "APPROVE"},
-                         role="ALLIANCE_ADMIN")
+    body = await api.run(APPROVE, {"id": "not-an-id", "decision": "APPROVE"}, role="ALLIANCE_ADMIN")
     assert error_codes(body) == ["BAD_USER_INPUT"]
     agreement_as_application = encode("Agreement", 1)
-    body = await api.run(APPROVE, {"id": agreement_as_application, "decision": "APPROVE"},
-                         role="ALLIANCE_ADMIN")
+    body = await api.run(
+        APPROVE, {"id": agreement_as_application, "decision": "APPROVE"}, role="ALLIANCE_ADMIN"
+    )
     assert error_codes(body) == ["BAD_USER_INPUT"]
-    body = await api.run(WITHDRAW, {"hospital": "NOSUCH", "reason": "VOLUNTARY"},
-                         role="ALLIANCE_ADMIN")
+    body = await api.run(
+        WITHDRAW, {"hospital": "NOSUCH", "reason": "VOLUNTARY"}, role="ALLIANCE_ADMIN"
+    )
     assert error_codes(body) == ["NOT_FOUND"]
 
 
@@ -262,59 +300,77 @@ async def test_renewal_only_inside_the_window(api: Api) -> None:
     assert expiring["status"] == "EXPIRING"
 
     fresh = (await admit(api, new_hospital()))["agreement"]
-    body = await api.run(RENEW, {"id": fresh["id"], "signedOn": str(today), "termYears": 3},
-                         role="ALLIANCE_ADMIN")
+    body = await api.run(
+        RENEW, {"id": fresh["id"], "signedOn": str(today), "termYears": 3}, role="ALLIANCE_ADMIN"
+    )
     assert error_codes(body) == ["INVALID_TRANSITION"]
     assert body["errors"][0]["extensions"]["status"] == "ACTIVE"
 
-    body = await api.run(RENEW, {"id": expiring["id"], "signedOn": str(today), "termYears": 3},
-                         role="SECRETARIAT")
+    body = await api.run(
+        RENEW, {"id": expiring["id"], "signedOn": str(today), "termYears": 3}, role="SECRETARIAT"
+    )
     assert error_codes(body) == ["FORBIDDEN"]
-    body = await api.run(RENEW, {"id": expiring["id"], "signedOn": str(today), "termYears": 3},
-                         role="ALLIANCE_ADMIN")
+    body = await api.run(
+        RENEW, {"id": expiring["id"], "signedOn": str(today), "termYears": 3}, role="ALLIANCE_ADMIN"
+    )
     renewed = body["data"]["renewAgreement"]
     assert renewed["previous"] == {"id": expiring["id"], "status": "RENEWED"}
     assert renewed["agreement"]["status"] == "SIGNED"
-    assert renewed["agreement"]["effectiveOn"] == str(
-        clock.add_months(almost_three_years_ago, 36)
+    assert renewed["agreement"]["effectiveOn"] == str(clock.add_months(almost_three_years_ago, 36))
+    body = await api.run(
+        RENEW, {"id": expiring["id"], "signedOn": str(today), "termYears": 3}, role="ALLIANCE_ADMIN"
     )
-    body = await api.run(RENEW, {"id": expiring["id"], "signedOn": str(today), "termYears": 3},
-                         role="ALLIANCE_ADMIN")
     assert error_codes(body) == ["INVALID_TRANSITION"]
 
 
 async def test_termination_and_exit(api: Api) -> None:
     signed = await admit(api, new_hospital())
     agreement_id = signed["agreement"]["id"]
-    body = await api.run(TERMINATE, {"id": agreement_id, "reason": "MUTUAL_CONSENT"},
-                         role="ALLIANCE_ADMIN")
+    body = await api.run(
+        TERMINATE, {"id": agreement_id, "reason": "MUTUAL_CONSENT"}, role="ALLIANCE_ADMIN"
+    )
     assert body["data"]["terminateAgreement"]["agreement"] == {
-        "status": "TERMINATED", "terminationReason": "MUTUAL_CONSENT"}
-    body = await api.run(TERMINATE, {"id": agreement_id, "reason": "BREACH"},
-                         role="ALLIANCE_ADMIN")
+        "status": "TERMINATED",
+        "terminationReason": "MUTUAL_CONSENT",
+    }
+    body = await api.run(TERMINATE, {"id": agreement_id, "reason": "BREACH"}, role="ALLIANCE_ADMIN")
     assert error_codes(body) == ["INVALID_TRANSITION"]
 
     member = (await admit(api, new_hospital()))["member"]["code"]
-    body = await api.run(WITHDRAW, {"hospital": member, "reason": "ASSESSMENT_FAILED"},
-                         role="ALLIANCE_ADMIN")
+    body = await api.run(
+        WITHDRAW, {"hospital": member, "reason": "ASSESSMENT_FAILED"}, role="ALLIANCE_ADMIN"
+    )
     assert error_codes(body) == ["BAD_USER_INPUT"], "an expulsion needs a note"
-    body = await api.run(WITHDRAW, {"hospital": member, "reason": "ASSESSMENT_FAILED",
-                                    "note": "连续两年考核不合格"}, role="ALLIANCE_ADMIN")
+    body = await api.run(
+        WITHDRAW,
+        {"hospital": member, "reason": "ASSESSMENT_FAILED", "note": "连续两年考核不合格"},
+        role="ALLIANCE_ADMIN",
+    )
     assert body["data"]["withdrawMember"]["member"] == {
-        "code": member, "status": "EXPELLED", "exitReason": "ASSESSMENT_FAILED",
-        "agreement": {"status": "TERMINATED"}}
-    body = await api.run(WITHDRAW, {"hospital": member, "reason": "VOLUNTARY"},
-                         role="ALLIANCE_ADMIN")
+        "code": member,
+        "status": "EXPELLED",
+        "exitReason": "ASSESSMENT_FAILED",
+        "agreement": {"status": "TERMINATED"},
+    }
+    body = await api.run(
+        WITHDRAW, {"hospital": member, "reason": "VOLUNTARY"}, role="ALLIANCE_ADMIN"
+    )
     assert error_codes(body) == ["INVALID_TRANSITION"]
-    body = await api.run(WITHDRAW, {"hospital": "LYZG", "reason": "VOLUNTARY"},
-                         role="ALLIANCE_ADMIN")
+    body = await api.run(
+        WITHDRAW, {"hospital": "LYZG", "reason": "VOLUNTARY"}, role="ALLIANCE_ADMIN"
+    )
     assert error_codes(body) == ["INVALID_TRANSITION"]
 
 
 async def test_a_member_admin_may_withdraw_its_own_hospital(api: Api) -> None:
-    body = await api.run(WITHDRAW, {"hospital": "LHZY", "reason": "LAW_OR_POLICY_VIOLATION",
-                                    "note": "x"}, role="MEMBER_ADMIN", member="LHZY")
+    body = await api.run(
+        WITHDRAW,
+        {"hospital": "LHZY", "reason": "LAW_OR_POLICY_VIOLATION", "note": "x"},
+        role="MEMBER_ADMIN",
+        member="LHZY",
+    )
     assert error_codes(body) == ["FORBIDDEN"], "it may not expel itself"
-    body = await api.run(WITHDRAW, {"hospital": "LHYZ3", "reason": "VOLUNTARY"},
-                         role="MEMBER_ADMIN", member="LHZY")
+    body = await api.run(
+        WITHDRAW, {"hospital": "LHYZ3", "reason": "VOLUNTARY"}, role="MEMBER_ADMIN", member="LHZY"
+    )
     assert error_codes(body) == ["FORBIDDEN"], "nor withdraw another hospital"

@@ -195,7 +195,9 @@ class RegistryStore:
 
     # -- applications ---------------------------------------------------------------------
 
-    async def application(self, application_id: int, *, lock: bool = False) -> ApplicationRecord | None:
+    async def application(
+        self, application_id: int, *, lock: bool = False
+    ) -> ApplicationRecord | None:
         sql = "SELECT * FROM membership_application WHERE id = $1"
         row = await self._db.fetchrow(sql + (" FOR UPDATE" if lock else ""), application_id)
         return ApplicationRecord.from_row(row) if row else None
