@@ -7,6 +7,7 @@ import asyncio
 import json
 import socket
 from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -15,6 +16,7 @@ import asyncpg
 import httpx
 import pytest
 import uvicorn
+from starlette.types import ASGIApp
 
 from gateway import demo
 from gateway.app import create_app
@@ -52,9 +54,9 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
-@pytest.fixture(scope="session")
-async def base_url(demo_env: Demo) -> AsyncIterator[str]:
-    app = create_app(load_settings(demo_env.root / "alliance.toml"))
+@asynccontextmanager
+async def serving(app: ASGIApp) -> AsyncIterator[str]:
+    """Serve `app` with uvicorn on a free loopback port for the duration of the block."""
     port = free_port()
     server = uvicorn.Server(
         uvicorn.Config(
@@ -66,9 +68,17 @@ async def base_url(demo_env: Demo) -> AsyncIterator[str]:
         if task.done():
             task.result()
         await asyncio.sleep(0.05)
-    yield f"http://127.0.0.1:{port}"
-    server.should_exit = True
-    await task
+    try:
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        server.should_exit = True
+        await task
+
+
+@pytest.fixture(scope="session")
+async def base_url(demo_env: Demo) -> AsyncIterator[str]:
+    async with serving(create_app(load_settings(demo_env.root / "alliance.toml"))) as url:
+        yield url
 
 
 @dataclass
