@@ -81,7 +81,7 @@ def create_app(settings: Settings) -> Starlette:
     ws = GraphQLWebSocket(schema, verifier, make_context)
     return Starlette(
         routes=[
-            Route("/graphql", http.__call__, methods=["GET", "POST"]),
+            Route("/graphql", http.__call__, methods=["GET", "POST", "PUT", "PATCH", "DELETE"]),
             WebSocketRoute("/graphql", ws),
             Route("/healthz", healthz),
             Route("/readyz", readyz),

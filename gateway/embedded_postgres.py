@@ -3,12 +3,14 @@ demo's directory, reached over a Unix socket."""
 
 from __future__ import annotations
 
+import json
 import logging
 from pathlib import Path
 from urllib.parse import quote, urlsplit
 
 import asyncpg
 import pgserver
+import psutil
 
 from adapters import postgres_admin
 
@@ -24,9 +26,20 @@ host all all ::1/128 scram-sha-256
 """
 
 
+def _forget_dead_handles(data_dir: Path) -> None:
+    """pgserver stops the server when the last process that used it exits, counting processes in
+    a file; a process killed without running its exit handlers would otherwise keep it alive."""
+    handles = data_dir / ".handle_pids.json"
+    if not handles.exists():
+        return
+    alive = [pid for pid in json.loads(handles.read_text()) if psutil.pid_exists(pid)]
+    handles.write_text(json.dumps(alive))
+
+
 class EmbeddedPostgres:
     def __init__(self, data_dir: Path) -> None:
         data_dir.mkdir(parents=True, exist_ok=True)
+        _forget_dead_handles(data_dir)
         # cleanup_mode="stop": the server stops when the last process using it exits (Ctrl-C).
         self._server = pgserver.get_server(data_dir, cleanup_mode="stop")
         self.admin_dsn = self._server.get_uri()

@@ -138,6 +138,13 @@ class GraphQLHTTPEndpoint:
             return HTMLResponse(get_graphql_ide_html())
         media_type = JSON
         try:
+            if request.method not in ("GET", "POST"):
+                raise RequestError(
+                    405,
+                    "METHOD_NOT_ALLOWED",
+                    "Use GET for queries or POST.",
+                    {"Allow": "GET, POST"},
+                )
             media_type = negotiate(request.headers.get("accept"))
             principal = await self._authenticate(request)
             params = await _params(request)

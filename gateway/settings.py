@@ -49,7 +49,7 @@ class Settings(BaseSettings):
     registry: RegistrySettings = RegistrySettings()
     auth: AuthSettings
     rules: AllianceRules = AllianceRules()
-    graphiql: bool = True
+    graphiql: bool = False
     introspection: bool = False
     # Where relative paths in the file were resolved from; not a setting of its own.
     config_dir: Path | None = None

@@ -176,6 +176,7 @@ async def test_malformed_requests(api: Api, demo_env: Demo) -> None:
     assert response.status_code == 413
     response = await api.http.put("/graphql", json={"query": QUERY}, headers=headers)
     assert response.status_code == 405
+    assert error_codes(response.json()) == ["METHOD_NOT_ALLOWED"]
 
 
 async def test_graphiql_and_health_need_no_token(api: Api) -> None:
