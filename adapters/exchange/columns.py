@@ -1,0 +1,91 @@
+"""Per-hospital column names. The exchange schema names every column; a hospital may keep its own
+names, and the gateway's configuration maps ours onto theirs. Identifiers from configuration are
+checked here and quoted wherever SQL is built, values are always bound parameters."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable, Mapping
+
+_IDENTIFIER = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,62}$")
+
+# The logical columns of each table, as in exchange.sql.
+TABLES: dict[str, tuple[str, ...]] = {
+    "referral": (
+        "id", "referral_no", "direction", "from_hospital", "from_department", "to_hospital",
+        "to_department", "patient_pseudonym", "patient_sex", "patient_age", "diagnosis_code",
+        "diagnosis_name", "reason", "condition_summary", "notes", "urgency", "green_channel",
+        "status", "status_reason", "requested_date", "arrived_at", "completed_at",
+        "treatment_result", "discharge_summary", "rehab_advice", "idempotency_key", "created_by",
+        "created_at", "updated_at", "version",
+    ),
+    "consultation": (
+        "id", "kind", "requesting_hospital", "requesting_doctor", "invited_hospital", "department",
+        "patient_pseudonym", "patient_sex", "patient_age", "urgency", "purpose", "case_summary",
+        "attached_studies", "desired_specialty", "desired_title", "proposed_at",
+        "consent_obtained", "status", "status_reason", "expert_name", "expert_title",
+        "scheduled_at", "fee_fen", "idempotency_key", "created_by", "created_at", "updated_at",
+        "version",
+    ),
+    "consultation_report": (
+        "consultation_id", "issued_at", "expert_name", "opinion", "signed", "updated_at", "version",
+    ),
+    "training_event": (
+        "id", "kind", "host_hospital", "mode", "place", "held_on", "topic", "lecturers", "credits",
+        "created_at", "updated_at", "version",
+    ),
+    "training_participation": ("event_id", "hospital", "participants"),
+    "placement": (
+        "id", "host_hospital", "home_hospital", "trainee_name", "profession", "department",
+        "supervisor", "starts_on", "ends_on", "fee_waived", "evaluation", "created_at",
+        "updated_at", "version",
+    ),
+    "test_result": (
+        "id", "patient_pseudonym", "item_code", "item_name", "loinc", "category", "value", "unit",
+        "reference_range", "performed_at", "created_at", "updated_at", "version",
+    ),
+    "quality_control": ("loinc", "scheme", "valid_from", "valid_until"),
+    "recognition_decision": (
+        "id", "result_member", "result_id", "patient_pseudonym", "loinc", "decided_by", "decision",
+        "reason", "note", "retest_cost_fen", "decided_at", "updated_at", "version",
+    ),
+}
+
+
+def quote(identifier: str) -> str:
+    if not _IDENTIFIER.match(identifier):
+        raise ValueError(f"{identifier!r} is not a plain SQL identifier")
+    return f'"{identifier}"'
+
+
+class Table:
+    """One table as a hospital names it: `t.col("status")` is its quoted physical column."""
+
+    def __init__(self, name: str, renamed: Mapping[str, str]) -> None:
+        unknown = set(renamed) - set(TABLES[name])
+        if unknown:
+            raise ValueError(f"{name} has no columns {sorted(unknown)} to rename")
+        self.name = quote(name)
+        self._physical = {c: quote(renamed.get(c, c)) for c in TABLES[name]}
+
+    def col(self, logical: str) -> str:
+        return self._physical[logical]
+
+    def cols(self, logicals: Iterable[str]) -> str:
+        return ", ".join(self._physical[c] for c in logicals)
+
+    def select_list(self, prefix: str = "") -> str:
+        """Every column, under its logical name."""
+        return ", ".join(f"{prefix}{p} AS {quote(c)}" for c, p in self._physical.items())
+
+
+class ColumnMap:
+    def __init__(self, renamed: Mapping[str, Mapping[str, str]] | None = None) -> None:
+        renamed = renamed or {}
+        unknown = set(renamed) - set(TABLES)
+        if unknown:
+            raise ValueError(f"no exchange tables named {sorted(unknown)}")
+        self.tables = {name: Table(name, renamed.get(name, {})) for name in TABLES}
+
+    def __getitem__(self, table: str) -> Table:
+        return self.tables[table]

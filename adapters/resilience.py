@@ -1,0 +1,152 @@
+"""Resilience around every call to a member's source: a deadline, a concurrency limit and a
+circuit breaker. A failing member costs the query its part, never the whole query, and once its
+circuit is open it costs no waiting at all until the cool-down lets a probe through.
+
+Written here rather than taken from a circuit-breaker package because the gateway reports each
+breaker's state per member (errors, health queries, metrics) and needs the timeout, the limit and
+the breaker to agree on what counts as a failure."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from enum import StrEnum
+from typing import TypeVar
+
+import asyncpg
+
+log = logging.getLogger(__name__)
+T = TypeVar("T")
+
+
+class SourceErrorCode(StrEnum):
+    SOURCE_UNAVAILABLE = "SOURCE_UNAVAILABLE"
+    SOURCE_TIMEOUT = "SOURCE_TIMEOUT"
+    SOURCE_CIRCUIT_OPEN = "SOURCE_CIRCUIT_OPEN"
+    SOURCE_READ_ONLY = "SOURCE_READ_ONLY"
+    SOURCE_CONFLICT = "SOURCE_CONFLICT"
+
+
+class SourceError(Exception):
+    def __init__(self, code: SourceErrorCode, member: str, message: str) -> None:
+        super().__init__(message)
+        self.code = code
+        self.member = member
+        self.message = message
+
+
+class CircuitState(StrEnum):
+    CLOSED = "CLOSED"
+    OPEN = "OPEN"
+    HALF_OPEN = "HALF_OPEN"
+
+
+@dataclass
+class CircuitBreaker:
+    failure_threshold: int = 3
+    reset_after_seconds: float = 10.0
+    state: CircuitState = CircuitState.CLOSED
+    consecutive_failures: int = 0
+    opened_at: float = 0.0
+    _probing: bool = False
+
+    def allow(self) -> bool:
+        if self.state is CircuitState.CLOSED:
+            return True
+        if self.state is CircuitState.OPEN:
+            if time.monotonic() - self.opened_at < self.reset_after_seconds:
+                return False
+            self.state = CircuitState.HALF_OPEN
+        # Half open: one probe at a time decides whether the source is back.
+        if self._probing:
+            return False
+        self._probing = True
+        return True
+
+    def record_success(self) -> None:
+        self.state = CircuitState.CLOSED
+        self.consecutive_failures = 0
+        self._probing = False
+
+    def record_failure(self) -> None:
+        self.consecutive_failures += 1
+        self._probing = False
+        if (
+            self.state is CircuitState.HALF_OPEN
+            or self.consecutive_failures >= self.failure_threshold
+        ):
+            self.state = CircuitState.OPEN
+            self.opened_at = time.monotonic()
+
+
+# Failures that say the source is down or unreachable, as opposed to a refused request.
+_UNAVAILABLE = (
+    OSError,
+    asyncpg.PostgresConnectionError,
+    asyncpg.InterfaceError,
+    asyncpg.CannotConnectNowError,
+    asyncpg.InvalidAuthorizationSpecificationError,
+    asyncpg.InvalidPasswordError,
+    asyncpg.InsufficientPrivilegeError,
+    asyncpg.UndefinedTableError,
+    asyncpg.UndefinedColumnError,
+    asyncpg.QueryCanceledError,
+)
+
+
+class Guard:
+    """Runs calls to one member under its timeout, concurrency limit and circuit breaker."""
+
+    def __init__(
+        self,
+        member: str,
+        *,
+        timeout_seconds: float,
+        max_concurrency: int,
+        breaker: CircuitBreaker,
+    ) -> None:
+        self.member = member
+        self.timeout_seconds = timeout_seconds
+        self.breaker = breaker
+        self._limit = asyncio.Semaphore(max_concurrency)
+        self.last_latency_ms: float | None = None
+
+    async def call(self, operation: Callable[[], Awaitable[T]]) -> T:
+        if not self.breaker.allow():
+            raise SourceError(
+                SourceErrorCode.SOURCE_CIRCUIT_OPEN,
+                self.member,
+                f"Member {self.member} is failing; it is not asked again until its circuit "
+                "breaker lets a probe through.",
+            )
+        started = time.perf_counter()
+        try:
+            # The deadline covers waiting for a slot too: a saturated member is a slow member.
+            async with asyncio.timeout(self.timeout_seconds), self._limit:
+                result = await operation()
+        except TimeoutError:
+            self.breaker.record_failure()
+            raise SourceError(
+                SourceErrorCode.SOURCE_TIMEOUT,
+                self.member,
+                f"Member {self.member} did not answer within {self.timeout_seconds:g} s.",
+            ) from None
+        except _UNAVAILABLE as e:
+            self.breaker.record_failure()
+            log.warning("member source unavailable", extra={"member": self.member,
+                                                             "error": type(e).__name__})
+            raise SourceError(
+                SourceErrorCode.SOURCE_UNAVAILABLE,
+                self.member,
+                f"Member {self.member}'s source is unavailable.",
+            ) from None
+        except BaseException:
+            # Anything else is not the source's health: leave the breaker as it was.
+            self.breaker._probing = False
+            raise
+        self.breaker.record_success()
+        self.last_latency_ms = (time.perf_counter() - started) * 1000
+        return result
