@@ -136,8 +136,10 @@ class Guard:
             ) from None
         except _UNAVAILABLE as e:
             self.breaker.record_failure()
-            log.warning("member source unavailable", extra={"member": self.member,
-                                                             "error": type(e).__name__})
+            log.warning(
+                "member source unavailable",
+                extra={"member": self.member, "error": type(e).__name__},
+            )
             raise SourceError(
                 SourceErrorCode.SOURCE_UNAVAILABLE,
                 self.member,

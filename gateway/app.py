@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import logging
 from collections.abc import AsyncIterator
+from typing import Any
 
 import asyncpg
 from starlette.applications import Starlette
@@ -12,13 +13,19 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse
 from starlette.routing import Route, WebSocketRoute
 
+from adapters.exchange.columns import ColumnMap
+from adapters.exchange.postgres import ExchangeDatabase
+from adapters.registry.audit import AuditStore
 from adapters.registry.migrate import apply_migrations
 from adapters.registry.store import RegistryStore
+from adapters.resilience import CircuitBreaker, Guard
+from gateway.audit_flush import audit_extension
 from gateway.auth import TokenVerifier
 from gateway.graphql_http import GraphQLHTTPEndpoint
 from gateway.settings import Settings
 from gateway.websocket import GraphQLWebSocket
 from resolvers.context import RequestContext
+from resolvers.federation import Federation, MemberSource
 from resolvers.loaders import RegistryLoaders
 from resolvers.principal import Principal
 from schema import build_schema
@@ -39,10 +46,35 @@ async def open_registry_pool(settings: Settings) -> asyncpg.Pool:
     return pool
 
 
+def build_federation(settings: Settings) -> Federation:
+    members = []
+    for m in settings.members:
+        source = ExchangeDatabase(
+            m.code,
+            m.resolved_dsn(),
+            columns=ColumnMap(m.columns),
+            read_only=m.read_only,
+            pool_max_size=m.pool_max_size,
+            connect_timeout_seconds=m.timeout_seconds,
+        )
+        guard = Guard(
+            m.code,
+            timeout_seconds=m.timeout_seconds,
+            max_concurrency=m.max_concurrency,
+            breaker=CircuitBreaker(m.circuit_failure_threshold, m.circuit_reset_seconds),
+        )
+        members.append(MemberSource(m.code, source, guard))
+    return Federation(members)
+
+
 def create_app(settings: Settings) -> Starlette:
-    schema = build_schema(introspection=settings.introspection)
+    state: dict[str, Any] = {}
+    schema = build_schema(
+        introspection=settings.introspection, extensions_before=[audit_extension(state)]
+    )
     verifier = TokenVerifier(settings.auth)
-    state: dict[str, RegistryStore] = {}
+    federation = build_federation(settings)
+    linkage_key = settings.linkage_key.get_secret_value().encode() if settings.linkage_key else None
 
     def make_context(principal: Principal | None) -> RequestContext:
         store = state["registry"]
@@ -51,6 +83,8 @@ def create_app(settings: Settings) -> Starlette:
             alliance_id=settings.alliance_id,
             rules=settings.rules,
             loaders=RegistryLoaders(store, settings.alliance_id),
+            federation=federation,
+            linkage_key=linkage_key,
             principal=principal,
         )
 
@@ -62,9 +96,11 @@ def create_app(settings: Settings) -> Starlette:
         if applied:
             log.info("registry migrated to %s", applied[-1])
         state["registry"] = RegistryStore(pool)
+        state["audit"] = AuditStore(pool)
         try:
             yield
         finally:
+            await federation.close()
             await pool.close()
 
     async def healthz(request: Request) -> JSONResponse:

@@ -5,11 +5,13 @@ Nested keys use a double underscore: ALLIANCE_REGISTRY__DSN overrides [registry]
 
 from __future__ import annotations
 
+import os
+import re
 import tomllib
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
-from pydantic import BaseModel, Field, model_validator
+from pydantic import BaseModel, Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
 
 from resolvers.rules import AllianceRules
@@ -40,6 +42,49 @@ class AuthSettings(BaseModel):
         return self
 
 
+class MemberSourceSettings(BaseModel):
+    """One member hospital's source: its exchange database and how hard to try it."""
+
+    code: str
+    kind: Literal["postgres"] = "postgres"
+    dsn: str | None = None
+    # Keep the DSN (with its password) out of the file: the name of an environment variable.
+    dsn_env: str | None = None
+    read_only: bool = False
+    timeout_seconds: float = Field(2.0, gt=0)
+    max_concurrency: int = Field(8, ge=1)
+    pool_max_size: int = Field(4, ge=1)
+    circuit_failure_threshold: int = Field(3, ge=1)
+    circuit_reset_seconds: float = Field(5.0, gt=0)
+    # The hospital's own column names: {table: {our name: theirs}}.
+    columns: dict[str, dict[str, str]] = {}
+
+    @field_validator("code")
+    @classmethod
+    def _code(cls, value: str) -> str:
+        if not re.match(r"^[A-Z][A-Z0-9-]{1,19}$", value):
+            raise ValueError("a member code is 2-20 capital letters, digits or '-'")
+        return value
+
+    @model_validator(mode="after")
+    def _has_dsn(self) -> MemberSourceSettings:
+        if self.dsn is None and self.dsn_env is None:
+            raise ValueError(f"member {self.code} needs dsn or dsn_env")
+        return self
+
+    def resolved_dsn(self) -> str:
+        if self.dsn_env is not None:
+            value = os.environ.get(self.dsn_env)
+            if value:
+                return value
+            if self.dsn is None:
+                raise ValueError(
+                    f"member {self.code}: environment variable {self.dsn_env} is unset"
+                )
+        assert self.dsn is not None
+        return self.dsn
+
+
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(
         env_prefix="ALLIANCE_", env_nested_delimiter="__", extra="forbid"
@@ -49,6 +94,9 @@ class Settings(BaseSettings):
     registry: RegistrySettings = RegistrySettings()
     auth: AuthSettings
     rules: AllianceRules = AllianceRules()
+    members: list[MemberSourceSettings] = []
+    # The alliance's linkage key for patient pseudonyms (HMAC). Keep it in the environment.
+    linkage_key: SecretStr | None = None
     graphiql: bool = False
     introspection: bool = False
     # Where relative paths in the file were resolved from; not a setting of its own.

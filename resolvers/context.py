@@ -1,4 +1,5 @@
-"""What every resolver gets: who asks, the registry, the alliance's rules, per-request loaders."""
+"""What every resolver gets: who asks, the registry, the members' sources, the alliance's rules,
+per-request loaders, and what the request asked of whom (for errors and the audit)."""
 
 from __future__ import annotations
 
@@ -6,8 +7,11 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from adapters.registry.store import RegistryStore
+from resolvers.audit import AuditLog
 from resolvers.errors import ErrorCode, GatewayError
+from resolvers.federation import Federation, SourceReport
 from resolvers.loaders import RegistryLoaders
+from resolvers.member_loaders import MemberLoaders
 from resolvers.principal import Principal
 from resolvers.rules import AllianceRules
 
@@ -18,9 +22,17 @@ class RequestContext:
     alliance_id: str
     rules: AllianceRules
     loaders: RegistryLoaders
+    federation: Federation
+    linkage_key: bytes | None = None
     # Unset only on a WebSocket until its connection_init has been authenticated.
     principal: Principal | None = None
     connection_params: dict[str, Any] = field(default_factory=dict)
+    sources: SourceReport = field(default_factory=SourceReport)
+    audit: AuditLog = field(default_factory=AuditLog)
+    member_loaders: MemberLoaders = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.member_loaders = MemberLoaders(self.federation, self.sources)
 
     @property
     def who(self) -> Principal:

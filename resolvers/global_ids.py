@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import secrets
 
 from resolvers.errors import bad_input
 
@@ -37,3 +38,8 @@ def decode_int(global_id: str, type_name: str) -> int:
     if len(key) != 1 or not key[0].isdigit():
         raise bad_input(f"{global_id!r} is not an id issued by this API.")
     return int(key[0])
+
+
+def short_token() -> str:
+    """A short random suffix for human-facing numbers (referral numbers)."""
+    return secrets.token_hex(3).upper()

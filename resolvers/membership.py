@@ -40,6 +40,15 @@ GRADE_LEVEL = {
     "GRADE_1": 1,
     "UNGRADED": 0,
 }
+# Finer than the level: 三甲 above 三乙 above 二甲 …, for the direction of a referral.
+GRADE_RANK = {
+    "GRADE_3A": 5,
+    "GRADE_3B": 4,
+    "GRADE_2A": 3,
+    "GRADE_2B": 2,
+    "GRADE_1": 1,
+    "UNGRADED": 0,
+}
 _HOSPITAL_CODE = re.compile(r"^[A-Z][A-Z0-9-]{1,19}$")
 _PHONE = re.compile(r"^\+?[0-9][0-9 ()-]{5,19}$")
 _DIVISION = re.compile(r"^\d{6}$")

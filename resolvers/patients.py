@@ -25,11 +25,12 @@ def normalise_resident_id(raw: str) -> str:
     """The 18-character ID, or BAD_USER_INPUT. The message never echoes the ID back."""
     value = raw.strip().upper()
     if not _SHAPE.match(value):
-        raise bad_input("residentId must be 18 characters: 17 digits and a check digit or X.",
-                        field="residentId")
+        raise bad_input(
+            "residentId must be 18 characters: 17 digits and a check digit or X.",
+            field="residentId",
+        )
     if value[17] != check_character(value[:17]):
-        raise bad_input("residentId has the wrong check character (GB 11643).",
-                        field="residentId")
+        raise bad_input("residentId has the wrong check character (GB 11643).", field="residentId")
     return value
 
 
@@ -40,6 +41,8 @@ def pseudonym(resident_id: str, linkage_key: bytes) -> str:
 
 def check_pseudonym(value: str) -> str:
     if not _PSEUDONYM.match(value):
-        raise bad_input("pseudonym must be the alliance pseudonym: 64 lowercase hex characters.",
-                        field="pseudonym")
+        raise bad_input(
+            "pseudonym must be the alliance pseudonym: 64 lowercase hex characters.",
+            field="pseudonym",
+        )
     return value

@@ -1,4 +1,5 @@
-"""The alliance's configurable rules (the charter's numbers), as the domain logic sees them."""
+"""The alliance's configurable rules (the charter's numbers, the recognition catalogue, the price
+list), as the domain logic sees them."""
 
 from __future__ import annotations
 
@@ -16,7 +17,34 @@ class InclusionCriteria:
 
 
 @dataclass(frozen=True, slots=True)
+class RecognisedItem:
+    """An item of the alliance's mutual-recognition catalogue (互认项目) and its window (互认时限)."""
+
+    loinc: str
+    name: str
+    validity_days: int
+    scope: str = "ALLIANCE"  # the HR label's scope: NATIONAL | PROVINCIAL | CITY | ALLIANCE
+    retest_cost_fen: int = 0
+
+
+@dataclass(frozen=True, slots=True)
+class RecognitionRules:
+    items: tuple[RecognisedItem, ...] = ()
+    # Inside one alliance, full mutual recognition may be agreed (Jiangsu practice): then a
+    # higher-level hospital accepts a lower one's results too.
+    alliance_wide: bool = False
+
+    def item(self, loinc: str | None) -> RecognisedItem | None:
+        if loinc is None:
+            return None
+        return next((i for i in self.items if i.loinc == loinc), None)
+
+
+@dataclass(frozen=True, slots=True)
 class AllianceRules:
     max_term_years: int = 3
     renewal_window_months: int = 3
     inclusion: InclusionCriteria = field(default_factory=InclusionCriteria)
+    recognition: RecognitionRules = field(default_factory=RecognitionRules)
+    # The provincial price per consultation case, in fen, by kind.
+    consultation_fees_fen: dict[str, int] = field(default_factory=dict)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
 import strawberry
@@ -18,6 +19,7 @@ from strawberry.extensions import (
 from schema.errors import PublicErrors
 from schema.mutation import Mutation
 from schema.query import Query
+from schema.referrals import Referral
 from schema.types import Agreement, Alliance, Hospital, Member, MembershipApplication
 
 
@@ -27,8 +29,12 @@ class _Schema(strawberry.Schema):
         return None
 
 
-def build_schema(*, introspection: bool) -> strawberry.Schema:
+def build_schema(
+    *, introspection: bool, extensions_before: Sequence[Any] = ()
+) -> strawberry.Schema:
+    """`extensions_before` wrap the rest: they see the operation's final result last."""
     extensions: list[Any] = [
+        *extensions_before,
         PublicErrors,
         lambda: QueryDepthLimiter(max_depth=12),
         lambda: MaxTokensLimiter(max_token_count=4000),
@@ -42,6 +48,15 @@ def build_schema(*, introspection: bool) -> strawberry.Schema:
     return _Schema(
         query=Query,
         mutation=Mutation,
-        types=[Alliance, Hospital, Member, Agreement, MembershipApplication],
+        types=[
+            Alliance,
+            Hospital,
+            Member,
+            Agreement,
+            MembershipApplication,
+            Referral,
+            # consultations, training and placements: their Node types go on this line
+            # test results and recognition: their Node types go on this line
+        ],
         extensions=extensions,
     )

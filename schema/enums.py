@@ -123,3 +123,17 @@ class ReviewDecision(Enum):
 class ApprovalDecision(Enum):
     APPROVE = "APPROVE"
     REJECT = "REJECT"
+
+
+@strawberry.enum
+class Sex(Enum):
+    MALE = "MALE"
+    FEMALE = "FEMALE"
+    UNKNOWN = "UNKNOWN"
+
+
+@strawberry.enum
+class Urgency(Enum):
+    ROUTINE = "ROUTINE"
+    URGENT = "URGENT"
+    EMERGENCY = "EMERGENCY"

@@ -11,6 +11,7 @@ from graphql import GraphQLError
 from strawberry.extensions import SchemaExtension
 from strawberry.types.execution import PreExecutionError
 
+from adapters.resilience import SourceError
 from resolvers.errors import ErrorCode, GatewayError
 
 log = logging.getLogger("alliance_gateway.errors")
@@ -70,7 +71,24 @@ def publish_errors(result: object) -> None:
         ]
 
 
+def source_errors(failures: list[SourceError]) -> list[GraphQLError]:
+    """One error per member that failed, whatever number of fields asked it (XCA's
+    PartialSuccess): the data of the others is in `data`."""
+    seen: dict[str, SourceError] = {}
+    for failure in failures:
+        seen.setdefault(failure.member, failure)
+    return [
+        GraphQLError(e.message, extensions={"code": e.code.value, "member": e.member})
+        for e in seen.values()
+    ]
+
+
 class PublicErrors(SchemaExtension):
     def on_operation(self) -> Iterator[None]:
         yield
-        publish_errors(self.execution_context.result)
+        result = self.execution_context.result
+        publish_errors(result)
+        context = self.execution_context.context
+        failures = getattr(getattr(context, "sources", None), "failures", None)
+        if failures and result is not None and not isinstance(result, PreExecutionError):
+            result.errors = [*(result.errors or []), *source_errors(failures)]  # type: ignore[union-attr]

@@ -17,6 +17,7 @@ from schema.enums import (
     TerminationReason,
 )
 from schema.inputs import SignAgreementInput, SubmitMembershipApplicationInput
+from schema.referrals import ReferralMutations
 from schema.types import Agreement, Ctx, Member, MembershipApplication
 
 
@@ -64,7 +65,11 @@ async def _member(info: Ctx, code: str) -> Member:
 
 
 @strawberry.type
-class Mutation:
+class Mutation(
+    ReferralMutations,
+    # consultations, training and placements: their mutation mixins go on this line
+    # test results and recognition: their mutation mixins go on this line
+):
     @strawberry.mutation(
         description="A hospital applies to join; checked against the inclusion criteria."
     )

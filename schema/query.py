@@ -6,8 +6,9 @@ from typing import Annotated
 
 import strawberry
 
-from resolvers import global_ids, registry
+from resolvers import global_ids, referrals, registry
 from schema.enums import ApplicationStatus
+from schema.referrals import Referral, ReferralQueries
 from schema.types import (
     Agreement,
     Alliance,
@@ -39,6 +40,11 @@ async def _node(info: Ctx, id: strawberry.ID) -> Node | None:
         case "Agreement":
             agreement = await registry.agreement(ctx, global_ids.decode_int(id, "Agreement"))
             return Agreement.of(agreement) if agreement else None
+        case "Referral":
+            referral = await referrals.get(ctx, id)
+            return Referral.of(referral) if referral else None
+        # consultations, training and placements: their node cases go here
+        # test results and recognition: their node cases go here
         case "MembershipApplication":
             app = await registry.application(ctx, global_ids.decode_int(id, type_name))
             return MembershipApplication.of(app) if app else None
@@ -46,7 +52,11 @@ async def _node(info: Ctx, id: strawberry.ID) -> Node | None:
 
 
 @strawberry.type
-class Query:
+class Query(
+    ReferralQueries,
+    # consultations, training and placements: their query mixins go on this line
+    # test results and recognition: their query mixins go on this line
+):
     @strawberry.field(description="The alliance this gateway serves.")
     async def alliance(self, info: Ctx) -> Alliance:
         return Alliance.of(await registry.alliance(info.context))

@@ -19,6 +19,7 @@ from adapters.registry.records import (
 )
 from resolvers import agreements, clock, global_ids, registry
 from resolvers.context import RequestContext
+from resolvers.errors import ErrorCode, GatewayError
 from resolvers.pagination import Page
 from schema.enums import (
     AgreementStatus,
@@ -150,9 +151,13 @@ class Hospital(Node):
         return Member(record=record) if record else None
 
 
-async def _hospital(info: Ctx, code: str) -> Hospital:
+async def hospital_of(info: Ctx, code: str) -> Hospital:
     record = await registry.hospital(info.context, code)
-    assert record is not None, "registry integrity: a referenced hospital exists"
+    if record is None:
+        raise GatewayError(
+            ErrorCode.INTERNAL_SERVER_ERROR,
+            f"A record names hospital {code}, which the alliance registry does not know.",
+        )
     return Hospital.of(record)
 
 
@@ -168,11 +173,11 @@ class Agreement(Node):
 
     @strawberry.field(description="Party A (甲方): the lead hospital.")
     async def party_a(self, info: Ctx) -> Hospital:
-        return await _hospital(info, self.record.party_a_code)
+        return await hospital_of(info, self.record.party_a_code)
 
     @strawberry.field(description="Party B (乙方): the member hospital.")
     async def party_b(self, info: Ctx) -> Hospital:
-        return await _hospital(info, self.record.party_b_code)
+        return await hospital_of(info, self.record.party_b_code)
 
     @strawberry.field
     def signed_on(self) -> date:
@@ -228,7 +233,7 @@ class Member(Node):
         self.id = strawberry.ID(global_ids.encode("Member", record.hospital_code))
 
     async def _h(self, info: Ctx) -> HospitalRecord:
-        return (await _hospital(info, self.record.hospital_code)).record
+        return (await hospital_of(info, self.record.hospital_code)).record
 
     @strawberry.field
     def code(self) -> str:
@@ -252,7 +257,7 @@ class Member(Node):
 
     @strawberry.field
     async def hospital(self, info: Ctx) -> Hospital:
-        return await _hospital(info, self.record.hospital_code)
+        return await hospital_of(info, self.record.hospital_code)
 
     @strawberry.field
     def role(self) -> MemberRole:
@@ -335,7 +340,7 @@ class CouncilSeat:
 
     @strawberry.field
     async def hospital(self, info: Ctx) -> Hospital:
-        return await _hospital(info, self.record.hospital_code)
+        return await hospital_of(info, self.record.hospital_code)
 
     @strawberry.field
     def since(self) -> date:
@@ -395,7 +400,7 @@ class Alliance(Node):
 
     @strawberry.field
     async def lead_hospital(self, info: Ctx) -> Hospital:
-        return await _hospital(info, self.record.lead_hospital_code)
+        return await hospital_of(info, self.record.lead_hospital_code)
 
     @strawberry.field(description="Lead department (牵头科室).")
     def lead_department(self) -> str:
@@ -469,7 +474,7 @@ class MembershipApplication(Node):
 
     @strawberry.field
     async def hospital(self, info: Ctx) -> Hospital:
-        return await _hospital(info, self.record.hospital_code)
+        return await hospital_of(info, self.record.hospital_code)
 
     @strawberry.field
     def submitted_at(self) -> datetime:

@@ -22,15 +22,19 @@ async def install_schema(
             for logical, physical in names.items():
                 exists = await conn.fetchval(
                     "SELECT 1 FROM information_schema.columns "
-                    "WHERE table_name = $1 AND column_name = $2", table, physical)
+                    "WHERE table_name = $1 AND column_name = $2",
+                    table,
+                    physical,
+                )
                 if not exists:
                     await conn.execute(
                         f"ALTER TABLE {quote(table)} RENAME COLUMN {quote(logical)} TO {quote(physical)}"
                     )
 
 
-async def load(conn: asyncpg.Connection, columns: ColumnMap, table: str,
-               rows: Sequence[dict[str, Any]]) -> None:
+async def load(
+    conn: asyncpg.Connection, columns: ColumnMap, table: str, rows: Sequence[dict[str, Any]]
+) -> None:
     """COPY `rows` (dicts keyed by logical column names) into `table`."""
     if not rows:
         return

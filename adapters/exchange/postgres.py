@@ -6,12 +6,12 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Sequence
-from datetime import date, datetime
+from datetime import datetime
 from typing import Any, TypeVar
 
 import asyncpg
 
-from adapters.exchange.columns import ColumnMap, Table, quote
+from adapters.exchange.columns import ColumnMap, Table
 from adapters.exchange.records import (
     ConsultationFilter,
     ConsultationRow,
@@ -131,11 +131,20 @@ class ExchangeDatabase:
 
     # -- generic list, insert and transition -------------------------------------------------
 
-    def _list_where(self, table: str, time_col: str, parties: Sequence[str], q: ListQuery) -> _Where:
+    def _list_where(
+        self, table: str, time_col: str, parties: Sequence[str], q: ListQuery
+    ) -> _Where:
         t, w = self.t(table), _Where()
         if q.parties is not None:
-            w.add("(" + " OR ".join(f"{t.col(p)} = ANY({{}}::text[])" for p in parties) + ")",
-                  *([list(q.parties)] * len(parties)))
+            w.add(
+                "(" + " OR ".join(f"{t.col(p)} = ANY({{}}::text[])" for p in parties) + ")",
+                *([list(q.parties)] * len(parties)),
+            )
+        if q.with_party is not None:
+            w.add(
+                "(" + " OR ".join(f"{t.col(p)} = {{}}" for p in parties) + ")",
+                *([q.with_party] * len(parties)),
+            )
         if q.since is not None:
             w.add(f"{t.col(time_col)} >= {{}}", q.since)
         if q.until is not None:
@@ -144,19 +153,24 @@ class ExchangeDatabase:
             w.add(f"({t.col(time_col)}, {t.col('id')}) < ({{}}, {{}})", q.bound.value, q.bound.id)
         return w
 
-    async def _page(self, row_type: type[R], table: str, time_col: str, w: _Where,
-                    limit: int) -> list[R]:
+    async def _page(
+        self, row_type: type[R], table: str, time_col: str, w: _Where, limit: int
+    ) -> list[R]:
         t = self.t(table)
-        sql = (f"SELECT {t.select_list()} FROM {t.name} WHERE {w.sql} "
-               f"ORDER BY {t.col(time_col)} DESC, {t.col('id')} DESC LIMIT {w.param(limit)}")
+        sql = (
+            f"SELECT {t.select_list()} FROM {t.name} WHERE {w.sql} "
+            f"ORDER BY {t.col(time_col)} DESC, {t.col('id')} DESC LIMIT {w.param(limit)}"
+        )
         return await self._fetch(row_type, sql, w.params)
 
     async def _count(self, table: str, w: _Where) -> int:
-        return await self._fetchval(f"SELECT count(*) FROM {self.t(table).name} WHERE {w.sql}",
-                                    w.params)
+        return await self._fetchval(
+            f"SELECT count(*) FROM {self.t(table).name} WHERE {w.sql}", w.params
+        )
 
-    async def _by_ids(self, row_type: type[R], table: str, ids: Sequence[int],
-                      key: str = "id") -> list[R]:
+    async def _by_ids(
+        self, row_type: type[R], table: str, ids: Sequence[int], key: str = "id"
+    ) -> list[R]:
         t = self.t(table)
         return await self._fetch(
             row_type,
@@ -164,18 +178,29 @@ class ExchangeDatabase:
             [list(ids)],
         )
 
-    async def _insert(self, row_type: type[R], table: str, values: dict[str, Any],
-                      conn: asyncpg.Connection | None = None) -> R:
+    async def _insert(
+        self,
+        row_type: type[R],
+        table: str,
+        values: dict[str, Any],
+        conn: asyncpg.Connection | None = None,
+    ) -> R:
         t = self.t(table)
         names = list(values)
         placeholders = ", ".join(f"${i}" for i in range(1, len(names) + 1))
-        sql = (f"INSERT INTO {t.name} ({t.cols(names)}) VALUES ({placeholders}) "
-               f"RETURNING {t.select_list()}")
+        sql = (
+            f"INSERT INTO {t.name} ({t.cols(names)}) VALUES ({placeholders}) "
+            f"RETURNING {t.select_list()}"
+        )
         db = conn or await self.pool()
         return row_type.from_row(await db.fetchrow(sql, *values.values()))
 
     async def _transition(
-        self, row_type: type[R], table: str, row_id: int, allowed_from: Sequence[str],
+        self,
+        row_type: type[R],
+        table: str,
+        row_id: int,
+        allowed_from: Sequence[str],
         changes: dict[str, Any],
     ) -> R | None:
         """Apply `changes` if the row's status is one of `allowed_from`; None otherwise."""
@@ -205,8 +230,9 @@ class ExchangeDatabase:
         return w
 
     async def referrals(self, q: ListQuery, f: ReferralFilter) -> list[ReferralRow]:
-        return await self._page(ReferralRow, "referral", "created_at",
-                                self._referral_where(q, f), q.limit)
+        return await self._page(
+            ReferralRow, "referral", "created_at", self._referral_where(q, f), q.limit
+        )
 
     async def count_referrals(self, q: ListQuery, f: ReferralFilter) -> int:
         return await self._count("referral", self._referral_where(q, f))
@@ -249,8 +275,9 @@ class ExchangeDatabase:
         return w
 
     async def consultations(self, q: ListQuery, f: ConsultationFilter) -> list[ConsultationRow]:
-        return await self._page(ConsultationRow, "consultation", "created_at",
-                                self._consultation_where(q, f), q.limit)
+        return await self._page(
+            ConsultationRow, "consultation", "created_at", self._consultation_where(q, f), q.limit
+        )
 
     async def count_consultations(self, q: ListQuery, f: ConsultationFilter) -> int:
         return await self._count("consultation", self._consultation_where(q, f))
@@ -259,8 +286,9 @@ class ExchangeDatabase:
         return await self._by_ids(ConsultationRow, "consultation", ids)
 
     async def reports(self, consultation_ids: Sequence[int]) -> list[ReportRow]:
-        return await self._by_ids(ReportRow, "consultation_report", consultation_ids,
-                                  key="consultation_id")
+        return await self._by_ids(
+            ReportRow, "consultation_report", consultation_ids, key="consultation_id"
+        )
 
     async def insert_consultation(self, values: dict[str, Any]) -> tuple[ConsultationRow, bool]:
         self._refuse_writes()
@@ -280,8 +308,9 @@ class ExchangeDatabase:
     async def transition_consultation(
         self, row_id: int, allowed_from: Sequence[str], changes: dict[str, Any]
     ) -> ConsultationRow | None:
-        return await self._transition(ConsultationRow, "consultation", row_id, allowed_from,
-                                      changes)
+        return await self._transition(
+            ConsultationRow, "consultation", row_id, allowed_from, changes
+        )
 
     async def report_consultation(
         self, row_id: int, allowed_from: Sequence[str], expert_name: str, opinion: str
@@ -301,9 +330,12 @@ class ExchangeDatabase:
             )
             if row is None:
                 return None
-            await self._insert(ReportRow, "consultation_report",
-                               {"consultation_id": row_id, "expert_name": expert_name,
-                                "opinion": opinion}, conn)
+            await self._insert(
+                ReportRow,
+                "consultation_report",
+                {"consultation_id": row_id, "expert_name": expert_name, "opinion": opinion},
+                conn,
+            )
             return ConsultationRow.from_row(row)
 
     # -- training and placements ---------------------------------------------------------------
@@ -311,14 +343,20 @@ class ExchangeDatabase:
     def _training_where(self, q: ListQuery, f: TrainingFilter) -> _Where:
         t, p = self.t("training_event"), self.t("training_participation")
         # An event concerns its host and every hospital that sent participants.
-        w = self._list_where("training_event", "held_on", (), ListQuery(
-            parties=None, since=q.since, until=q.until, bound=q.bound, limit=q.limit))
-        if q.parties is not None:
-            parties = w.param(list(q.parties))
+        w = self._list_where(
+            "training_event",
+            "held_on",
+            (),
+            ListQuery(parties=None, since=q.since, until=q.until, bound=q.bound, limit=q.limit),
+        )
+        for hospitals in (q.parties, (q.with_party,) if q.with_party else None):
+            if hospitals is None:
+                continue
+            param = w.param(list(hospitals))
             w.parts.append(
-                f"({t.col('host_hospital')} = ANY({parties}::text[]) OR EXISTS (SELECT 1 FROM "
+                f"({t.col('host_hospital')} = ANY({param}::text[]) OR EXISTS (SELECT 1 FROM "
                 f"{p.name} WHERE {p.col('event_id')} = {t.name}.{t.col('id')} "
-                f"AND {p.col('hospital')} = ANY({parties}::text[])))"
+                f"AND {p.col('hospital')} = ANY({param}::text[])))"
             )
         if f.kinds:
             w.add(f"{t.col('kind')} = ANY({{}}::text[])", list(f.kinds))
@@ -327,15 +365,17 @@ class ExchangeDatabase:
         return w
 
     async def training_events(self, q: ListQuery, f: TrainingFilter) -> list[TrainingEventRow]:
-        return await self._page(TrainingEventRow, "training_event", "held_on",
-                                self._training_where(q, f), q.limit)
+        return await self._page(
+            TrainingEventRow, "training_event", "held_on", self._training_where(q, f), q.limit
+        )
 
     async def count_training_events(self, q: ListQuery, f: TrainingFilter) -> int:
         return await self._count("training_event", self._training_where(q, f))
 
     async def participation(self, event_ids: Sequence[int]) -> list[ParticipationRow]:
-        return await self._by_ids(ParticipationRow, "training_participation", event_ids,
-                                  key="event_id")
+        return await self._by_ids(
+            ParticipationRow, "training_participation", event_ids, key="event_id"
+        )
 
     async def insert_training_event(
         self, values: dict[str, Any], participants: dict[str, int]
@@ -345,17 +385,21 @@ class ExchangeDatabase:
         async with pool.acquire() as conn, conn.transaction():
             event = await self._insert(TrainingEventRow, "training_event", values, conn)
             for hospital, count in participants.items():
-                await self._insert(ParticipationRow, "training_participation",
-                                   {"event_id": event.id, "hospital": hospital,
-                                    "participants": count}, conn)
+                await self._insert(
+                    ParticipationRow,
+                    "training_participation",
+                    {"event_id": event.id, "hospital": hospital, "participants": count},
+                    conn,
+                )
             return event
 
     def _placement_where(self, q: ListQuery) -> _Where:
         return self._list_where("placement", "starts_on", ("host_hospital", "home_hospital"), q)
 
     async def placements(self, q: ListQuery) -> list[PlacementRow]:
-        return await self._page(PlacementRow, "placement", "starts_on",
-                                self._placement_where(q), q.limit)
+        return await self._page(
+            PlacementRow, "placement", "starts_on", self._placement_where(q), q.limit
+        )
 
     async def count_placements(self, q: ListQuery) -> int:
         return await self._count("placement", self._placement_where(q))
@@ -371,11 +415,17 @@ class ExchangeDatabase:
         w.add(f"{t.col('patient_pseudonym')} = {{}}", q.patient_pseudonym)
         w.add(f"{t.col('performed_at')} >= {{}}", q.performed_since)
         if q.item_codes:
-            w.add(f"({t.col('item_code')} = ANY({{}}::text[]) OR {t.col('loinc')} = ANY({{}}::text[]))",
-                  list(q.item_codes), list(q.item_codes))
+            w.add(
+                f"({t.col('item_code')} = ANY({{}}::text[]) OR {t.col('loinc')} = ANY({{}}::text[]))",
+                list(q.item_codes),
+                list(q.item_codes),
+            )
         if q.bound is not None:
-            w.add(f"({t.col('performed_at')}, {t.col('id')}) < ({{}}, {{}})",
-                  q.bound.value, q.bound.id)
+            w.add(
+                f"({t.col('performed_at')}, {t.col('id')}) < ({{}}, {{}})",
+                q.bound.value,
+                q.bound.id,
+            )
         return await self._page(ResultRow, "test_result", "performed_at", w, q.limit)
 
     async def results_by_id(self, ids: Sequence[int]) -> list[ResultRow]:
@@ -421,15 +471,9 @@ class ExchangeDatabase:
                 cost += r["cost"]
             else:
                 declined[r["reason"]] = declined.get(r["reason"], 0) + r["n"]
-        return RecognitionTally(recognized=recognized, declined_by_reason=declined,
-                                retests_avoided_cost_fen=int(cost))
+        return RecognitionTally(
+            recognized=recognized, declined_by_reason=declined, retests_avoided_cost_fen=int(cost)
+        )
 
     async def ping(self) -> None:
         await self._fetchval("SELECT 1", [])
-
-
-def year_bounds(year: int) -> tuple[date, date]:
-    return date(year, 1, 1), date(year + 1, 1, 1)
-
-
-__all__ = ["ExchangeDatabase", "quote", "year_bounds"]

@@ -186,6 +186,7 @@ class ListQuery:
     """What every list pushes down: the parties the reader may see, a time window, a page."""
 
     parties: tuple[str, ...] | None  # None: every row (alliance office); else rows naming one
+    with_party: str | None = None  # and, if set, rows that also name this hospital
     since: datetime | date | None = None
     until: datetime | date | None = None
     bound: Bound | None = None

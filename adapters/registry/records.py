@@ -125,3 +125,19 @@ class AgreementRecord(_FromRow):
     closed_on: date | None
     termination_reason: str | None
     termination_note: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class AuditRecord(_FromRow):
+    id: int
+    occurred_at: datetime
+    subject: str
+    hospital_code: str | None
+    roles: list[str]
+    purpose: str | None
+    operation: str
+    action: str
+    patients: list[str]
+    members_asked: list[str]
+    members_failed: list[str]
+    outcome: str

@@ -1,0 +1,305 @@
+"""Two-way referral (双向转诊): up to a higher-level hospital for complex or critical cases, down to
+the grassroots for stable and rehabilitation patients. A referral lives in the sending hospital's
+exchange database; the receiving hospital reads and moves it through the gateway."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import date, datetime
+from enum import StrEnum
+
+from adapters.exchange.records import ListQuery, ReferralFilter, ReferralRow
+from resolvers import global_ids, patients
+from resolvers.access import acting_hospital, record_scope
+from resolvers.context import RequestContext
+from resolvers.errors import bad_input, forbidden, invalid_transition, not_found
+from resolvers.federation import Merged, on_member
+from resolvers.lists import federated_count, federated_page
+from resolvers.membership import GRADE_RANK
+
+KIND = "Referral"
+
+
+class Direction(StrEnum):
+    UP = "UP"
+    DOWN = "DOWN"
+
+
+class ReferralStatus(StrEnum):
+    INITIATED = "INITIATED"
+    ACCEPTED = "ACCEPTED"
+    REJECTED = "REJECTED"
+    ARRIVED = "ARRIVED"
+    COMPLETED = "COMPLETED"
+    CANCELLED = "CANCELLED"
+
+
+@dataclass(frozen=True, slots=True)
+class PatientIn:
+    resident_id: str
+    sex: str
+    age: int | None
+
+
+@dataclass(frozen=True, slots=True)
+class NewReferral:
+    direction: Direction
+    to_hospital: str
+    patient: PatientIn
+    diagnosis_code: str
+    diagnosis_name: str
+    reason: str
+    green_channel: bool = False
+    urgency: str = "ROUTINE"
+    from_department: str | None = None
+    to_department: str | None = None
+    condition_summary: str | None = None
+    notes: str | None = None
+    requested_date: date | None = None
+    discharge_summary: str | None = None
+    rehab_advice: str | None = None
+    idempotency_key: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class ReferralQuery:
+    directions: tuple[str, ...] | None = None
+    statuses: tuple[str, ...] | None = None
+    green_channel: bool | None = None
+    hospital: str | None = None
+    since: datetime | None = None
+    until: datetime | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Referral:
+    """A referral where it lives: the member whose database holds it, and the row."""
+
+    member: str
+    row: ReferralRow
+
+    @property
+    def global_id(self) -> str:
+        return global_ids.encode(KIND, self.member, self.row.id)
+
+
+def sees_patient(ctx: RequestContext, referral: Referral) -> bool:
+    """Parties see the patient; the alliance office sees the referral without one."""
+    scope = record_scope(ctx.who, "referrals")
+    return scope.sees_patients and _is_party(ctx, referral.row)
+
+
+def _is_party(ctx: RequestContext, row: ReferralRow) -> bool:
+    return ctx.who.hospital_code in (row.from_hospital, row.to_hospital)
+
+
+async def page(
+    ctx: RequestContext, q: ReferralQuery, first: int | None, after: str | None
+) -> tuple[Merged[ReferralRow], ListQuery, ReferralFilter]:
+    scope = record_scope(ctx.who, "referrals")
+    query = ListQuery(parties=scope.parties, with_party=q.hospital, since=q.since, until=q.until)
+    filters = ReferralFilter(
+        directions=q.directions, statuses=q.statuses, green_channel=q.green_channel
+    )
+    merged = await federated_page(
+        ctx,
+        KIND,
+        query,
+        lambda s, lq: s.referrals(lq, filters),
+        lambda r: r.created_at,
+        first,
+        after,
+    )
+    return merged, query, filters
+
+
+async def count(ctx: RequestContext, query: ListQuery, filters: ReferralFilter) -> int:
+    return await federated_count(ctx, query, lambda s, lq: s.count_referrals(lq, filters))
+
+
+def _split(global_id: str) -> tuple[str, int]:
+    key = global_ids.decode_as(global_id, KIND)
+    if len(key) != 2 or not key[1].isdigit():
+        raise bad_input(f"{global_id!r} is not the id of a referral.")
+    return key[0], int(key[1])
+
+
+async def get(ctx: RequestContext, global_id: str) -> Referral | None:
+    """The referral if it exists and the reader may see it."""
+    member, row_id = _split(global_id)
+    scope = record_scope(ctx.who, "referrals")
+    if member not in ctx.federation.members:
+        return None
+    rows = await ctx.member_loaders.referral.load((member, row_id))
+    if not rows:
+        return None
+    referral = Referral(member, rows[0])
+    if scope.parties is not None and not _is_party(ctx, referral.row):
+        return None
+    return referral
+
+
+def _validate(new: NewReferral) -> None:
+    if new.patient.sex not in ("MALE", "FEMALE", "UNKNOWN"):
+        raise bad_input("patient.sex must be MALE, FEMALE or UNKNOWN.", field="patient.sex")
+    if new.patient.age is not None and not 0 <= new.patient.age <= 150:
+        raise bad_input("patient.age must be between 0 and 150.", field="patient.age")
+    if not new.diagnosis_code.strip() or not new.diagnosis_name.strip():
+        raise bad_input("diagnosis needs an ICD-10 code and a name.", field="diagnosis")
+    if not new.reason.strip():
+        raise bad_input("reason (转诊原因) is required.", field="reason")
+    if new.urgency not in ("ROUTINE", "URGENT", "EMERGENCY"):
+        raise bad_input("urgency must be ROUTINE, URGENT or EMERGENCY.", field="urgency")
+    if new.idempotency_key is not None and not 8 <= len(new.idempotency_key) <= 128:
+        raise bad_input("idempotencyKey must hold 8 to 128 characters.", field="idempotencyKey")
+
+
+async def _active_member_grade(ctx: RequestContext, code: str, field: str) -> str:
+    membership = await ctx.loaders.membership.load(code)
+    hospital = await ctx.loaders.hospital.load(code)
+    if membership is None or membership.status != "ACTIVE" or hospital is None:
+        raise bad_input(f"{code} is not an active member of the alliance.", field=field)
+    return hospital.grade
+
+
+async def create(ctx: RequestContext, new: NewReferral) -> Referral:
+    sender = acting_hospital(ctx.who, "create a referral")
+    _validate(new)
+    if new.to_hospital == sender:
+        raise bad_input("A hospital cannot refer a patient to itself.", field="toHospital")
+    from_grade = await _active_member_grade(ctx, sender, "fromHospital")
+    to_grade = await _active_member_grade(ctx, new.to_hospital, "toHospital")
+    higher = GRADE_RANK[to_grade] > GRADE_RANK[from_grade]
+    if new.direction is Direction.UP and not higher:
+        raise bad_input("An UP referral goes to a hospital of a higher grade.", field="direction")
+    if new.direction is Direction.DOWN and GRADE_RANK[to_grade] >= GRADE_RANK[from_grade]:
+        raise bad_input("A DOWN referral goes to a hospital of a lower grade.", field="direction")
+    pseudonym = _pseudonym(ctx, new.patient.resident_id)
+    today = date.today()
+    values = {
+        "referral_no": f"{sender}-R{today:%Y%m%d}-{global_ids.short_token()}",
+        "direction": new.direction.value,
+        "from_hospital": sender,
+        "from_department": new.from_department,
+        "to_hospital": new.to_hospital,
+        "to_department": new.to_department,
+        "patient_pseudonym": pseudonym,
+        "patient_sex": new.patient.sex,
+        "patient_age": new.patient.age,
+        "diagnosis_code": new.diagnosis_code.strip(),
+        "diagnosis_name": new.diagnosis_name.strip(),
+        "reason": new.reason.strip(),
+        "condition_summary": new.condition_summary,
+        "notes": new.notes,
+        "urgency": new.urgency,
+        "green_channel": new.green_channel,
+        "requested_date": new.requested_date,
+        "discharge_summary": new.discharge_summary,
+        "rehab_advice": new.rehab_advice,
+        "idempotency_key": new.idempotency_key,
+        "created_by": ctx.who.subject,
+    }
+    row, created = await on_member(
+        ctx.federation, sender, lambda s: s.insert_referral(values), ctx.sources
+    )
+    if not created and row.patient_pseudonym != pseudonym:
+        raise bad_input(
+            "This idempotencyKey was already used for another referral.", field="idempotencyKey"
+        )
+    ctx.audit.wrote("createReferral", pseudonym)
+    return Referral(sender, row)
+
+
+def _pseudonym(ctx: RequestContext, resident_id: str) -> str:
+    if ctx.linkage_key is None:
+        raise forbidden("This gateway has no linkage key configured; it cannot link patients.")
+    return patients.pseudonym(resident_id, ctx.linkage_key)
+
+
+class Step(StrEnum):
+    ACCEPT = "accept"
+    REJECT = "reject"
+    ARRIVE = "record the arrival of"
+    COMPLETE = "complete"
+    CANCEL = "cancel"
+
+
+# Step → (statuses it may start from, the status it leads to, who may take it).
+_STEPS: dict[Step, tuple[tuple[ReferralStatus, ...], ReferralStatus, str]] = {
+    Step.ACCEPT: ((ReferralStatus.INITIATED,), ReferralStatus.ACCEPTED, "receiver"),
+    Step.REJECT: ((ReferralStatus.INITIATED,), ReferralStatus.REJECTED, "receiver"),
+    Step.ARRIVE: ((ReferralStatus.ACCEPTED,), ReferralStatus.ARRIVED, "receiver"),
+    Step.COMPLETE: ((ReferralStatus.ARRIVED,), ReferralStatus.COMPLETED, "either"),
+    Step.CANCEL: (
+        (ReferralStatus.INITIATED, ReferralStatus.ACCEPTED),
+        ReferralStatus.CANCELLED,
+        "sender",
+    ),
+}
+
+
+async def advance(
+    ctx: RequestContext,
+    global_id: str,
+    step: Step,
+    *,
+    reason: str | None = None,
+    treatment_result: str | None = None,
+    discharge_summary: str | None = None,
+    rehab_advice: str | None = None,
+) -> Referral:
+    actor = acting_hospital(ctx.who, f"{step} a referral")
+    member, row_id = _split(global_id)
+    current = await get(ctx, global_id)
+    if current is None:
+        raise not_found("referral", global_id)
+    row = current.row
+    allowed_from, target, who = _STEPS[step]
+    party = {
+        "receiver": (row.to_hospital,),
+        "sender": (row.from_hospital,),
+        "either": (row.from_hospital, row.to_hospital),
+    }[who]
+    if actor not in party:
+        raise forbidden(f"Only the {who} hospital of this referral may {step} it.")
+    if row.status not in allowed_from:
+        raise invalid_transition(
+            f"Cannot {step} a referral that is {row.status}; this step needs "
+            f"{' or '.join(allowed_from)}.",
+            status=row.status,
+        )
+    changes: dict[str, object] = {"status": target.value}
+    if step in (Step.REJECT, Step.CANCEL):
+        if not reason or not reason.strip():
+            raise bad_input(f"A reason is required to {step} a referral.", field="reason")
+        changes["status_reason"] = reason.strip()
+    if step is Step.ARRIVE:
+        changes["arrived_at"] = datetime.now().astimezone()
+    if step is Step.COMPLETE:
+        summary = discharge_summary or row.discharge_summary
+        advice = rehab_advice or row.rehab_advice
+        if row.direction == Direction.DOWN and not (summary and advice):
+            raise bad_input(
+                "A downward referral is completed with a discharge summary and rehabilitation "
+                "advice.",
+                field="dischargeSummary",
+            )
+        changes.update(
+            completed_at=datetime.now().astimezone(),
+            treatment_result=treatment_result,
+            discharge_summary=summary,
+            rehab_advice=advice,
+        )
+    updated = await on_member(
+        ctx.federation,
+        member,
+        lambda s: s.transition_referral(row_id, [row.status], changes),
+        ctx.sources,
+    )
+    if updated is None:
+        raise invalid_transition(
+            "The referral changed meanwhile; read it again and retry.", status=row.status
+        )
+    ctx.audit.wrote("updateReferral", row.patient_pseudonym)
+    ctx.member_loaders.referral.clear((member, row_id))
+    return Referral(member, updated)

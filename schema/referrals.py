@@ -1,0 +1,302 @@
+"""Two-way referrals in the public contract."""
+
+from __future__ import annotations
+
+from datetime import date, datetime
+from typing import Annotated
+
+import strawberry
+
+from resolvers import referrals
+from resolvers.referrals import Referral as ReferralRecord
+from schema.clinical import Diagnosis, DiagnosisInput, Patient, PatientInput
+from schema.enums import Sex, Urgency
+from schema.types import Ctx, Hospital, Node, PageInfo, hospital_of
+
+Direction = strawberry.enum(referrals.Direction)
+ReferralStatus = strawberry.enum(referrals.ReferralStatus)
+
+
+@strawberry.type(
+    description="A two-way referral (双向转诊). Its record lives at the sending "
+    "hospital; both parties read it here."
+)
+class Referral(Node):
+    record: strawberry.Private[ReferralRecord]
+
+    @classmethod
+    def of(cls, record: ReferralRecord) -> Referral:
+        return cls(id=strawberry.ID(record.global_id), record=record)
+
+    def _clinical(self, info: Ctx) -> bool:
+        return referrals.sees_patient(info.context, self.record)
+
+    @strawberry.field(description="The sending hospital's referral number (转诊单号).")
+    def referral_no(self) -> str:
+        return self.record.row.referral_no
+
+    @strawberry.field
+    def direction(self) -> Direction:
+        return Direction(self.record.row.direction)
+
+    @strawberry.field
+    def status(self) -> ReferralStatus:
+        return ReferralStatus(self.record.row.status)
+
+    @strawberry.field(description="Why it was rejected or cancelled.")
+    def status_reason(self) -> str | None:
+        return self.record.row.status_reason
+
+    @strawberry.field(description="绿色通道: priority reception, examination and admission.")
+    def green_channel(self) -> bool:
+        return self.record.row.green_channel
+
+    @strawberry.field
+    def urgency(self) -> Urgency:
+        return Urgency(self.record.row.urgency)
+
+    @strawberry.field
+    async def from_hospital(self, info: Ctx) -> Hospital:
+        return await hospital_of(info, self.record.row.from_hospital)
+
+    @strawberry.field
+    def from_department(self) -> str | None:
+        return self.record.row.from_department
+
+    @strawberry.field
+    async def to_hospital(self, info: Ctx) -> Hospital:
+        return await hospital_of(info, self.record.row.to_hospital)
+
+    @strawberry.field
+    def to_department(self) -> str | None:
+        return self.record.row.to_department
+
+    @strawberry.field(description="Null for readers who are not a party (the alliance office).")
+    def patient(self, info: Ctx) -> Patient | None:
+        if not self._clinical(info):
+            return None
+        row = self.record.row
+        info.context.audit.read("referrals", [row.patient_pseudonym])
+        return Patient(
+            pseudonym=row.patient_pseudonym, sex=Sex(row.patient_sex), age=row.patient_age
+        )
+
+    @strawberry.field
+    def diagnosis(self) -> Diagnosis:
+        return Diagnosis(code=self.record.row.diagnosis_code, name=self.record.row.diagnosis_name)
+
+    @strawberry.field(description="Indication and reason (转诊指征/原因).")
+    def reason(self) -> str:
+        return self.record.row.reason
+
+    @strawberry.field(description="Parties only.")
+    def condition_summary(self, info: Ctx) -> str | None:
+        return self.record.row.condition_summary if self._clinical(info) else None
+
+    @strawberry.field(description="Parties only.")
+    def notes(self, info: Ctx) -> str | None:
+        return self.record.row.notes if self._clinical(info) else None
+
+    @strawberry.field
+    def requested_date(self) -> date | None:
+        return self.record.row.requested_date
+
+    @strawberry.field
+    def arrived_at(self) -> datetime | None:
+        return self.record.row.arrived_at
+
+    @strawberry.field
+    def completed_at(self) -> datetime | None:
+        return self.record.row.completed_at
+
+    @strawberry.field(description="Parties only.")
+    def treatment_result(self, info: Ctx) -> str | None:
+        return self.record.row.treatment_result if self._clinical(info) else None
+
+    @strawberry.field(description="On a downward referral. Parties only.")
+    def discharge_summary(self, info: Ctx) -> str | None:
+        return self.record.row.discharge_summary if self._clinical(info) else None
+
+    @strawberry.field(description="On a downward referral. Parties only.")
+    def rehab_advice(self, info: Ctx) -> str | None:
+        return self.record.row.rehab_advice if self._clinical(info) else None
+
+    @strawberry.field
+    def created_at(self) -> datetime:
+        return self.record.row.created_at
+
+    @strawberry.field
+    def updated_at(self) -> datetime:
+        return self.record.row.updated_at
+
+    @strawberry.field(description="Increases with every change.")
+    def version(self) -> int:
+        return self.record.row.version
+
+
+@strawberry.type
+class ReferralEdge:
+    cursor: str
+    node: Referral
+
+
+@strawberry.type
+class ReferralConnection:
+    edges: list[ReferralEdge]
+    page_info: PageInfo
+    query: strawberry.Private[object]
+
+    @strawberry.field(description="Over the members that answered.")
+    async def total_count(self, info: Ctx) -> int:
+        list_query, filters = self.query  # type: ignore[misc]
+        return await referrals.count(info.context, list_query, filters)
+
+
+@strawberry.input
+class ReferralFilter:
+    direction: Direction | None = None
+    statuses: list[ReferralStatus] | None = None
+    green_channel: bool | None = None
+    hospital: str | None = strawberry.field(
+        default=None, description="Only referrals this hospital is a party to."
+    )
+    since: datetime | None = None
+    until: datetime | None = None
+
+
+@strawberry.input
+class CreateReferralInput:
+    direction: Direction
+    to_hospital: str
+    patient: PatientInput
+    diagnosis: DiagnosisInput
+    reason: str
+    green_channel: bool = False
+    urgency: Urgency = Urgency.ROUTINE
+    from_department: str | None = None
+    to_department: str | None = None
+    condition_summary: str | None = None
+    notes: str | None = None
+    requested_date: date | None = None
+    discharge_summary: str | None = strawberry.field(
+        default=None, description="On a downward referral, from the sending hospital."
+    )
+    rehab_advice: str | None = None
+    idempotency_key: str | None = strawberry.field(
+        default=None, description="The same key twice creates one referral (8-128 characters)."
+    )
+
+
+@strawberry.type
+class ReferralPayload:
+    referral: Referral
+
+
+def _new(input: CreateReferralInput) -> referrals.NewReferral:
+    return referrals.NewReferral(
+        direction=referrals.Direction(input.direction.value),
+        to_hospital=input.to_hospital,
+        patient=referrals.PatientIn(
+            input.patient.resident_id, input.patient.sex.value, input.patient.age
+        ),
+        diagnosis_code=input.diagnosis.code,
+        diagnosis_name=input.diagnosis.name,
+        reason=input.reason,
+        green_channel=input.green_channel,
+        urgency=input.urgency.value,
+        from_department=input.from_department,
+        to_department=input.to_department,
+        condition_summary=input.condition_summary,
+        notes=input.notes,
+        requested_date=input.requested_date,
+        discharge_summary=input.discharge_summary,
+        rehab_advice=input.rehab_advice,
+        idempotency_key=input.idempotency_key,
+    )
+
+
+@strawberry.type
+class ReferralQueries:
+    @strawberry.field(
+        description="Referrals across the alliance, newest first. Parties see their "
+        "own with the patient; the alliance office sees all without."
+    )
+    async def referrals(
+        self,
+        info: Ctx,
+        filter: ReferralFilter | None = None,
+        first: Annotated[int | None, strawberry.argument(description="At most 100.")] = 20,
+        after: str | None = None,
+    ) -> ReferralConnection | None:
+        f = filter or ReferralFilter()
+        query = referrals.ReferralQuery(
+            directions=(f.direction.value,) if f.direction else None,
+            statuses=tuple(s.value for s in f.statuses) if f.statuses else None,
+            green_channel=f.green_channel,
+            hospital=f.hospital,
+            since=f.since,
+            until=f.until,
+        )
+        merged, list_query, filters = await referrals.page(info.context, query, first, after)
+        return ReferralConnection(
+            edges=[
+                ReferralEdge(cursor=c, node=Referral.of(ReferralRecord(m, r)))
+                for c, m, r in merged.items
+            ],
+            page_info=PageInfo(
+                has_next_page=merged.has_next_page,
+                end_cursor=merged.items[-1][0] if merged.items else None,
+            ),
+            query=(list_query, filters),
+        )
+
+
+@strawberry.type
+class ReferralMutations:
+    @strawberry.mutation(description="Refer a patient; the sending hospital is the caller's.")
+    async def create_referral(self, info: Ctx, input: CreateReferralInput) -> ReferralPayload:
+        return ReferralPayload(
+            referral=Referral.of(await referrals.create(info.context, _new(input)))
+        )
+
+    @strawberry.mutation(description="The receiving hospital accepts.")
+    async def accept_referral(self, info: Ctx, id: strawberry.ID) -> ReferralPayload:
+        record = await referrals.advance(info.context, id, referrals.Step.ACCEPT)
+        return ReferralPayload(referral=Referral.of(record))
+
+    @strawberry.mutation(description="The receiving hospital rejects, with a reason.")
+    async def reject_referral(self, info: Ctx, id: strawberry.ID, reason: str) -> ReferralPayload:
+        record = await referrals.advance(info.context, id, referrals.Step.REJECT, reason=reason)
+        return ReferralPayload(referral=Referral.of(record))
+
+    @strawberry.mutation(description="The receiving hospital records the patient's arrival.")
+    async def record_referral_arrival(self, info: Ctx, id: strawberry.ID) -> ReferralPayload:
+        record = await referrals.advance(info.context, id, referrals.Step.ARRIVE)
+        return ReferralPayload(referral=Referral.of(record))
+
+    @strawberry.mutation(
+        description="Either party completes it; a downward referral needs the "
+        "discharge summary and rehabilitation advice."
+    )
+    async def complete_referral(
+        self,
+        info: Ctx,
+        id: strawberry.ID,
+        treatment_result: str | None = None,
+        discharge_summary: str | None = None,
+        rehab_advice: str | None = None,
+    ) -> ReferralPayload:
+        record = await referrals.advance(
+            info.context,
+            id,
+            referrals.Step.COMPLETE,
+            treatment_result=treatment_result,
+            discharge_summary=discharge_summary,
+            rehab_advice=rehab_advice,
+        )
+        return ReferralPayload(referral=Referral.of(record))
+
+    @strawberry.mutation(description="The sending hospital cancels, with a reason.")
+    async def cancel_referral(self, info: Ctx, id: strawberry.ID, reason: str) -> ReferralPayload:
+        record = await referrals.advance(info.context, id, referrals.Step.CANCEL, reason=reason)
+        return ReferralPayload(referral=Referral.of(record))
