@@ -34,3 +34,7 @@ async def hba_file(admin: asyncpg.Connection) -> str:
 
 async def reload_config(admin: asyncpg.Connection) -> None:
     await admin.execute("SELECT pg_reload_conf()")
+
+
+async def set_max_connections(admin: asyncpg.Connection, value: int) -> None:
+    await admin.execute(f"ALTER SYSTEM SET max_connections = {int(value)}")

@@ -19,7 +19,7 @@ from adapters.registry.audit import AuditStore
 from adapters.registry.migrate import apply_migrations
 from adapters.registry.store import RegistryStore
 from adapters.resilience import CircuitBreaker, Guard
-from gateway.audit_flush import audit_extension
+from gateway.audit_flush import AuditFlush
 from gateway.auth import TokenVerifier
 from gateway.graphql_http import GraphQLHTTPEndpoint
 from gateway.settings import Settings
@@ -69,9 +69,7 @@ def build_federation(settings: Settings) -> Federation:
 
 def create_app(settings: Settings) -> Starlette:
     state: dict[str, Any] = {}
-    schema = build_schema(
-        introspection=settings.introspection, extensions_before=[audit_extension(state)]
-    )
+    schema = build_schema(introspection=settings.introspection, extensions_before=[AuditFlush])
     verifier = TokenVerifier(settings.auth)
     federation = build_federation(settings)
     linkage_key = settings.linkage_key.get_secret_value().encode() if settings.linkage_key else None
@@ -84,6 +82,7 @@ def create_app(settings: Settings) -> Starlette:
             rules=settings.rules,
             loaders=RegistryLoaders(store, settings.alliance_id),
             federation=federation,
+            audit_store=state["audit"],
             linkage_key=linkage_key,
             principal=principal,
         )

@@ -59,7 +59,11 @@ def cmd_demo(args: argparse.Namespace) -> None:
     url = f"http://{args.host}:{args.port}/graphql"
     prepared = asyncio.run(
         demo.prepare(
-            Path(args.data_dir), reset=args.reset, registry_dsn=args.registry_dsn, graphql_url=url
+            Path(args.data_dir),
+            reset=args.reset,
+            registry_dsn=args.registry_dsn,
+            graphql_url=url,
+            extra_members=args.members,
         )
     )
     print(f"demo ready in {prepared.paths.root}: tokens in {prepared.paths.demo_json}")
@@ -98,6 +102,13 @@ def build_parser() -> argparse.ArgumentParser:
     demo.add_argument("--reset", action="store_true", help="delete the directory and start over")
     demo.add_argument("--registry-dsn", help="use this PostgreSQL (superuser) instead of pgserver")
     demo.add_argument("--seed-only", action="store_true", help="prepare everything, do not serve")
+    demo.add_argument(
+        "--members",
+        type=int,
+        default=0,
+        metavar="N",
+        help="add N synthetic member hospitals, for scale tests",
+    )
     demo.set_defaults(func=cmd_demo)
 
     serve = sub.add_parser("serve", help="run the gateway with a configuration file")

@@ -5,22 +5,33 @@ from __future__ import annotations
 
 import json
 import logging
+import random
 import secrets
 import shutil
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import date, timedelta
 from pathlib import Path
 from typing import Any
 from urllib.parse import quote, urlsplit, urlunsplit
 
 import asyncpg
+import tomli_w
 
 from adapters import postgres_admin
 from adapters.registry.migrate import apply_migrations
+from adapters.registry.records import HospitalRecord
 from adapters.registry.store import RegistryStore
 from gateway import demo_data, tokens
+from gateway.demo_activity import (
+    RENAMED_COLUMNS,
+    SyntheticHospital,
+    sample_patients,
+    seed_activity,
+    synthetic_patients,
+)
 from gateway.embedded_postgres import EmbeddedPostgres
 from resolvers import clock
+from resolvers.agreements import term_end
 from resolvers.principal import Purpose, Role
 
 log = logging.getLogger(__name__)
@@ -29,6 +40,8 @@ ISSUER = "alliance-gateway-demo"
 AUDIENCE = "alliance-gateway"
 REGISTRY_DATABASE = "alliance_registry"
 SECRETS_FILE = "secrets.json"
+LINKAGE_KEY = "linkage_key"
+PATIENTS_PER_HOSPITAL = 150
 
 
 @dataclass
@@ -52,33 +65,41 @@ class DemoPaths:
         return self.root / SECRETS_FILE
 
 
-def _load_or_create_secrets(paths: DemoPaths) -> dict[str, str]:
-    """Database passwords, made once per demo directory so re-runs reuse them."""
+def _load_or_create_secrets(paths: DemoPaths, hospitals: list[HospitalRecord]) -> dict[str, str]:
+    """Database passwords and the linkage key, made once per demo directory so re-runs reuse them."""
     known: dict[str, str] = json.loads(paths.secrets.read_text()) if paths.secrets.exists() else {}
-    wanted = ["alliance_registry"] + [f"exchange_{h.code.lower()}" for h in demo_data.HOSPITALS]
-    for role in wanted:
+    for role in [REGISTRY_DATABASE, *(_exchange_role(h.code) for h in hospitals)]:
         known.setdefault(role, secrets.token_urlsafe(18))
+    known.setdefault(LINKAGE_KEY, secrets.token_urlsafe(32))
     paths.secrets.write_text(json.dumps(known, indent=2))
     paths.secrets.chmod(0o600)
     return known
 
 
-async def _provision(admin_dsn: str, passwords: dict[str, str]) -> None:
+def _exchange_role(code: str) -> str:
+    return f"exchange_{code.lower()}"
+
+
+async def _provision(admin_dsn: str, roles: dict[str, str]) -> None:
     admin = await asyncpg.connect(admin_dsn)
     try:
-        for role, password in passwords.items():
+        for role, password in roles.items():
             await postgres_admin.ensure_role(admin, role, password)
             await postgres_admin.ensure_database(admin, role, owner=role)
     finally:
         await admin.close()
 
 
-async def seed_registry(store: RegistryStore) -> bool:
-    """Register the demo alliance; False when it is already there."""
-    if await store.alliance(demo_data.ALLIANCE_ID) is not None:
-        return False
+async def seed_registry(store: RegistryStore, extra: list[HospitalRecord]) -> bool:
+    """Register the demo alliance and any extra members; False when nothing was missing."""
     today = clock.today()
     alliance = demo_data.alliance(today)
+    if await store.alliance(demo_data.ALLIANCE_ID) is not None:
+        missing = [h for h in extra if not await store.memberships(alliance.id, [h.code])]
+        async with store.transaction() as tx:
+            for hospital in missing:
+                await _add_extra_member(tx, alliance.id, hospital, today)
+        return bool(missing)
     async with store.transaction() as tx:
         for hospital in [*demo_data.HOSPITALS, demo_data.APPLICANT]:
             await tx.upsert_hospital(hospital)
@@ -107,10 +128,29 @@ async def seed_registry(store: RegistryStore) -> bool:
             alliance.id, alliance.founded_on, "AMEND_CHARTER", "通过《骨伤专科联盟章程（试行）》"
         )
         await tx.insert_application(alliance.id, demo_data.APPLICANT.code, "demo-seed")
+        for hospital in extra:
+            await _add_extra_member(tx, alliance.id, hospital, today)
     return True
 
 
-def _token_list(paths: DemoPaths) -> list[dict[str, Any]]:
+async def _add_extra_member(
+    tx: RegistryStore, alliance_id: str, hospital: HospitalRecord, today: date
+) -> None:
+    await tx.upsert_hospital(hospital)
+    joined = today - timedelta(days=400)
+    await tx.insert_membership(alliance_id, hospital.code, "MEMBER", joined)
+    await tx.insert_agreement(
+        alliance_id=alliance_id,
+        party_a_code=demo_data.LEAD,
+        party_b_code=hospital.code,
+        signed_on=joined,
+        term_years=3,
+        effective_on=joined,
+        expires_on=term_end(joined, 3),
+    )
+
+
+def _token_list(paths: DemoPaths, hospitals: list[HospitalRecord]) -> list[dict[str, Any]]:
     key = paths.root / tokens.PRIVATE_KEY_FILE
 
     def entry(role: Role, member: str | None, purpose: Purpose | None = None) -> dict[str, Any]:
@@ -132,9 +172,9 @@ def _token_list(paths: DemoPaths) -> list[dict[str, Any]]:
         entry(Role.SECRETARIAT, lead, Purpose.OPERATIONS),
         entry(Role.OPS, None, Purpose.OPERATIONS),
     ]
-    for hospital in [*demo_data.HOSPITALS, demo_data.APPLICANT]:
+    for hospital in [*hospitals, demo_data.APPLICANT]:
         listed.append(entry(Role.MEMBER_ADMIN, hospital.code, Purpose.OPERATIONS))
-    for hospital in demo_data.HOSPITALS:
+    for hospital in hospitals:
         listed.append(entry(Role.CLINICIAN, hospital.code, Purpose.TREATMENT))
         listed.append(entry(Role.PARTNER_SYSTEM, hospital.code, Purpose.OPERATIONS))
     return listed
@@ -149,32 +189,51 @@ def _with_credentials(dsn: str, role: str, password: str) -> str:
     )
 
 
-def _toml_string(value: str) -> str:
-    return json.dumps(value, ensure_ascii=False)
-
-
-def _write_config(paths: DemoPaths, registry_dsn: str) -> None:
-    paths.config.write_text(
-        "# Written by `alliance-gateway demo`. Environment variables ALLIANCE_* override it.\n"
-        f"alliance_id = {_toml_string(demo_data.ALLIANCE_ID)}\n"
-        "introspection = true\n"
-        "graphiql = true\n\n"
-        "[registry]\n"
-        f"dsn = {_toml_string(registry_dsn)}\n\n"
-        "[auth]\n"
-        f"issuer = {_toml_string(ISSUER)}\n"
-        f"audience = {_toml_string(AUDIENCE)}\n"
-        f"public_key_file = {_toml_string(tokens.PUBLIC_KEY_FILE)}\n"
-        'algorithms = ["ES256"]\n\n'
-        "[rules]\n"
-        "max_term_years = 3\n"
-        "renewal_window_months = 3\n\n"
-        "[rules.inclusion]\n"
-        "min_level = 2\n"
-        "public_only = true\n"
-        "min_specialty_beds = 30\n",
-        encoding="utf-8",
-    )
+def _write_config(
+    paths: DemoPaths, registry_dsn: str, members: list[dict[str, Any]], linkage_key: str
+) -> None:
+    config: dict[str, Any] = {
+        "alliance_id": demo_data.ALLIANCE_ID,
+        "introspection": True,
+        "graphiql": True,
+        "linkage_key": linkage_key,
+        "registry": {"dsn": registry_dsn},
+        "auth": {
+            "issuer": ISSUER,
+            "audience": AUDIENCE,
+            "public_key_file": tokens.PUBLIC_KEY_FILE,
+            "algorithms": ["ES256"],
+        },
+        "rules": {
+            "max_term_years": 3,
+            "renewal_window_months": 3,
+            "inclusion": {"min_level": 2, "public_only": True, "min_specialty_beds": 30},
+            "consultation_fees_fen": demo_data.CONSULTATION_FEES_FEN,
+            "recognition": {
+                "alliance_wide": False,
+                "items": [
+                    {
+                        "loinc": loinc,
+                        "name": name,
+                        "validity_days": days,
+                        "scope": "ALLIANCE",
+                        "retest_cost_fen": cost,
+                    }
+                    for loinc, name, days, cost in demo_data.RECOGNITION_CATALOGUE
+                ],
+            },
+        },
+        "members": [
+            {
+                "code": m["code"],
+                "dsn": m["dsn"],
+                **({"columns": m["columns"]} if m.get("columns") else {}),
+            }
+            for m in members
+        ],
+    }
+    header = "# Written by `alliance-gateway demo`. Environment variables ALLIANCE_* override it.\n"
+    paths.config.write_text(header + tomli_w.dumps(config), encoding="utf-8")
     paths.config.chmod(0o600)
 
 
@@ -186,7 +245,12 @@ class PreparedDemo:
 
 
 async def prepare(
-    data_dir: Path, *, reset: bool, registry_dsn: str | None, graphql_url: str
+    data_dir: Path,
+    *,
+    reset: bool,
+    registry_dsn: str | None,
+    graphql_url: str,
+    extra_members: int = 0,
 ) -> PreparedDemo:
     """Everything but serving: the database server, databases, seed data and files. Idempotent."""
     paths = DemoPaths(data_dir.resolve())
@@ -195,12 +259,16 @@ async def prepare(
             EmbeddedPostgres(paths.pgdata).stop()
         shutil.rmtree(paths.root)
     paths.root.mkdir(parents=True, exist_ok=True)
-    passwords = _load_or_create_secrets(paths)
+    extra = demo_data.extra_hospitals(extra_members)
+    hospitals = [*demo_data.HOSPITALS, *extra]
+    passwords = _load_or_create_secrets(paths, hospitals)
+    roles = {r: p for r, p in passwords.items() if r != LINKAGE_KEY}
 
     embedded: EmbeddedPostgres | None = None
     if registry_dsn is None:
         embedded = EmbeddedPostgres(paths.pgdata)
         await embedded.require_passwords()
+        await embedded.ensure_capacity(100 + 12 * len(hospitals))
         admin_dsn = embedded.admin_dsn
 
         def dsn_of(role: str) -> str:
@@ -211,36 +279,73 @@ async def prepare(
         def dsn_of(role: str) -> str:
             return _with_credentials(registry_dsn, role, passwords[role])
 
-    await _provision(admin_dsn, passwords)
+    await _provision(admin_dsn, roles)
     own_registry_dsn = dsn_of(REGISTRY_DATABASE)
     conn = await asyncpg.connect(own_registry_dsn)
     try:
         await apply_migrations(conn)
-        seeded = await seed_registry(RegistryStore(conn))
+        seeded = await seed_registry(RegistryStore(conn), extra)
     finally:
         await conn.close()
     log.info("demo registry %s", "seeded" if seeded else "reused")
 
-    tokens.ensure_signing_key(paths.root)
-    _write_config(paths, own_registry_dsn)
-    roles = {m.code: m.role for m in demo_data.demo_members(clock.today())}
-    members = [
-        {
-            "code": h.code,
-            "name": h.name,
-            "role": roles[h.code],
-            "database": f"exchange_{h.code.lower()}",
-            "dsn": dsn_of(f"exchange_{h.code.lower()}"),
-        }
-        for h in demo_data.HOSPITALS
+    today = clock.today()
+    roles_of = {m.code: m.role for m in demo_data.demo_members(today)}
+    synthetic = [
+        SyntheticHospital(h.code, h.grade, roles_of.get(h.code, "MEMBER")) for h in hospitals
     ]
+    patients = synthetic_patients(
+        synthetic, PATIENTS_PER_HOSPITAL * len(synthetic), random.Random(20261122)
+    )
+    linkage_key = passwords[LINKAGE_KEY]
+    members = []
+    for index, hospital in enumerate(synthetic):
+        role = _exchange_role(hospital.code)
+        renamed = RENAMED_COLUMNS.get(hospital.code, {})
+        member_conn = await asyncpg.connect(dsn_of(role))
+        try:
+            await seed_activity(
+                member_conn,
+                hospital,
+                synthetic,
+                patients,
+                linkage_key.encode(),
+                today,
+                seed=index,
+                renamed=renamed,
+            )
+        finally:
+            await member_conn.close()
+        members.append(
+            {
+                "code": hospital.code,
+                "role": hospital.role,
+                "database": role,
+                "dsn": dsn_of(role),
+                "columns": renamed,
+            }
+        )
+
+    tokens.ensure_signing_key(paths.root)
+    _write_config(paths, own_registry_dsn, members, linkage_key)
+    names = {h.code: h.name for h in hospitals}
     demo = {
         "graphql_url": graphql_url,
         "registry_dsn": own_registry_dsn,
         "admin_dsn": admin_dsn,
         "config": str(paths.config),
-        "members": members,
-        "tokens": _token_list(paths),
+        "members": [
+            {
+                "code": m["code"],
+                "name": names[m["code"]],
+                "role": m["role"],
+                "database": m["database"],
+                "dsn": m["dsn"],
+            }
+            for m in members
+        ],
+        "sample_patients": sample_patients(patients),
+        "tokens": _token_list(paths, hospitals),
     }
     paths.demo_json.write_text(json.dumps(demo, ensure_ascii=False, indent=2), encoding="utf-8")
     paths.demo_json.chmod(0o600)

@@ -289,3 +289,63 @@ def agreement_dates(member: DemoMember, today: date) -> tuple[date, date] | None
         return None
     start = today - timedelta(days=member.agreement_started_days_ago)
     return start, term_end(start, member.term_years)
+
+
+def extra_hospitals(count: int) -> list[HospitalRecord]:
+    """Synthetic members for scale tests (`demo --members N`)."""
+    grades = ["GRADE_2A", "GRADE_2B", "GRADE_2A", "GRADE_3B"]
+    return [
+        _hospital(
+            f"SYN{i:03d}",
+            f"合成县医院{i:03d}",
+            "12",
+            "411100",
+            41800000 + i,
+            grade=grades[i % len(grades)],
+            ownership="PUBLIC",
+            type="GENERAL",
+            specialty_ward="骨科",
+            specialty_beds=40 + i % 30,
+            contact_name="合成联络人",
+            contact_phone="0395-8000000",
+        )
+        for i in range(1, count + 1)
+    ]
+
+
+# The Hubei list (鄂卫通〔2023〕56号) of validity windows, used as the demo's recognition catalogue:
+# LOINC, name, days, and what a re-test would cost in fen.
+RECOGNITION_CATALOGUE: list[tuple[str, str, int, int]] = [
+    ("2823-3", "钾", 7, 600),
+    ("2951-2", "钠", 7, 600),
+    ("2075-0", "氯", 7, 600),
+    ("17861-6", "钙", 7, 600),
+    ("19123-9", "镁", 7, 800),
+    ("2498-4", "铁", 7, 800),
+    ("2500-7", "总铁结合力", 7, 1200),
+    ("2777-1", "磷", 7, 600),
+    ("14334-7", "锂", 7, 1500),
+    ("2885-2", "总蛋白", 30, 500),
+    ("1751-7", "白蛋白", 30, 500),
+    ("2276-4", "铁蛋白", 30, 3500),
+    ("2345-7", "葡萄糖", 30, 500),
+    ("2093-3", "总胆固醇", 30, 600),
+    ("2571-8", "甘油三酯", 30, 600),
+    ("2085-9", "高密度脂蛋白胆固醇", 30, 800),
+    ("13457-7", "低密度脂蛋白胆固醇", 30, 800),
+    ("1869-7", "载脂蛋白A1", 30, 1200),
+    ("1884-6", "载脂蛋白B", 30, 1200),
+    ("1975-2", "总胆红素", 30, 500),
+    ("1968-7", "直接胆红素", 30, 500),
+    ("4548-4", "糖化血红蛋白", 60, 4000),
+]
+
+# Provincial price per consultation case, in fen (demo figures).
+CONSULTATION_FEES_FEN = {
+    "REMOTE_CONSULTATION": 30000,
+    "MDT": 50000,
+    "REMOTE_IMAGING": 15000,
+    "REMOTE_ECG": 5000,
+    "REMOTE_PATHOLOGY": 20000,
+    "ON_SITE": 80000,
+}

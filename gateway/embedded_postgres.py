@@ -60,5 +60,20 @@ class EmbeddedPostgres:
         finally:
             await admin.close()
 
+    async def ensure_capacity(self, max_connections: int) -> None:
+        """Each member database is its own pool: many members need many connections. The
+        setting takes effect on a restart, done here once."""
+        admin = await asyncpg.connect(self.admin_dsn)
+        try:
+            current = int(await admin.fetchval("SHOW max_connections"))
+            if current >= max_connections:
+                return
+            await postgres_admin.set_max_connections(admin, max_connections)
+        finally:
+            await admin.close()
+        data_dir = Path(self._server.pgdata)
+        self._server.cleanup()
+        self._server = pgserver.get_server(data_dir, cleanup_mode="stop")
+
     def stop(self) -> None:
         self._server.cleanup()

@@ -6,6 +6,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
+from adapters.registry.audit import AuditStore
 from adapters.registry.store import RegistryStore
 from resolvers.audit import AuditLog
 from resolvers.errors import ErrorCode, GatewayError
@@ -23,6 +24,7 @@ class RequestContext:
     rules: AllianceRules
     loaders: RegistryLoaders
     federation: Federation
+    audit_store: AuditStore
     linkage_key: bytes | None = None
     # Unset only on a WebSocket until its connection_init has been authenticated.
     principal: Principal | None = None

@@ -106,16 +106,12 @@ async def on_member(
     call: Callable[[ExchangeDatabase], Awaitable[T]],
     report: SourceReport | None = None,
 ) -> T:
-    """One member's call; its SourceError is raised (a write or a lookup has no partial answer)."""
+    """One member's call. Its SourceError is raised: a write or a lookup has no partial answer,
+    so the error belongs to the field that asked."""
     member = federation.get(code)
     if report is not None:
         report.asked.add(code)
-    try:
-        return await member.guard.call(lambda: call(member.source))
-    except SourceError as e:
-        if report is not None:
-            report.failures.append(e)
-        raise
+    return await member.guard.call(lambda: call(member.source))
 
 
 # -- positions, cursors, merge ------------------------------------------------------------------

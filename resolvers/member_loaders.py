@@ -55,7 +55,9 @@ class MemberLoader(DataLoader[tuple[str, K], list[V]], Generic[K, V]):
                 rows = await on_member(
                     self._federation, member, lambda s: self._fetch(s, wanted[member]), self._report
                 )
-            except SourceError:
+            except SourceError as e:
+                # The rows are missing from the answer; `errors` says which member and why.
+                self._report.failures.append(e)
                 rows = []
             return member, rows
 

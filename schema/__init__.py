@@ -16,10 +16,13 @@ from strawberry.extensions import (
     ValidationCache,
 )
 
+from schema.consultations import Consultation
 from schema.errors import PublicErrors
 from schema.mutation import Mutation
 from schema.query import Query
 from schema.referrals import Referral
+from schema.results import RecognitionDecision, TestResult
+from schema.training import Placement, TrainingEvent
 from schema.types import Agreement, Alliance, Hospital, Member, MembershipApplication
 
 
@@ -55,8 +58,11 @@ def build_schema(
             Agreement,
             MembershipApplication,
             Referral,
-            # consultations, training and placements: their Node types go on this line
-            # test results and recognition: their Node types go on this line
+            Consultation,
+            TrainingEvent,
+            Placement,
+            TestResult,
+            RecognitionDecision,
         ],
         extensions=extensions,
     )

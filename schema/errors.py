@@ -35,6 +35,10 @@ def public_error(error: GraphQLError, *, before_execution: bool) -> GraphQLError
     original = error.original_error
     if isinstance(original, GatewayError):
         return _with_code(error, original.message, {"code": original.code, **original.extensions})
+    if isinstance(original, SourceError):
+        return _with_code(
+            error, original.message, {"code": original.code.value, "member": original.member}
+        )
     if original is None or isinstance(original, GraphQLError):
         if before_execution:
             code = (

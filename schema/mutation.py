@@ -9,6 +9,7 @@ import strawberry
 
 from adapters.registry.records import HospitalRecord
 from resolvers import agreements, membership, registry
+from schema.consultations import ConsultationMutations
 from schema.enums import (
     ApprovalDecision,
     DueDiligenceItem,
@@ -18,6 +19,8 @@ from schema.enums import (
 )
 from schema.inputs import SignAgreementInput, SubmitMembershipApplicationInput
 from schema.referrals import ReferralMutations
+from schema.results import ResultMutations
+from schema.training import TrainingMutations
 from schema.types import Agreement, Ctx, Member, MembershipApplication
 
 
@@ -67,8 +70,9 @@ async def _member(info: Ctx, code: str) -> Member:
 @strawberry.type
 class Mutation(
     ReferralMutations,
-    # consultations, training and placements: their mutation mixins go on this line
-    # test results and recognition: their mutation mixins go on this line
+    ConsultationMutations,
+    TrainingMutations,
+    ResultMutations,
 ):
     @strawberry.mutation(
         description="A hospital applies to join; checked against the inclusion criteria."

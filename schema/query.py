@@ -6,9 +6,13 @@ from typing import Annotated
 
 import strawberry
 
-from resolvers import global_ids, referrals, registry
+from resolvers import consultations, global_ids, referrals, registry, training
+from schema.audit import AuditQueries
+from schema.consultations import Consultation, ConsultationQueries
 from schema.enums import ApplicationStatus
 from schema.referrals import Referral, ReferralQueries
+from schema.results import ResultQueries, result_node
+from schema.training import Placement, TrainingEvent, TrainingQueries
 from schema.types import (
     Agreement,
     Alliance,
@@ -43,8 +47,17 @@ async def _node(info: Ctx, id: strawberry.ID) -> Node | None:
         case "Referral":
             referral = await referrals.get(ctx, id)
             return Referral.of(referral) if referral else None
-        # consultations, training and placements: their node cases go here
-        # test results and recognition: their node cases go here
+        case "Consultation":
+            consultation = await consultations.get(ctx, id)
+            return Consultation.of(consultation) if consultation else None
+        case "TrainingEvent":
+            event = await training.get_event(ctx, id)
+            return TrainingEvent.of(event) if event else None
+        case "Placement":
+            placement = await training.get_placement(ctx, id)
+            return Placement.of(placement) if placement else None
+        case "TestResult" | "RecognitionDecision":
+            return await result_node(info, type_name, id)
         case "MembershipApplication":
             app = await registry.application(ctx, global_ids.decode_int(id, type_name))
             return MembershipApplication.of(app) if app else None
@@ -54,8 +67,10 @@ async def _node(info: Ctx, id: strawberry.ID) -> Node | None:
 @strawberry.type
 class Query(
     ReferralQueries,
-    # consultations, training and placements: their query mixins go on this line
-    # test results and recognition: their query mixins go on this line
+    AuditQueries,
+    ConsultationQueries,
+    TrainingQueries,
+    ResultQueries,
 ):
     @strawberry.field(description="The alliance this gateway serves.")
     async def alliance(self, info: Ctx) -> Alliance:

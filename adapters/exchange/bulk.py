@@ -15,7 +15,10 @@ from adapters.exchange.columns import TABLES, ColumnMap, quote
 async def install_schema(
     conn: asyncpg.Connection, renamed: dict[str, dict[str, str]] | None = None
 ) -> None:
-    """Create the exchange schema; `renamed` gives a hospital's own column names."""
+    """Create the exchange schema; `renamed` gives a hospital's own column names. A database
+    that has it already is left alone (its indexes name the hospital's columns, not ours)."""
+    if await conn.fetchval("SELECT to_regclass('referral') IS NOT NULL"):
+        return
     async with conn.transaction():
         await conn.execute(exchange_schema_sql())
         for table, names in (renamed or {}).items():
@@ -30,6 +33,10 @@ async def install_schema(
                     await conn.execute(
                         f"ALTER TABLE {quote(table)} RENAME COLUMN {quote(logical)} TO {quote(physical)}"
                     )
+
+
+async def has_rows(conn: asyncpg.Connection, table: str) -> bool:
+    return bool(await conn.fetchval(f"SELECT EXISTS (SELECT 1 FROM {quote(table)})"))
 
 
 async def load(

@@ -372,6 +372,9 @@ class ExchangeDatabase:
     async def count_training_events(self, q: ListQuery, f: TrainingFilter) -> int:
         return await self._count("training_event", self._training_where(q, f))
 
+    async def training_events_by_id(self, ids: Sequence[int]) -> list[TrainingEventRow]:
+        return await self._by_ids(TrainingEventRow, "training_event", ids)
+
     async def participation(self, event_ids: Sequence[int]) -> list[ParticipationRow]:
         return await self._by_ids(
             ParticipationRow, "training_participation", event_ids, key="event_id"
@@ -403,6 +406,9 @@ class ExchangeDatabase:
 
     async def count_placements(self, q: ListQuery) -> int:
         return await self._count("placement", self._placement_where(q))
+
+    async def placements_by_id(self, ids: Sequence[int]) -> list[PlacementRow]:
+        return await self._by_ids(PlacementRow, "placement", ids)
 
     async def insert_placement(self, values: dict[str, Any]) -> PlacementRow:
         self._refuse_writes()
@@ -449,6 +455,9 @@ class ExchangeDatabase:
             f"AND {t.col('result_id')} = ANY($2::bigint[]) ORDER BY {t.col('decided_at')} DESC",
             [result_member, list(result_ids)],
         )
+
+    async def decisions_by_id(self, ids: Sequence[int]) -> list[DecisionRow]:
+        return await self._by_ids(DecisionRow, "recognition_decision", ids)
 
     async def insert_decision(self, values: dict[str, Any]) -> DecisionRow:
         self._refuse_writes()

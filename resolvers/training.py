@@ -1,0 +1,331 @@
+"""Training and capacity building (培训, 进修, 学术): events a member hosts (courses, lecture tours,
+remote teaching, …) with participants per hospital, and further-training placements (进修) of one
+member's staff at another. Each record lives in the host hospital's exchange database. There are no
+patients here: events are open to every reader of the alliance, placements to their two hospitals
+and the alliance office."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import date
+from decimal import Decimal, InvalidOperation
+from enum import StrEnum
+
+from adapters.exchange.records import (
+    ListQuery,
+    ParticipationRow,
+    PlacementRow,
+    TrainingEventRow,
+    TrainingFilter,
+)
+from adapters.resilience import SourceError
+from resolvers import global_ids
+from resolvers.access import OFFICE_ROLES, PARTY_ROLES, record_scope
+from resolvers.context import RequestContext
+from resolvers.errors import bad_input, forbidden
+from resolvers.federation import Merged, on_member
+from resolvers.lists import federated_count, federated_page
+from resolvers.principal import Role
+
+EVENT = "TrainingEvent"
+PLACEMENT = "Placement"
+
+
+class TrainingKind(StrEnum):
+    TRAINING_COURSE = "TRAINING_COURSE"
+    LECTURE_TOUR = "LECTURE_TOUR"
+    SURGERY_DEMONSTRATION = "SURGERY_DEMONSTRATION"
+    CLINICAL_TEACHING = "CLINICAL_TEACHING"
+    TEACHING_ROUND = "TEACHING_ROUND"
+    REMOTE_TEACHING = "REMOTE_TEACHING"
+    CASE_DISCUSSION = "CASE_DISCUSSION"
+    ACADEMIC_CONFERENCE = "ACADEMIC_CONFERENCE"
+    FREE_CLINIC = "FREE_CLINIC"
+
+
+class TrainingMode(StrEnum):
+    ON_SITE = "ON_SITE"
+    ONLINE = "ONLINE"
+
+
+class Profession(StrEnum):
+    DOCTOR = "DOCTOR"
+    NURSE = "NURSE"
+    TECHNICIAN = "TECHNICIAN"
+
+
+@dataclass(frozen=True, slots=True)
+class TrainingQuery:
+    kinds: tuple[str, ...] | None = None
+    modes: tuple[str, ...] | None = None
+    hospital: str | None = None
+    year: int | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class PlacementQuery:
+    hospital: str | None = None
+    year: int | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class NewTrainingEvent:
+    kind: TrainingKind
+    mode: TrainingMode
+    held_on: date
+    topic: str
+    place: str | None = None
+    lecturers: tuple[str, ...] = ()
+    credits: float | None = None
+    participants: tuple[tuple[str, int], ...] = ()  # (hospital, count)
+    host: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class NewPlacement:
+    home_hospital: str
+    trainee_name: str
+    profession: Profession
+    department: str
+    starts_on: date
+    ends_on: date
+    supervisor: str | None = None
+    fee_waived: bool = True
+    evaluation: str | None = None
+    host: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class TrainingEvent:
+    member: str
+    row: TrainingEventRow
+
+    @property
+    def global_id(self) -> str:
+        return global_ids.encode(EVENT, self.member, self.row.id)
+
+
+@dataclass(frozen=True, slots=True)
+class Placement:
+    member: str
+    row: PlacementRow
+
+    @property
+    def global_id(self) -> str:
+        return global_ids.encode(PLACEMENT, self.member, self.row.id)
+
+
+# -- reading -----------------------------------------------------------------------------------
+
+
+def _require_event_reader(ctx: RequestContext) -> None:
+    """Training data holds no patients: every alliance role reads every event, OPS none."""
+    who = ctx.who
+    if not who.has_any(*PARTY_ROLES, *OFFICE_ROLES):
+        raise forbidden(f"{', '.join(who.roles)} may not read training events.")
+
+
+def _year_window(year: int | None) -> tuple[date | None, date | None]:
+    if year is None:
+        return None, None
+    if not 1900 <= year <= 2999:
+        raise bad_input("year must be between 1900 and 2999.", field="year")
+    return date(year, 1, 1), date(year + 1, 1, 1)
+
+
+async def events_page(
+    ctx: RequestContext, q: TrainingQuery, first: int | None, after: str | None
+) -> tuple[Merged[TrainingEventRow], ListQuery, TrainingFilter]:
+    _require_event_reader(ctx)
+    since, until = _year_window(q.year)
+    query = ListQuery(parties=None, with_party=q.hospital, since=since, until=until)
+    filters = TrainingFilter(kinds=q.kinds, modes=q.modes)
+    merged = await federated_page(
+        ctx,
+        EVENT,
+        query,
+        lambda s, lq: s.training_events(lq, filters),
+        lambda r: r.held_on,
+        first,
+        after,
+    )
+    return merged, query, filters
+
+
+async def count_events(ctx: RequestContext, query: ListQuery, filters: TrainingFilter) -> int:
+    return await federated_count(ctx, query, lambda s, lq: s.count_training_events(lq, filters))
+
+
+async def participation(ctx: RequestContext, event: TrainingEvent) -> list[ParticipationRow]:
+    """Participants per hospital: one query per member for a whole page of events."""
+    rows = await ctx.member_loaders.participation.load((event.member, event.row.id))
+    return sorted(rows, key=lambda r: r.hospital)
+
+
+async def placements_page(
+    ctx: RequestContext, q: PlacementQuery, first: int | None, after: str | None
+) -> tuple[Merged[PlacementRow], ListQuery]:
+    scope = record_scope(ctx.who, "placements")
+    since, until = _year_window(q.year)
+    query = ListQuery(parties=scope.parties, with_party=q.hospital, since=since, until=until)
+    merged = await federated_page(
+        ctx,
+        PLACEMENT,
+        query,
+        lambda s, lq: s.placements(lq),
+        lambda r: r.starts_on,
+        first,
+        after,
+    )
+    return merged, query
+
+
+async def count_placements(ctx: RequestContext, query: ListQuery) -> int:
+    return await federated_count(ctx, query, lambda s, lq: s.count_placements(lq))
+
+
+def _split(global_id: str, kind: str) -> tuple[str, int]:
+    key = global_ids.decode_as(global_id, kind)
+    if len(key) != 2 or not key[1].isdigit():
+        raise bad_input(f"{global_id!r} is not the id of a {kind}.")
+    return key[0], int(key[1])
+
+
+async def get_event(ctx: RequestContext, global_id: str) -> TrainingEvent | None:
+    member, row_id = _split(global_id, EVENT)
+    _require_event_reader(ctx)
+    if member not in ctx.federation.members:
+        return None
+    try:
+        rows = await on_member(
+            ctx.federation, member, lambda s: s.training_events_by_id([row_id]), ctx.sources
+        )
+    except SourceError:
+        return None  # reported in `errors` with the member's code
+    return TrainingEvent(member, rows[0]) if rows else None
+
+
+async def get_placement(ctx: RequestContext, global_id: str) -> Placement | None:
+    member, row_id = _split(global_id, PLACEMENT)
+    scope = record_scope(ctx.who, "placements")
+    if member not in ctx.federation.members:
+        return None
+    try:
+        rows = await on_member(
+            ctx.federation, member, lambda s: s.placements_by_id([row_id]), ctx.sources
+        )
+    except SourceError:
+        return None
+    if not rows:
+        return None
+    row = rows[0]
+    if scope.parties is not None and not set(scope.parties) & {
+        row.host_hospital,
+        row.home_hospital,
+    }:
+        return None
+    return Placement(member, row)
+
+
+# -- recording ---------------------------------------------------------------------------------
+
+
+def _recording_host(ctx: RequestContext, host: str | None, what: str) -> str:
+    """MEMBER_ADMIN records for its own hospital; the alliance office for any member it names."""
+    who = ctx.who
+    if who.has_any(*OFFICE_ROLES):
+        code = host or who.hospital_code
+        if not code:
+            raise bad_input(f"Name the host hospital of the {what}.", field="host")
+        return code
+    if who.has_any(Role.MEMBER_ADMIN) and who.hospital_code:
+        if host is not None and host != who.hospital_code:
+            raise forbidden(f"A MEMBER_ADMIN records a {what} hosted by its own hospital only.")
+        return who.hospital_code
+    raise forbidden(
+        f"Only MEMBER_ADMIN of the host hospital, SECRETARIAT or ALLIANCE_ADMIN may record a {what}."
+    )
+
+
+async def _require_active_member(ctx: RequestContext, code: str, field: str) -> None:
+    membership = await ctx.loaders.membership.load(code)
+    if membership is None or membership.status != "ACTIVE":
+        raise bad_input(f"{code} is not an active member of the alliance.", field=field)
+
+
+def _required(value: str, field: str) -> str:
+    if not value.strip():
+        raise bad_input(f"{field} is required.", field=field)
+    return value.strip()
+
+
+def _credits(value: float | None) -> Decimal | None:
+    if value is None:
+        return None
+    try:
+        credits = Decimal(str(value)).quantize(Decimal("0.1"))
+    except InvalidOperation:
+        raise bad_input("credits must be a number.", field="credits") from None
+    if not Decimal(0) <= credits <= Decimal("999.9"):
+        raise bad_input("credits must be between 0 and 999.9.", field="credits")
+    return credits
+
+
+async def record_event(ctx: RequestContext, new: NewTrainingEvent) -> TrainingEvent:
+    host = _recording_host(ctx, new.host, "training event")
+    await _require_active_member(ctx, host, "host")
+    topic = _required(new.topic, "topic")
+    lecturers = [name.strip() for name in new.lecturers]
+    if any(not name for name in lecturers):
+        raise bad_input("lecturers must not hold empty names.", field="lecturers")
+    participants: dict[str, int] = {}
+    for hospital, count in new.participants:
+        if hospital in participants:
+            raise bad_input(f"{hospital} is listed twice among participants.", field="participants")
+        if count < 0:
+            raise bad_input("A participant count must not be negative.", field="participants")
+        await _require_active_member(ctx, hospital, "participants")
+        participants[hospital] = count
+    values = {
+        "kind": new.kind.value,
+        "host_hospital": host,
+        "mode": new.mode.value,
+        "place": new.place.strip() if new.place and new.place.strip() else None,
+        "held_on": new.held_on,
+        "topic": topic,
+        "lecturers": lecturers,
+        "credits": _credits(new.credits),
+    }
+    row = await on_member(
+        ctx.federation,
+        host,
+        lambda s: s.insert_training_event(values, participants),
+        ctx.sources,
+    )
+    return TrainingEvent(host, row)
+
+
+async def record_placement(ctx: RequestContext, new: NewPlacement) -> Placement:
+    host = _recording_host(ctx, new.host, "placement")
+    await _require_active_member(ctx, host, "host")
+    if new.home_hospital == host:
+        raise bad_input(
+            "A placement is at another hospital than the home one.", field="homeHospital"
+        )
+    await _require_active_member(ctx, new.home_hospital, "homeHospital")
+    if new.ends_on < new.starts_on:
+        raise bad_input("endsOn must not be before startsOn.", field="endsOn")
+    values = {
+        "host_hospital": host,
+        "home_hospital": new.home_hospital,
+        "trainee_name": _required(new.trainee_name, "traineeName"),
+        "profession": new.profession.value,
+        "department": _required(new.department, "department"),
+        "supervisor": new.supervisor.strip() if new.supervisor and new.supervisor.strip() else None,
+        "starts_on": new.starts_on,
+        "ends_on": new.ends_on,
+        "fee_waived": new.fee_waived,
+        "evaluation": new.evaluation,
+    }
+    row = await on_member(ctx.federation, host, lambda s: s.insert_placement(values), ctx.sources)
+    return Placement(host, row)

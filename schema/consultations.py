@@ -1,0 +1,358 @@
+"""Tele-consultations (远程会诊) in the public contract."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Annotated
+
+import strawberry
+
+from resolvers import consultations
+from resolvers.consultations import Consultation as ConsultationRecord
+from resolvers.referrals import PatientIn
+from schema.clinical import Patient, PatientInput
+from schema.enums import Sex, Urgency
+from schema.types import Ctx, Hospital, Node, PageInfo, hospital_of
+
+ConsultationKind = strawberry.enum(consultations.ConsultationKind)
+ConsultationStatus = strawberry.enum(consultations.ConsultationStatus)
+
+
+@strawberry.type(description="The expert the invited hospital assigned.")
+class ConsultationExpert:
+    name: str
+    title: str | None
+
+
+@strawberry.type(description="The signed opinion report (诊疗意见报告) of the invited hospital.")
+class ConsultationReport:
+    issued_at: datetime
+    expert_name: str
+    signed: bool
+    opinion: str | None = strawberry.field(description="Parties only.")
+
+
+@strawberry.type(
+    description="A tele-consultation (远程会诊). Its record lives at the requesting "
+    "hospital; both parties read and move it here."
+)
+class Consultation(Node):
+    record: strawberry.Private[ConsultationRecord]
+
+    @classmethod
+    def of(cls, record: ConsultationRecord) -> Consultation:
+        return cls(id=strawberry.ID(record.global_id), record=record)
+
+    def _clinical(self, info: Ctx) -> bool:
+        """Whether the reader sees the patient and clinical text; such a read is audited."""
+        if not consultations.sees_patient(info.context, self.record):
+            return False
+        info.context.audit.read("consultations", [self.record.row.patient_pseudonym])
+        return True
+
+    @strawberry.field
+    def kind(self) -> ConsultationKind:
+        return ConsultationKind(self.record.row.kind)
+
+    @strawberry.field
+    def status(self) -> ConsultationStatus:
+        return ConsultationStatus(self.record.row.status)
+
+    @strawberry.field(description="Why it was declined or cancelled.")
+    def status_reason(self) -> str | None:
+        return self.record.row.status_reason
+
+    @strawberry.field
+    def urgency(self) -> Urgency:
+        return Urgency(self.record.row.urgency)
+
+    @strawberry.field(description="The inviting hospital (邀请方).")
+    async def requesting_hospital(self, info: Ctx) -> Hospital:
+        return await hospital_of(info, self.record.row.requesting_hospital)
+
+    @strawberry.field(description="Stays responsible for the patient's care.")
+    def requesting_doctor(self) -> str:
+        return self.record.row.requesting_doctor
+
+    @strawberry.field(description="The invited hospital (受邀方).")
+    async def invited_hospital(self, info: Ctx) -> Hospital:
+        return await hospital_of(info, self.record.row.invited_hospital)
+
+    @strawberry.field
+    def department(self) -> str | None:
+        return self.record.row.department
+
+    @strawberry.field(description="Null for readers who are not a party (the alliance office).")
+    def patient(self, info: Ctx) -> Patient | None:
+        if not self._clinical(info):
+            return None
+        row = self.record.row
+        return Patient(
+            pseudonym=row.patient_pseudonym, sex=Sex(row.patient_sex), age=row.patient_age
+        )
+
+    @strawberry.field(description="Reason and purpose of the consultation. Parties only.")
+    def purpose(self, info: Ctx) -> str | None:
+        return self.record.row.purpose if self._clinical(info) else None
+
+    @strawberry.field(description="Parties only.")
+    def case_summary(self, info: Ctx) -> str | None:
+        return self.record.row.case_summary if self._clinical(info) else None
+
+    @strawberry.field(
+        description="References to studies in the requesting hospital's source. Parties only."
+    )
+    def attached_studies(self, info: Ctx) -> list[str] | None:
+        return list(self.record.row.attached_studies) if self._clinical(info) else None
+
+    @strawberry.field
+    def desired_specialty(self) -> str | None:
+        return self.record.row.desired_specialty
+
+    @strawberry.field(description="The professional title wished for the expert.")
+    def desired_title(self) -> str | None:
+        return self.record.row.desired_title
+
+    @strawberry.field
+    def proposed_at(self) -> datetime | None:
+        return self.record.row.proposed_at
+
+    @strawberry.field(description="Written informed consent (知情同意), which covers the fee.")
+    def informed_consent(self) -> bool:
+        return self.record.row.consent_obtained
+
+    @strawberry.field(description="Null until the invited hospital assigns one.")
+    def expert(self) -> ConsultationExpert | None:
+        row = self.record.row
+        if row.expert_name is None:
+            return None
+        return ConsultationExpert(name=row.expert_name, title=row.expert_title)
+
+    @strawberry.field
+    def scheduled_at(self) -> datetime | None:
+        return self.record.row.scheduled_at
+
+    @strawberry.field(description="Fee per case in fen (分), at the provincial price.")
+    def fee_fen(self) -> int | None:
+        return self.record.row.fee_fen
+
+    @strawberry.field(description="When it was requested.")
+    def requested_at(self) -> datetime:
+        return self.record.row.created_at
+
+    @strawberry.field(description="Null until the report is issued.")
+    async def report(self, info: Ctx) -> ConsultationReport | None:
+        found = await consultations.report(info.context, self.record)
+        if found is None:
+            return None
+        return ConsultationReport(
+            issued_at=found.issued_at,
+            expert_name=found.expert_name,
+            opinion=found.opinion if self._clinical(info) else None,
+            signed=found.signed,
+        )
+
+    @strawberry.field
+    def updated_at(self) -> datetime:
+        return self.record.row.updated_at
+
+    @strawberry.field(description="Increases with every change.")
+    def version(self) -> int:
+        return self.record.row.version
+
+
+@strawberry.type
+class ConsultationEdge:
+    cursor: str
+    node: Consultation
+
+
+@strawberry.type
+class ConsultationConnection:
+    edges: list[ConsultationEdge]
+    page_info: PageInfo
+    query: strawberry.Private[object]
+
+    @strawberry.field(description="Over the members that answered.")
+    async def total_count(self, info: Ctx) -> int:
+        list_query, filters = self.query  # type: ignore[misc]
+        return await consultations.count(info.context, list_query, filters)
+
+
+@strawberry.input
+class ConsultationFilter:
+    kind: ConsultationKind | None = None
+    statuses: list[ConsultationStatus] | None = None
+    hospital: str | None = strawberry.field(
+        default=None, description="Only consultations this hospital is a party to."
+    )
+    since: datetime | None = strawberry.field(default=None, description="Requested at or after.")
+    until: datetime | None = strawberry.field(default=None, description="Requested before.")
+
+
+@strawberry.input
+class RequestConsultationInput:
+    kind: ConsultationKind
+    invited_hospital: str
+    patient: PatientInput
+    purpose: str = strawberry.field(description="Reason and purpose of the consultation.")
+    informed_consent: bool = strawberry.field(
+        description="The patient's written informed consent (知情同意); must be true."
+    )
+    department: str | None = None
+    urgency: Urgency = Urgency.ROUTINE
+    case_summary: str | None = None
+    attached_studies: list[str] | None = strawberry.field(
+        default=None, description="References to studies in the requesting hospital's source."
+    )
+    desired_specialty: str | None = None
+    desired_title: str | None = None
+    proposed_at: datetime | None = None
+    requesting_doctor: str | None = strawberry.field(
+        default=None, description="Defaults to the caller's token subject."
+    )
+    idempotency_key: str | None = strawberry.field(
+        default=None, description="The same key twice creates one consultation (8-128 characters)."
+    )
+
+
+@strawberry.type
+class ConsultationPayload:
+    consultation: Consultation
+
+
+def _new(input: RequestConsultationInput) -> consultations.NewConsultation:
+    return consultations.NewConsultation(
+        kind=consultations.ConsultationKind(input.kind.value),
+        invited_hospital=input.invited_hospital,
+        patient=PatientIn(input.patient.resident_id, input.patient.sex.value, input.patient.age),
+        purpose=input.purpose,
+        informed_consent=input.informed_consent,
+        urgency=input.urgency.value,
+        department=input.department,
+        case_summary=input.case_summary,
+        attached_studies=tuple(input.attached_studies or ()),
+        desired_specialty=input.desired_specialty,
+        desired_title=input.desired_title,
+        proposed_at=input.proposed_at,
+        requesting_doctor=input.requesting_doctor,
+        idempotency_key=input.idempotency_key,
+    )
+
+
+@strawberry.type
+class ConsultationQueries:
+    @strawberry.field(
+        description="Tele-consultations across the alliance, newest first. Parties see their "
+        "own with the patient; the alliance office sees all without."
+    )
+    async def consultations(
+        self,
+        info: Ctx,
+        filter: ConsultationFilter | None = None,
+        first: Annotated[int | None, strawberry.argument(description="At most 100.")] = 20,
+        after: str | None = None,
+    ) -> ConsultationConnection | None:
+        f = filter or ConsultationFilter()
+        query = consultations.ConsultationQuery(
+            kinds=(f.kind.value,) if f.kind else None,
+            statuses=tuple(s.value for s in f.statuses) if f.statuses else None,
+            hospital=f.hospital,
+            since=f.since,
+            until=f.until,
+        )
+        merged, list_query, filters = await consultations.page(info.context, query, first, after)
+        return ConsultationConnection(
+            edges=[
+                ConsultationEdge(cursor=c, node=Consultation.of(ConsultationRecord(m, r)))
+                for c, m, r in merged.items
+            ],
+            page_info=PageInfo(
+                has_next_page=merged.has_next_page,
+                end_cursor=merged.items[-1][0] if merged.items else None,
+                start_cursor=merged.items[0][0] if merged.items else None,
+            ),
+            query=(list_query, filters),
+        )
+
+
+@strawberry.type
+class ConsultationMutations:
+    @strawberry.mutation(
+        description="Request a consultation; the requesting hospital is the caller's."
+    )
+    async def request_consultation(
+        self, info: Ctx, input: RequestConsultationInput
+    ) -> ConsultationPayload:
+        record = await consultations.request(info.context, _new(input))
+        return ConsultationPayload(consultation=Consultation.of(record))
+
+    @strawberry.mutation(description="The invited hospital accepts and may assign the expert.")
+    async def accept_consultation(
+        self,
+        info: Ctx,
+        id: strawberry.ID,
+        expert_name: str | None = None,
+        expert_title: str | None = None,
+    ) -> ConsultationPayload:
+        record = await consultations.advance(
+            info.context,
+            id,
+            consultations.Step.ACCEPT,
+            expert_name=expert_name,
+            expert_title=expert_title,
+        )
+        return ConsultationPayload(consultation=Consultation.of(record))
+
+    @strawberry.mutation(description="The invited hospital declines, with a reason.")
+    async def decline_consultation(
+        self, info: Ctx, id: strawberry.ID, reason: str
+    ) -> ConsultationPayload:
+        record = await consultations.advance(
+            info.context, id, consultations.Step.DECLINE, reason=reason
+        )
+        return ConsultationPayload(consultation=Consultation.of(record))
+
+    @strawberry.mutation(description="The invited hospital schedules an accepted consultation.")
+    async def schedule_consultation(
+        self, info: Ctx, id: strawberry.ID, scheduled_at: datetime
+    ) -> ConsultationPayload:
+        record = await consultations.advance(
+            info.context, id, consultations.Step.SCHEDULE, scheduled_at=scheduled_at
+        )
+        return ConsultationPayload(consultation=Consultation.of(record))
+
+    @strawberry.mutation(description="The invited hospital starts a scheduled consultation.")
+    async def start_consultation(self, info: Ctx, id: strawberry.ID) -> ConsultationPayload:
+        record = await consultations.advance(info.context, id, consultations.Step.START)
+        return ConsultationPayload(consultation=Consultation.of(record))
+
+    @strawberry.mutation(
+        description="The invited hospital issues the signed opinion report; the expert defaults "
+        "to the one assigned on acceptance."
+    )
+    async def issue_consultation_report(
+        self, info: Ctx, id: strawberry.ID, opinion: str, expert_name: str | None = None
+    ) -> ConsultationPayload:
+        record = await consultations.advance(
+            info.context,
+            id,
+            consultations.Step.REPORT,
+            opinion=opinion,
+            expert_name=expert_name,
+        )
+        return ConsultationPayload(consultation=Consultation.of(record))
+
+    @strawberry.mutation(description="The requesting hospital closes a reported consultation.")
+    async def close_consultation(self, info: Ctx, id: strawberry.ID) -> ConsultationPayload:
+        record = await consultations.advance(info.context, id, consultations.Step.CLOSE)
+        return ConsultationPayload(consultation=Consultation.of(record))
+
+    @strawberry.mutation(description="The requesting hospital cancels, with a reason.")
+    async def cancel_consultation(
+        self, info: Ctx, id: strawberry.ID, reason: str
+    ) -> ConsultationPayload:
+        record = await consultations.advance(
+            info.context, id, consultations.Step.CANCEL, reason=reason
+        )
+        return ConsultationPayload(consultation=Consultation.of(record))
