@@ -104,6 +104,7 @@ async def page(
         lambda r: r.created_at,
         first,
         after,
+        lambda r: (r.requesting_hospital, r.invited_hospital),
     )
     return merged, query, filters
 

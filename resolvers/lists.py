@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import replace
 from datetime import date, datetime
 from typing import TypeVar
@@ -24,7 +24,10 @@ async def federated_page(
     sort_value: Callable[[R], datetime | date],
     first: int | None,
     after: str | None,
+    hospitals_of: Callable[[R], Iterable[str]] | None = None,
 ) -> Merged[R]:
+    """`hospitals_of` names the hospitals a row refers to: the page's are fetched in one
+    registry round trip before its fields are resolved."""
     limit = page_size(first)
     bound_of = bounds(after, kind)
     # One more row than the page from each member tells whether another page follows.
@@ -36,7 +39,12 @@ async def federated_page(
         ),
         ctx.sources,
     )
-    return merge_pages(kind, result.results, sort_value, lambda r: r.id, limit)  # type: ignore[attr-defined]
+    merged = merge_pages(kind, result.results, sort_value, lambda r: r.id, limit)  # type: ignore[attr-defined]
+    codes = {member for _, member, _ in merged.items}
+    if hospitals_of is not None:
+        codes.update(code for _, _, row in merged.items for code in hospitals_of(row))
+    await ctx.loaders.prefetch_hospitals(codes)
+    return merged
 
 
 async def federated_count(

@@ -28,6 +28,14 @@ class RegistryLoaders:
         self.latest_agreement: DataLoader[str, AgreementRecord | None] = DataLoader(
             self._latest_agreements
         )
+        # Hospitals fetched ahead for a whole page: read without a DataLoader round per field.
+        self.known_hospitals: dict[str, HospitalRecord] = {}
+
+    async def prefetch_hospitals(self, codes: set[str]) -> None:
+        missing = sorted(codes - self.known_hospitals.keys())
+        if missing:
+            for record in await self._store.hospitals(missing):
+                self.known_hospitals[record.code] = record
 
     async def _hospitals(self, codes: Sequence[str]) -> list[HospitalRecord | None]:
         return _in_key_order(codes, await self._store.hospitals(codes), lambda h: h.code)

@@ -109,6 +109,7 @@ async def page(
         lambda r: r.created_at,
         first,
         after,
+        lambda r: (r.from_hospital, r.to_hospital),
     )
     return merged, query, filters
 

@@ -41,7 +41,8 @@ async def resolutions(ctx: RequestContext) -> list[ResolutionRecord]:
 
 async def hospital(ctx: RequestContext, code: str) -> HospitalRecord | None:
     ctx.who  # noqa: B018
-    return await ctx.loaders.hospital.load(code)
+    known = ctx.loaders.known_hospitals.get(code)
+    return known if known is not None else await ctx.loaders.hospital.load(code)
 
 
 async def membership(ctx: RequestContext, code: str) -> MembershipRecord | None:

@@ -148,6 +148,7 @@ async def events_page(
         lambda r: r.held_on,
         first,
         after,
+        lambda r: (r.host_hospital,),
     )
     return merged, query, filters
 
@@ -176,6 +177,7 @@ async def placements_page(
         lambda r: r.starts_on,
         first,
         after,
+        lambda r: (r.host_hospital, r.home_hospital),
     )
     return merged, query
 

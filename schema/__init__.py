@@ -9,11 +9,11 @@ import strawberry
 from graphql.validation import NoSchemaIntrospectionCustomRule
 from strawberry.extensions import (
     AddValidationRules,
-    MaxAliasesLimiter,
     MaxTokensLimiter,
     ParserCache,
-    QueryDepthLimiter,
     ValidationCache,
+    max_aliases,
+    query_depth_limiter,
 )
 
 from schema.consultations import Consultation
@@ -36,18 +36,23 @@ def build_schema(
     *, introspection: bool, extensions_before: Sequence[Any] = ()
 ) -> strawberry.Schema:
     """`extensions_before` wrap the rest: they see the operation's final result last."""
+    # The rule classes are made once: the validation cache is keyed by them, and rules made
+    # afresh per request would miss it every time.
+    rules: list[Any] = [
+        query_depth_limiter.create_validator(12, None),
+        max_aliases.create_validator(30),
+    ]
+    if not introspection:
+        rules.append(NoSchemaIntrospectionCustomRule)
     extensions: list[Any] = [
         *extensions_before,
         PublicErrors,
-        lambda: QueryDepthLimiter(max_depth=12),
+        lambda: AddValidationRules(rules),
         lambda: MaxTokensLimiter(max_token_count=4000),
-        lambda: MaxAliasesLimiter(max_alias_count=30),
         # The caches live at module level in Strawberry, shared by every request's instance.
         lambda: ParserCache(maxsize=256),
         lambda: ValidationCache(maxsize=256),
     ]
-    if not introspection:
-        extensions.append(lambda: AddValidationRules([NoSchemaIntrospectionCustomRule]))
     return _Schema(
         query=Query,
         mutation=Mutation,

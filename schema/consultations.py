@@ -67,16 +67,16 @@ class Consultation(Node):
         return Urgency(self.record.row.urgency)
 
     @strawberry.field(description="The inviting hospital (邀请方).")
-    async def requesting_hospital(self, info: Ctx) -> Hospital:
-        return await hospital_of(info, self.record.row.requesting_hospital)
+    def requesting_hospital(self, info: Ctx) -> Hospital:
+        return hospital_of(info, self.record.row.requesting_hospital)
 
     @strawberry.field(description="Stays responsible for the patient's care.")
     def requesting_doctor(self) -> str:
         return self.record.row.requesting_doctor
 
     @strawberry.field(description="The invited hospital (受邀方).")
-    async def invited_hospital(self, info: Ctx) -> Hospital:
-        return await hospital_of(info, self.record.row.invited_hospital)
+    def invited_hospital(self, info: Ctx) -> Hospital:
+        return hospital_of(info, self.record.row.invited_hospital)
 
     @strawberry.field
     def department(self) -> str | None:

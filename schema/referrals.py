@@ -56,16 +56,16 @@ class Referral(Node):
         return Urgency(self.record.row.urgency)
 
     @strawberry.field
-    async def from_hospital(self, info: Ctx) -> Hospital:
-        return await hospital_of(info, self.record.row.from_hospital)
+    def from_hospital(self, info: Ctx) -> Hospital:
+        return hospital_of(info, self.record.row.from_hospital)
 
     @strawberry.field
     def from_department(self) -> str | None:
         return self.record.row.from_department
 
     @strawberry.field
-    async def to_hospital(self, info: Ctx) -> Hospital:
-        return await hospital_of(info, self.record.row.to_hospital)
+    def to_hospital(self, info: Ctx) -> Hospital:
+        return hospital_of(info, self.record.row.to_hospital)
 
     @strawberry.field
     def to_department(self) -> str | None:

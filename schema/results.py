@@ -90,8 +90,8 @@ class RecognitionDecision(Node):
         return self.record.row.decided_by
 
     @strawberry.field(description="The deciding hospital, which stores the decision.")
-    async def hospital(self, info: Ctx) -> Hospital:
-        return await hospital_of(info, self.record.member)
+    def hospital(self, info: Ctx) -> Hospital:
+        return hospital_of(info, self.record.member)
 
     @strawberry.field(
         description="What recognising the result saved (the catalogue's re-test price, in fen); "
@@ -147,8 +147,8 @@ class TestResult(Node):
         return self.record.row.performed_at
 
     @strawberry.field(description="The member that performed the test and holds the result.")
-    async def performer(self, info: Ctx) -> Hospital:
-        return await hospital_of(info, self.record.member)
+    def performer(self, info: Ctx) -> Hospital:
+        return hospital_of(info, self.record.member)
 
     @strawberry.field(
         description="The HR label: set when the item is in the alliance's recognition catalogue "

@@ -23,8 +23,8 @@ class TrainingParticipation:
     count: int
 
     @strawberry.field
-    async def hospital(self, info: Ctx) -> Hospital:
-        return await hospital_of(info, self.code)
+    def hospital(self, info: Ctx) -> Hospital:
+        return hospital_of(info, self.code)
 
 
 @strawberry.type(
@@ -47,8 +47,8 @@ class TrainingEvent(Node):
         return TrainingMode(self.record.row.mode)
 
     @strawberry.field
-    async def host(self, info: Ctx) -> Hospital:
-        return await hospital_of(info, self.record.row.host_hospital)
+    def host(self, info: Ctx) -> Hospital:
+        return hospital_of(info, self.record.row.host_hospital)
 
     @strawberry.field(description="Where it was held; null for an online event.")
     def place(self) -> str | None:
@@ -102,12 +102,12 @@ class Placement(Node):
         return cls(id=strawberry.ID(record.global_id), record=record)
 
     @strawberry.field(description="Where the trainee is trained.")
-    async def host(self, info: Ctx) -> Hospital:
-        return await hospital_of(info, self.record.row.host_hospital)
+    def host(self, info: Ctx) -> Hospital:
+        return hospital_of(info, self.record.row.host_hospital)
 
     @strawberry.field(description="The hospital the trainee comes from.")
-    async def home_hospital(self, info: Ctx) -> Hospital:
-        return await hospital_of(info, self.record.row.home_hospital)
+    def home_hospital(self, info: Ctx) -> Hospital:
+        return hospital_of(info, self.record.row.home_hospital)
 
     @strawberry.field
     def trainee_name(self) -> str:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Awaitable
 from datetime import date, datetime
 from typing import Annotated
 
@@ -151,7 +152,16 @@ class Hospital(Node):
         return Member(record=record) if record else None
 
 
-async def hospital_of(info: Ctx, code: str) -> Hospital:
+def hospital_of(info: Ctx, code: str) -> Hospital | Awaitable[Hospital]:
+    """A referenced hospital. A page's hospitals are usually fetched ahead (see
+    resolvers.lists): then the answer is immediate, with no awaitable per field."""
+    known = info.context.loaders.known_hospitals.get(code)
+    if known is not None:
+        return Hospital.of(known)
+    return _load_hospital(info, code)
+
+
+async def _load_hospital(info: Ctx, code: str) -> Hospital:
     record = await registry.hospital(info.context, code)
     if record is None:
         raise GatewayError(
@@ -172,12 +182,12 @@ class Agreement(Node):
         return cls(id=strawberry.ID(global_ids.encode("Agreement", record.id)), record=record)
 
     @strawberry.field(description="Party A (甲方): the lead hospital.")
-    async def party_a(self, info: Ctx) -> Hospital:
-        return await hospital_of(info, self.record.party_a_code)
+    def party_a(self, info: Ctx) -> Hospital:
+        return hospital_of(info, self.record.party_a_code)
 
     @strawberry.field(description="Party B (乙方): the member hospital.")
-    async def party_b(self, info: Ctx) -> Hospital:
-        return await hospital_of(info, self.record.party_b_code)
+    def party_b(self, info: Ctx) -> Hospital:
+        return hospital_of(info, self.record.party_b_code)
 
     @strawberry.field
     def signed_on(self) -> date:
@@ -233,7 +243,8 @@ class Member(Node):
         self.id = strawberry.ID(global_ids.encode("Member", record.hospital_code))
 
     async def _h(self, info: Ctx) -> HospitalRecord:
-        return (await hospital_of(info, self.record.hospital_code)).record
+        hospital = hospital_of(info, self.record.hospital_code)
+        return (hospital if isinstance(hospital, Hospital) else await hospital).record
 
     @strawberry.field
     def code(self) -> str:
@@ -256,8 +267,8 @@ class Member(Node):
         return HospitalType((await self._h(info)).type)
 
     @strawberry.field
-    async def hospital(self, info: Ctx) -> Hospital:
-        return await hospital_of(info, self.record.hospital_code)
+    def hospital(self, info: Ctx) -> Hospital:
+        return hospital_of(info, self.record.hospital_code)
 
     @strawberry.field
     def role(self) -> MemberRole:
@@ -339,8 +350,8 @@ class CouncilSeat:
         return Person(name=self.record.holder_name, title=self.record.holder_title)
 
     @strawberry.field
-    async def hospital(self, info: Ctx) -> Hospital:
-        return await hospital_of(info, self.record.hospital_code)
+    def hospital(self, info: Ctx) -> Hospital:
+        return hospital_of(info, self.record.hospital_code)
 
     @strawberry.field
     def since(self) -> date:
@@ -399,8 +410,8 @@ class Alliance(Node):
         return AllianceForm(self.record.form)
 
     @strawberry.field
-    async def lead_hospital(self, info: Ctx) -> Hospital:
-        return await hospital_of(info, self.record.lead_hospital_code)
+    def lead_hospital(self, info: Ctx) -> Hospital:
+        return hospital_of(info, self.record.lead_hospital_code)
 
     @strawberry.field(description="Lead department (牵头科室).")
     def lead_department(self) -> str:
@@ -473,8 +484,8 @@ class MembershipApplication(Node):
         return ApplicationStatus(self.record.status)
 
     @strawberry.field
-    async def hospital(self, info: Ctx) -> Hospital:
-        return await hospital_of(info, self.record.hospital_code)
+    def hospital(self, info: Ctx) -> Hospital:
+        return hospital_of(info, self.record.hospital_code)
 
     @strawberry.field
     def submitted_at(self) -> datetime:

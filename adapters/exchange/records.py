@@ -13,8 +13,14 @@ import asyncpg
 class _Row:
     @classmethod
     def from_row(cls, row: asyncpg.Record | dict[str, Any]) -> Self:
-        names = {f.name for f in fields(cls)}  # type: ignore[arg-type]
-        return cls(**{k: v for k, v in dict(row).items() if k in names})
+        # Rows are built by the thousand per page: look the field names up once per class.
+        names = _FIELD_NAMES.get(cls)
+        if names is None:
+            names = _FIELD_NAMES[cls] = tuple(f.name for f in fields(cls))  # type: ignore[arg-type]
+        return cls(*[row[n] for n in names])
+
+
+_FIELD_NAMES: dict[type, tuple[str, ...]] = {}
 
 
 @dataclass(frozen=True, slots=True)
