@@ -10,7 +10,7 @@ from datetime import datetime
 from enum import StrEnum
 
 from adapters.exchange.records import ConsultationFilter, ConsultationRow, ListQuery, ReportRow
-from resolvers import global_ids, patients
+from resolvers import global_ids, patients, registry
 from resolvers.access import acting_hospital, record_scope
 from resolvers.context import RequestContext
 from resolvers.errors import bad_input, forbidden, invalid_transition, not_found
@@ -119,16 +119,9 @@ async def report(ctx: RequestContext, consultation: Consultation) -> ReportRow |
     return rows[0] if rows else None
 
 
-def _split(global_id: str) -> tuple[str, int]:
-    key = global_ids.decode_as(global_id, KIND)
-    if len(key) != 2 or not key[1].isdigit():
-        raise bad_input(f"{global_id!r} is not the id of a consultation.")
-    return key[0], int(key[1])
-
-
 async def get(ctx: RequestContext, global_id: str) -> Consultation | None:
     """The consultation if it exists and the reader may see it."""
-    member, row_id = _split(global_id)
+    member, row_id = global_ids.decode_member_key(global_id, KIND)
     scope = record_scope(ctx.who, "consultations")
     if member not in ctx.federation.members:
         return None
@@ -164,12 +157,6 @@ def _validate(new: NewConsultation) -> None:
         raise bad_input("idempotencyKey must hold 8 to 128 characters.", field="idempotencyKey")
 
 
-async def _require_active_member(ctx: RequestContext, code: str, field: str) -> None:
-    membership = await ctx.loaders.membership.load(code)
-    if membership is None or membership.status != "ACTIVE":
-        raise bad_input(f"{code} is not an active member of the alliance.", field=field)
-
-
 async def request(ctx: RequestContext, new: NewConsultation) -> Consultation:
     requester = acting_hospital(ctx.who, "request a consultation")
     _validate(new)
@@ -177,9 +164,9 @@ async def request(ctx: RequestContext, new: NewConsultation) -> Consultation:
         raise bad_input(
             "A hospital cannot invite itself to a consultation.", field="invitedHospital"
         )
-    await _require_active_member(ctx, requester, "requestingHospital")
-    await _require_active_member(ctx, new.invited_hospital, "invitedHospital")
-    pseudonym = _pseudonym(ctx, new.patient.resident_id)
+    await registry.active_member(ctx, requester, "requestingHospital")
+    await registry.active_member(ctx, new.invited_hospital, "invitedHospital")
+    pseudonym = patients.linked_pseudonym(new.patient.resident_id, ctx.linkage_key)
     values = {
         "kind": new.kind.value,
         "requesting_hospital": requester,
@@ -211,12 +198,6 @@ async def request(ctx: RequestContext, new: NewConsultation) -> Consultation:
         )
     ctx.audit.wrote("requestConsultation", pseudonym)
     return Consultation(requester, row)
-
-
-def _pseudonym(ctx: RequestContext, resident_id: str) -> str:
-    if ctx.linkage_key is None:
-        raise forbidden("This gateway has no linkage key configured; it cannot link patients.")
-    return patients.pseudonym(resident_id, ctx.linkage_key)
 
 
 class Step(StrEnum):
@@ -259,7 +240,7 @@ async def advance(
     opinion: str | None = None,
 ) -> Consultation:
     actor = acting_hospital(ctx.who, f"{step} a consultation")
-    member, row_id = _split(global_id)
+    member, row_id = global_ids.decode_member_key(global_id, KIND)
     current = await get(ctx, global_id)
     if current is None:
         raise not_found("consultation", global_id)

@@ -40,6 +40,14 @@ def decode_int(global_id: str, type_name: str) -> int:
     return int(key[0])
 
 
+def decode_member_key(global_id: str, type_name: str) -> tuple[str, int]:
+    """The (member, row id) of a record that lives in a member's source."""
+    key = decode_as(global_id, type_name)
+    if len(key) != 2 or not key[1].isdigit():
+        raise bad_input(f"{global_id!r} is not the id of a {type_name}.")
+    return key[0], int(key[1])
+
+
 def short_token() -> str:
     """A short random suffix for human-facing numbers (referral numbers)."""
     return secrets.token_hex(3).upper()

@@ -8,7 +8,7 @@ import hashlib
 import hmac
 import re
 
-from resolvers.errors import bad_input
+from resolvers.errors import bad_input, forbidden
 
 _WEIGHTS = [pow(2, 17 - i, 11) for i in range(17)]
 _CHECK = "10X98765432"
@@ -46,3 +46,9 @@ def check_pseudonym(value: str) -> str:
             field="pseudonym",
         )
     return value
+
+
+def linked_pseudonym(resident_id: str, linkage_key: bytes | None) -> str:
+    if linkage_key is None:
+        raise forbidden("This gateway has no linkage key configured; it cannot link patients.")
+    return pseudonym(resident_id, linkage_key)

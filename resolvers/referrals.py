@@ -9,7 +9,7 @@ from datetime import date, datetime
 from enum import StrEnum
 
 from adapters.exchange.records import ListQuery, ReferralFilter, ReferralRow
-from resolvers import global_ids, patients
+from resolvers import global_ids, patients, registry
 from resolvers.access import acting_hospital, record_scope
 from resolvers.context import RequestContext
 from resolvers.errors import bad_input, forbidden, invalid_transition, not_found
@@ -118,16 +118,9 @@ async def count(ctx: RequestContext, query: ListQuery, filters: ReferralFilter) 
     return await federated_count(ctx, query, lambda s, lq: s.count_referrals(lq, filters))
 
 
-def _split(global_id: str) -> tuple[str, int]:
-    key = global_ids.decode_as(global_id, KIND)
-    if len(key) != 2 or not key[1].isdigit():
-        raise bad_input(f"{global_id!r} is not the id of a referral.")
-    return key[0], int(key[1])
-
-
 async def get(ctx: RequestContext, global_id: str) -> Referral | None:
     """The referral if it exists and the reader may see it."""
-    member, row_id = _split(global_id)
+    member, row_id = global_ids.decode_member_key(global_id, KIND)
     scope = record_scope(ctx.who, "referrals")
     if member not in ctx.federation.members:
         return None
@@ -155,27 +148,19 @@ def _validate(new: NewReferral) -> None:
         raise bad_input("idempotencyKey must hold 8 to 128 characters.", field="idempotencyKey")
 
 
-async def _active_member_grade(ctx: RequestContext, code: str, field: str) -> str:
-    membership = await ctx.loaders.membership.load(code)
-    hospital = await ctx.loaders.hospital.load(code)
-    if membership is None or membership.status != "ACTIVE" or hospital is None:
-        raise bad_input(f"{code} is not an active member of the alliance.", field=field)
-    return hospital.grade
-
-
 async def create(ctx: RequestContext, new: NewReferral) -> Referral:
     sender = acting_hospital(ctx.who, "create a referral")
     _validate(new)
     if new.to_hospital == sender:
         raise bad_input("A hospital cannot refer a patient to itself.", field="toHospital")
-    from_grade = await _active_member_grade(ctx, sender, "fromHospital")
-    to_grade = await _active_member_grade(ctx, new.to_hospital, "toHospital")
+    from_grade = (await registry.active_member(ctx, sender, "fromHospital")).grade
+    to_grade = (await registry.active_member(ctx, new.to_hospital, "toHospital")).grade
     higher = GRADE_RANK[to_grade] > GRADE_RANK[from_grade]
     if new.direction is Direction.UP and not higher:
         raise bad_input("An UP referral goes to a hospital of a higher grade.", field="direction")
     if new.direction is Direction.DOWN and GRADE_RANK[to_grade] >= GRADE_RANK[from_grade]:
         raise bad_input("A DOWN referral goes to a hospital of a lower grade.", field="direction")
-    pseudonym = _pseudonym(ctx, new.patient.resident_id)
+    pseudonym = patients.linked_pseudonym(new.patient.resident_id, ctx.linkage_key)
     today = date.today()
     values = {
         "referral_no": f"{sender}-R{today:%Y%m%d}-{global_ids.short_token()}",
@@ -211,12 +196,6 @@ async def create(ctx: RequestContext, new: NewReferral) -> Referral:
     return Referral(sender, row)
 
 
-def _pseudonym(ctx: RequestContext, resident_id: str) -> str:
-    if ctx.linkage_key is None:
-        raise forbidden("This gateway has no linkage key configured; it cannot link patients.")
-    return patients.pseudonym(resident_id, ctx.linkage_key)
-
-
 class Step(StrEnum):
     ACCEPT = "accept"
     REJECT = "reject"
@@ -250,7 +229,7 @@ async def advance(
     rehab_advice: str | None = None,
 ) -> Referral:
     actor = acting_hospital(ctx.who, f"{step} a referral")
-    member, row_id = _split(global_id)
+    member, row_id = global_ids.decode_member_key(global_id, KIND)
     current = await get(ctx, global_id)
     if current is None:
         raise not_found("referral", global_id)

@@ -15,7 +15,7 @@ from adapters.registry.records import (
 )
 from resolvers.authorization import require_role
 from resolvers.context import RequestContext
-from resolvers.errors import ErrorCode, GatewayError
+from resolvers.errors import ErrorCode, GatewayError, bad_input
 from resolvers.pagination import Page, decode_cursor, encode_cursor, page_size
 from resolvers.principal import Role
 
@@ -134,3 +134,12 @@ async def application(ctx: RequestContext, application_id: int) -> ApplicationRe
     if scope is not None and record.hospital_code != scope:
         return None
     return record
+
+
+async def active_member(ctx: RequestContext, code: str, field: str) -> HospitalRecord:
+    """The hospital, if it is an active member; BAD_USER_INPUT naming `field` otherwise."""
+    membership = await ctx.loaders.membership.load(code)
+    hospital = await ctx.loaders.hospital.load(code)
+    if membership is None or membership.status != "ACTIVE" or hospital is None:
+        raise bad_input(f"{code} is not an active member of the alliance.", field=field)
+    return hospital

@@ -188,22 +188,13 @@ class ResultBatch:
 # -- reading ------------------------------------------------------------------------------------
 
 
-def _split(global_id: str, kind: str) -> tuple[str, int]:
-    key = global_ids.decode_as(global_id, kind)
-    if len(key) != 2 or not key[1].isdigit():
-        raise bad_input(f"{global_id!r} is not the id of a {kind}.")
-    return key[0], int(key[1])
-
-
 def _pseudonym_of(ctx: RequestContext, key: PatientKey) -> str:
     if (key.resident_id is None) == (key.pseudonym is None):
         raise bad_input("patient takes exactly one of residentId and pseudonym.", field="patient")
     if key.pseudonym is not None:
         return patients.check_pseudonym(key.pseudonym)
-    if ctx.linkage_key is None:
-        raise forbidden("This gateway has no linkage key configured; it cannot link patients.")
     assert key.resident_id is not None
-    return patients.pseudonym(key.resident_id, ctx.linkage_key)
+    return patients.linked_pseudonym(key.resident_id, ctx.linkage_key)
 
 
 def _reader(ctx: RequestContext, patient: str | None) -> str:
@@ -289,7 +280,7 @@ async def _load(ctx: RequestContext, reader: str, member: str, row_id: int) -> T
 
 async def get(ctx: RequestContext, global_id: str) -> TestResult | None:
     """A result by its id, for a clinician treating the patient (audited as a read)."""
-    member, row_id = _split(global_id, KIND)
+    member, row_id = global_ids.decode_member_key(global_id, KIND)
     reader = _reader(ctx, None)
     result = await _load(ctx, reader, member, row_id)
     if result is not None:
@@ -310,7 +301,7 @@ async def result_of(ctx: RequestContext, decision: RecognitionDecision) -> TestR
 
 async def get_decision(ctx: RequestContext, global_id: str) -> RecognitionDecision | None:
     """A decision by its id: visible to the clinicians of the hospital that took it."""
-    member, row_id = _split(global_id, DECISION_KIND)
+    member, row_id = global_ids.decode_member_key(global_id, DECISION_KIND)
     reader = _reader(ctx, None)
     if member != reader or member not in ctx.federation.members:
         return None
@@ -343,7 +334,7 @@ async def record_decision(ctx: RequestContext, new: DecisionInput) -> Recognitio
         ctx.audit.wrote(RECORD_OPERATION, None, outcome="DENIED")
         raise
     note = recognition.check_decision(new.decision, new.reason, new.note)
-    member, row_id = _split(new.result_id, KIND)
+    member, row_id = global_ids.decode_member_key(new.result_id, KIND)
     if member == decider:
         raise bad_input(
             "Recognition decisions are about another hospital's results; this one is your own.",

@@ -19,7 +19,7 @@ from adapters.exchange.records import (
     TrainingFilter,
 )
 from adapters.resilience import SourceError
-from resolvers import global_ids
+from resolvers import global_ids, registry
 from resolvers.access import OFFICE_ROLES, PARTY_ROLES, record_scope
 from resolvers.context import RequestContext
 from resolvers.errors import bad_input, forbidden
@@ -186,15 +186,8 @@ async def count_placements(ctx: RequestContext, query: ListQuery) -> int:
     return await federated_count(ctx, query, lambda s, lq: s.count_placements(lq))
 
 
-def _split(global_id: str, kind: str) -> tuple[str, int]:
-    key = global_ids.decode_as(global_id, kind)
-    if len(key) != 2 or not key[1].isdigit():
-        raise bad_input(f"{global_id!r} is not the id of a {kind}.")
-    return key[0], int(key[1])
-
-
 async def get_event(ctx: RequestContext, global_id: str) -> TrainingEvent | None:
-    member, row_id = _split(global_id, EVENT)
+    member, row_id = global_ids.decode_member_key(global_id, EVENT)
     _require_event_reader(ctx)
     if member not in ctx.federation.members:
         return None
@@ -208,7 +201,7 @@ async def get_event(ctx: RequestContext, global_id: str) -> TrainingEvent | None
 
 
 async def get_placement(ctx: RequestContext, global_id: str) -> Placement | None:
-    member, row_id = _split(global_id, PLACEMENT)
+    member, row_id = global_ids.decode_member_key(global_id, PLACEMENT)
     scope = record_scope(ctx.who, "placements")
     if member not in ctx.federation.members:
         return None
@@ -249,12 +242,6 @@ def _recording_host(ctx: RequestContext, host: str | None, what: str) -> str:
     )
 
 
-async def _require_active_member(ctx: RequestContext, code: str, field: str) -> None:
-    membership = await ctx.loaders.membership.load(code)
-    if membership is None or membership.status != "ACTIVE":
-        raise bad_input(f"{code} is not an active member of the alliance.", field=field)
-
-
 def _required(value: str, field: str) -> str:
     if not value.strip():
         raise bad_input(f"{field} is required.", field=field)
@@ -275,7 +262,7 @@ def _credits(value: float | None) -> Decimal | None:
 
 async def record_event(ctx: RequestContext, new: NewTrainingEvent) -> TrainingEvent:
     host = _recording_host(ctx, new.host, "training event")
-    await _require_active_member(ctx, host, "host")
+    await registry.active_member(ctx, host, "host")
     topic = _required(new.topic, "topic")
     lecturers = [name.strip() for name in new.lecturers]
     if any(not name for name in lecturers):
@@ -286,7 +273,7 @@ async def record_event(ctx: RequestContext, new: NewTrainingEvent) -> TrainingEv
             raise bad_input(f"{hospital} is listed twice among participants.", field="participants")
         if count < 0:
             raise bad_input("A participant count must not be negative.", field="participants")
-        await _require_active_member(ctx, hospital, "participants")
+        await registry.active_member(ctx, hospital, "participants")
         participants[hospital] = count
     values = {
         "kind": new.kind.value,
@@ -309,12 +296,12 @@ async def record_event(ctx: RequestContext, new: NewTrainingEvent) -> TrainingEv
 
 async def record_placement(ctx: RequestContext, new: NewPlacement) -> Placement:
     host = _recording_host(ctx, new.host, "placement")
-    await _require_active_member(ctx, host, "host")
+    await registry.active_member(ctx, host, "host")
     if new.home_hospital == host:
         raise bad_input(
             "A placement is at another hospital than the home one.", field="homeHospital"
         )
-    await _require_active_member(ctx, new.home_hospital, "homeHospital")
+    await registry.active_member(ctx, new.home_hospital, "homeHospital")
     if new.ends_on < new.starts_on:
         raise bad_input("endsOn must not be before startsOn.", field="endsOn")
     values = {
