@@ -17,6 +17,9 @@ from enum import StrEnum
 from typing import TypeVar
 
 import asyncpg
+from opentelemetry.trace import SpanKind, Status, StatusCode
+
+from adapters import observe
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -66,6 +69,9 @@ class CircuitBreaker:
         self._probing = True
         return True
 
+    def release_probe(self) -> None:
+        self._probing = False
+
     def record_success(self) -> None:
         self.state = CircuitState.CLOSED
         self.consecutive_failures = 0
@@ -98,7 +104,8 @@ _UNAVAILABLE = (
 
 
 class Guard:
-    """Runs calls to one member under its timeout, concurrency limit and circuit breaker."""
+    """Runs calls to one member under its timeout, concurrency limit and circuit breaker, each in
+    a client span of its own."""
 
     def __init__(
         self,
@@ -107,14 +114,43 @@ class Guard:
         timeout_seconds: float,
         max_concurrency: int,
         breaker: CircuitBreaker,
+        adapter: str = "postgres",
     ) -> None:
         self.member = member
+        self.adapter = adapter
         self.timeout_seconds = timeout_seconds
         self.breaker = breaker
         self._limit = asyncio.Semaphore(max_concurrency)
         self.last_latency_ms: float | None = None
 
     async def call(self, operation: Callable[[], Awaitable[T]]) -> T:
+        with observe.tracer.start_as_current_span(
+            f"{self.member} call",
+            kind=SpanKind.CLIENT,
+            attributes={"alliance.member": self.member, "alliance.adapter": self.adapter},
+        ) as span:
+            record = observe.start_call(self.member, self.adapter)
+            started = time.perf_counter()
+            result: object = None
+            try:
+                result = await self._guarded(operation)
+                return result  # type: ignore[return-value]
+            except SourceError as e:
+                record.outcome, record.code = "error", e.code.value
+                span.set_status(Status(StatusCode.ERROR, e.code.value))
+                span.set_attribute("alliance.error.code", e.code.value)
+                raise
+            except BaseException as e:
+                record.outcome, record.code = "error", type(e).__name__
+                raise
+            finally:
+                record.duration_ms = (time.perf_counter() - started) * 1000
+                observe.finish_call(record, result)
+                span.set_attribute("alliance.outcome", record.outcome)
+                if record.rows is not None:
+                    span.set_attribute("alliance.rows", record.rows)
+
+    async def _guarded(self, operation: Callable[[], Awaitable[T]]) -> T:
         if not self.breaker.allow():
             raise SourceError(
                 SourceErrorCode.SOURCE_CIRCUIT_OPEN,
@@ -146,8 +182,8 @@ class Guard:
                 f"Member {self.member}'s source is unavailable.",
             ) from None
         except BaseException:
-            # Anything else is not the source's health: leave the breaker as it was.
-            self.breaker._probing = False
+            # Anything else says nothing of the source's health: the breaker stays as it was.
+            self.breaker.release_probe()
             raise
         self.breaker.record_success()
         self.last_latency_ms = (time.perf_counter() - started) * 1000

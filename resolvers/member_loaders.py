@@ -10,6 +10,7 @@ from typing import Generic, TypeVar
 
 from aiodataloader import DataLoader
 
+from adapters import observe
 from adapters.exchange.postgres import ExchangeDatabase
 from adapters.exchange.records import (
     ConsultationRow,
@@ -62,7 +63,12 @@ class MemberLoader(DataLoader[tuple[str, K], list[V]], Generic[K, V]):
             return member, rows
 
         found: dict[tuple[str, K], list[V]] = defaultdict(list)
-        for member, rows in await asyncio.gather(*(one(m) for m in wanted)):
+        token = observe.via_dataloader()
+        try:
+            answers = await asyncio.gather(*(one(m) for m in wanted))
+        finally:
+            observe.reset_via(token)
+        for member, rows in answers:
             for row in rows:
                 found[(member, self._key_of(row))].append(row)
         return [found.get(k, []) for k in keys]

@@ -30,6 +30,7 @@ from adapters.exchange.records import (
     TrainingFilter,
     _Row,
 )
+from adapters.observe import operation
 from adapters.resilience import SourceError, SourceErrorCode
 
 R = TypeVar("R", bound=_Row)
@@ -229,17 +230,21 @@ class ExchangeDatabase:
             w.add(f"{t.col('green_channel')} = {{}}", f.green_channel)
         return w
 
+    @operation("referrals")
     async def referrals(self, q: ListQuery, f: ReferralFilter) -> list[ReferralRow]:
         return await self._page(
             ReferralRow, "referral", "created_at", self._referral_where(q, f), q.limit
         )
 
+    @operation("count_referrals")
     async def count_referrals(self, q: ListQuery, f: ReferralFilter) -> int:
         return await self._count("referral", self._referral_where(q, f))
 
+    @operation("referrals_by_id")
     async def referrals_by_id(self, ids: Sequence[int]) -> list[ReferralRow]:
         return await self._by_ids(ReferralRow, "referral", ids)
 
+    @operation("insert_referral")
     async def insert_referral(self, values: dict[str, Any]) -> tuple[ReferralRow, bool]:
         """Returns the row and whether it is new: the idempotency key makes a retry harmless."""
         self._refuse_writes()
@@ -256,6 +261,7 @@ class ExchangeDatabase:
                 raise
             return existing[0], False
 
+    @operation("transition_referral")
     async def transition_referral(
         self, row_id: int, allowed_from: Sequence[str], changes: dict[str, Any]
     ) -> ReferralRow | None:
@@ -274,22 +280,27 @@ class ExchangeDatabase:
             w.add(f"{t.col('status')} = ANY({{}}::text[])", list(f.statuses))
         return w
 
+    @operation("consultations")
     async def consultations(self, q: ListQuery, f: ConsultationFilter) -> list[ConsultationRow]:
         return await self._page(
             ConsultationRow, "consultation", "created_at", self._consultation_where(q, f), q.limit
         )
 
+    @operation("count_consultations")
     async def count_consultations(self, q: ListQuery, f: ConsultationFilter) -> int:
         return await self._count("consultation", self._consultation_where(q, f))
 
+    @operation("consultations_by_id")
     async def consultations_by_id(self, ids: Sequence[int]) -> list[ConsultationRow]:
         return await self._by_ids(ConsultationRow, "consultation", ids)
 
+    @operation("reports")
     async def reports(self, consultation_ids: Sequence[int]) -> list[ReportRow]:
         return await self._by_ids(
             ReportRow, "consultation_report", consultation_ids, key="consultation_id"
         )
 
+    @operation("insert_consultation")
     async def insert_consultation(self, values: dict[str, Any]) -> tuple[ConsultationRow, bool]:
         self._refuse_writes()
         t = self.t("consultation")
@@ -305,6 +316,7 @@ class ExchangeDatabase:
                 raise
             return existing[0], False
 
+    @operation("transition_consultation")
     async def transition_consultation(
         self, row_id: int, allowed_from: Sequence[str], changes: dict[str, Any]
     ) -> ConsultationRow | None:
@@ -312,6 +324,7 @@ class ExchangeDatabase:
             ConsultationRow, "consultation", row_id, allowed_from, changes
         )
 
+    @operation("report_consultation")
     async def report_consultation(
         self, row_id: int, allowed_from: Sequence[str], expert_name: str, opinion: str
     ) -> ConsultationRow | None:
@@ -364,22 +377,27 @@ class ExchangeDatabase:
             w.add(f"{t.col('mode')} = ANY({{}}::text[])", list(f.modes))
         return w
 
+    @operation("training_events")
     async def training_events(self, q: ListQuery, f: TrainingFilter) -> list[TrainingEventRow]:
         return await self._page(
             TrainingEventRow, "training_event", "held_on", self._training_where(q, f), q.limit
         )
 
+    @operation("count_training_events")
     async def count_training_events(self, q: ListQuery, f: TrainingFilter) -> int:
         return await self._count("training_event", self._training_where(q, f))
 
+    @operation("training_events_by_id")
     async def training_events_by_id(self, ids: Sequence[int]) -> list[TrainingEventRow]:
         return await self._by_ids(TrainingEventRow, "training_event", ids)
 
+    @operation("participation")
     async def participation(self, event_ids: Sequence[int]) -> list[ParticipationRow]:
         return await self._by_ids(
             ParticipationRow, "training_participation", event_ids, key="event_id"
         )
 
+    @operation("insert_training_event")
     async def insert_training_event(
         self, values: dict[str, Any], participants: dict[str, int]
     ) -> TrainingEventRow:
@@ -399,23 +417,28 @@ class ExchangeDatabase:
     def _placement_where(self, q: ListQuery) -> _Where:
         return self._list_where("placement", "starts_on", ("host_hospital", "home_hospital"), q)
 
+    @operation("placements")
     async def placements(self, q: ListQuery) -> list[PlacementRow]:
         return await self._page(
             PlacementRow, "placement", "starts_on", self._placement_where(q), q.limit
         )
 
+    @operation("count_placements")
     async def count_placements(self, q: ListQuery) -> int:
         return await self._count("placement", self._placement_where(q))
 
+    @operation("placements_by_id")
     async def placements_by_id(self, ids: Sequence[int]) -> list[PlacementRow]:
         return await self._by_ids(PlacementRow, "placement", ids)
 
+    @operation("insert_placement")
     async def insert_placement(self, values: dict[str, Any]) -> PlacementRow:
         self._refuse_writes()
         return await self._insert(PlacementRow, "placement", values)
 
     # -- results and recognition ---------------------------------------------------------------
 
+    @operation("results")
     async def results(self, q: ResultQuery) -> list[ResultRow]:
         t, w = self.t("test_result"), _Where()
         w.add(f"{t.col('patient_pseudonym')} = {{}}", q.patient_pseudonym)
@@ -434,9 +457,11 @@ class ExchangeDatabase:
             )
         return await self._page(ResultRow, "test_result", "performed_at", w, q.limit)
 
+    @operation("results_by_id")
     async def results_by_id(self, ids: Sequence[int]) -> list[ResultRow]:
         return await self._by_ids(ResultRow, "test_result", ids)
 
+    @operation("quality_control")
     async def quality_control(self, loincs: Sequence[str]) -> list[QualityControlRow]:
         t = self.t("quality_control")
         return await self._fetch(
@@ -445,6 +470,7 @@ class ExchangeDatabase:
             [list(loincs)],
         )
 
+    @operation("decisions_on")
     async def decisions_on(
         self, result_member: str, result_ids: Sequence[int]
     ) -> list[DecisionRow]:
@@ -456,13 +482,16 @@ class ExchangeDatabase:
             [result_member, list(result_ids)],
         )
 
+    @operation("decisions_by_id")
     async def decisions_by_id(self, ids: Sequence[int]) -> list[DecisionRow]:
         return await self._by_ids(DecisionRow, "recognition_decision", ids)
 
+    @operation("insert_decision")
     async def insert_decision(self, values: dict[str, Any]) -> DecisionRow:
         self._refuse_writes()
         return await self._insert(DecisionRow, "recognition_decision", values)
 
+    @operation("recognition_tally")
     async def recognition_tally(self, since: datetime, until: datetime) -> RecognitionTally:
         t = self.t("recognition_decision")
         rows = await (await self.pool()).fetch(
@@ -484,5 +513,6 @@ class ExchangeDatabase:
             recognized=recognized, declined_by_reason=declined, retests_avoided_cost_fen=int(cost)
         )
 
+    @operation("ping")
     async def ping(self) -> None:
         await self._fetchval("SELECT 1", [])
