@@ -9,6 +9,7 @@ from typing import Any
 
 import asyncpg
 from starlette.applications import Starlette
+from starlette.middleware import Middleware
 from starlette.requests import Request
 from starlette.responses import JSONResponse
 from starlette.routing import Route, WebSocketRoute
@@ -19,16 +20,27 @@ from adapters.registry.audit import AuditStore
 from adapters.registry.migrate import apply_migrations
 from adapters.registry.store import RegistryStore
 from adapters.resilience import CircuitBreaker, Guard
+from gateway import metrics
 from gateway.audit_flush import AuditFlush
 from gateway.auth import TokenVerifier
 from gateway.graphql_http import GraphQLHTTPEndpoint
+from gateway.persisted import PersistedDocuments
+from gateway.rate_limit import RateLimiter
 from gateway.settings import Settings
+from gateway.tracing import (
+    GraphQLTracing,
+    ServerSpans,
+    configure_tracing,
+    gateway_version,
+    trace_fan_out,
+)
 from gateway.websocket import GraphQLWebSocket
 from resolvers.context import RequestContext
 from resolvers.federation import Federation, MemberSource
 from resolvers.loaders import RegistryLoaders
 from resolvers.principal import Principal
 from schema import build_schema
+from schema.limits import QueryLimits
 
 log = logging.getLogger("alliance_gateway")
 
@@ -69,12 +81,31 @@ def build_federation(settings: Settings) -> Federation:
 
 def create_app(settings: Settings) -> Starlette:
     state: dict[str, Any] = {}
-    schema = build_schema(introspection=settings.introspection, extensions_before=[AuditFlush])
+    metrics.setup_metrics(settings.alliance_id)
+    # Off (None) unless the OTEL_* environment points somewhere: then no span work per request.
+    tracing = configure_tracing(gateway_version(), settings.alliance_id) is not None
+    schema = build_schema(
+        introspection=settings.introspection,
+        limits=QueryLimits(
+            max_depth=settings.limits.max_depth,
+            max_aliases=settings.limits.max_aliases,
+            max_tokens=settings.limits.max_tokens,
+            max_cost=settings.limits.max_cost,
+        ),
+        extensions_before=[
+            AuditFlush,
+            *([GraphQLTracing] if tracing else []),
+            metrics.OperationMetrics,
+            metrics.ExplainFederation,
+        ],
+    )
+    if tracing:
+        trace_fan_out(schema)
     verifier = TokenVerifier(settings.auth)
     federation = build_federation(settings)
     linkage_key = settings.linkage_key.get_secret_value().encode() if settings.linkage_key else None
 
-    def make_context(principal: Principal | None) -> RequestContext:
+    def make_context(principal: Principal | None, explain: bool = False) -> RequestContext:
         store = state["registry"]
         return RequestContext(
             registry=store,
@@ -85,6 +116,7 @@ def create_app(settings: Settings) -> Starlette:
             audit_store=state["audit"],
             linkage_key=linkage_key,
             principal=principal,
+            explain=explain,
         )
 
     @contextlib.asynccontextmanager
@@ -96,9 +128,11 @@ def create_app(settings: Settings) -> Starlette:
             log.info("registry migrated to %s", applied[-1])
         state["registry"] = RegistryStore(pool)
         state["audit"] = AuditStore(pool)
+        watched = metrics.watch(federation, pool)
         try:
             yield
         finally:
+            watched.close()
             await federation.close()
             await pool.close()
 
@@ -112,14 +146,34 @@ def create_app(settings: Settings) -> Starlette:
             return JSONResponse({"status": "unavailable", "registry": "unreachable"}, 503)
         return JSONResponse({"status": "ready", "registry": "reachable"})
 
-    http = GraphQLHTTPEndpoint(schema, verifier, make_context, graphiql=settings.graphiql)
+    limit = settings.rate_limit
+    http = GraphQLHTTPEndpoint(
+        schema,
+        verifier,
+        make_context,
+        graphiql=settings.graphiql,
+        max_body_bytes=settings.limits.max_body_bytes,
+        persisted=PersistedDocuments.load(
+            settings.persisted_documents.manifest,
+            settings.persisted_documents.required_for_roles,
+        ),
+        rate_limiter=(
+            RateLimiter(limit.requests_per_second, limit.burst) if limit.enabled else None
+        ),
+    )
     ws = GraphQLWebSocket(schema, verifier, make_context)
     return Starlette(
         routes=[
-            Route("/graphql", http.__call__, methods=["GET", "POST", "PUT", "PATCH", "DELETE"]),
+            Route(
+                "/graphql",
+                metrics.count_refusals(http.__call__),
+                methods=["GET", "POST", "PUT", "PATCH", "DELETE"],
+            ),
             WebSocketRoute("/graphql", ws),
             Route("/healthz", healthz),
             Route("/readyz", readyz),
+            Route("/metrics", metrics.metrics_endpoint),
         ],
         lifespan=lifespan,
+        middleware=[Middleware(ServerSpans)] if tracing else None,
     )

@@ -15,6 +15,7 @@ import uvicorn
 from adapters.registry.migrate import apply_migrations
 from gateway import tokens
 from gateway.app import create_app
+from gateway.logs import configure_logging
 from gateway.settings import Settings, load_settings
 from resolvers.principal import Purpose, Role
 
@@ -30,6 +31,8 @@ def _serve(settings: Settings, host: str, port: int) -> None:
         host=host,
         port=port,
         log_level="info",
+        # uvicorn's own loggers propagate to the root logger's JSON handler (see main).
+        log_config=None,
         ws="websockets-sansio",
         proxy_headers=True,
     )
@@ -133,7 +136,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> None:
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
+    configure_logging(logging.INFO)
     logging.getLogger("pgserver").setLevel(logging.WARNING)
     args = build_parser().parse_args(argv)
     try:

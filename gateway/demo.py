@@ -196,6 +196,9 @@ def _write_config(
         "alliance_id": demo_data.ALLIANCE_ID,
         "introspection": True,
         "graphiql": True,
+        # Production defaults are 20 a second with bursts of 40 per subject; the demo's few shared
+        # tokens serve the test suite and the federation benchmark, so they get far more.
+        "rate_limit": {"enabled": True, "requests_per_second": 1000.0, "burst": 2000},
         "linkage_key": linkage_key,
         "registry": {"dsn": registry_dsn},
         "auth": {

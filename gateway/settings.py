@@ -14,6 +14,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
 
+from resolvers.principal import Role
 from resolvers.rules import AllianceRules
 
 
@@ -85,6 +86,38 @@ class MemberSourceSettings(BaseModel):
         return self.dsn
 
 
+class LimitSettings(BaseModel):
+    """What one request may ask (schema/limits.py explains how each is counted)."""
+
+    max_depth: int = Field(12, ge=1)
+    max_aliases: int = Field(30, ge=0)
+    max_tokens: int = Field(4000, ge=10)
+    max_cost: int = Field(5000, ge=1)
+    max_body_bytes: int = Field(1 << 20, ge=1024)
+
+
+class PersistedDocumentSettings(BaseModel):
+    """An allowlist of documents by SHA-256 (a JSON object {sha256 hex: document})."""
+
+    manifest: Path | None = None
+    # Principals with any of these roles may run only documents from the manifest.
+    required_for_roles: list[Role] = []
+
+    @model_validator(mode="after")
+    def _manifest_when_required(self) -> PersistedDocumentSettings:
+        if self.required_for_roles and self.manifest is None:
+            raise ValueError("persisted_documents.required_for_roles needs a manifest")
+        return self
+
+
+class RateLimitSettings(BaseModel):
+    """A token bucket per principal (the token's subject), per gateway replica."""
+
+    enabled: bool = True
+    requests_per_second: float = Field(20.0, gt=0)
+    burst: int = Field(40, ge=1)
+
+
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(
         env_prefix="ALLIANCE_", env_nested_delimiter="__", extra="forbid"
@@ -99,6 +132,9 @@ class Settings(BaseSettings):
     linkage_key: SecretStr | None = None
     graphiql: bool = False
     introspection: bool = False
+    limits: LimitSettings = LimitSettings()
+    persisted_documents: PersistedDocumentSettings = PersistedDocumentSettings()
+    rate_limit: RateLimitSettings = RateLimitSettings()
     # Where relative paths in the file were resolved from; not a setting of its own.
     config_dir: Path | None = None
 
@@ -123,6 +159,9 @@ def load_settings(config_file: Path | None, **overrides: Any) -> Settings:
         key_file = values.get("auth", {}).get("public_key_file")
         if key_file is not None:
             values["auth"]["public_key_file"] = config_file.parent / key_file
+        manifest = values.get("persisted_documents", {}).get("manifest")
+        if manifest is not None:
+            values["persisted_documents"]["manifest"] = config_file.parent / manifest
         values["config_dir"] = config_file.parent
     values.update({k: v for k, v in overrides.items() if v is not None})
     return Settings(**values)

@@ -28,6 +28,8 @@ class RequestContext:
     linkage_key: bytes | None = None
     # Unset only on a WebSocket until its connection_init has been authenticated.
     principal: Principal | None = None
+    # X-Alliance-Explain: 1 from an OPS principal: the response explains its member calls.
+    explain: bool = False
     connection_params: dict[str, Any] = field(default_factory=dict)
     sources: SourceReport = field(default_factory=SourceReport)
     audit: AuditLog = field(default_factory=AuditLog)

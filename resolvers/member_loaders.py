@@ -15,10 +15,12 @@ from adapters.exchange.postgres import ExchangeDatabase
 from adapters.exchange.records import (
     ConsultationRow,
     ParticipationRow,
+    PlacementRow,
     QualityControlRow,
     ReferralRow,
     ReportRow,
     ResultRow,
+    TrainingEventRow,
 )
 from adapters.resilience import SourceError
 from resolvers.federation import Federation, SourceReport, on_member
@@ -87,6 +89,12 @@ class MemberLoaders:
         )
         self.report: MemberLoader[int, ReportRow] = loader(
             lambda s, ids: s.reports(ids), lambda r: r.consultation_id
+        )
+        self.training_event: MemberLoader[int, TrainingEventRow] = loader(
+            lambda s, ids: s.training_events_by_id(ids), lambda r: r.id
+        )
+        self.placement: MemberLoader[int, PlacementRow] = loader(
+            lambda s, ids: s.placements_by_id(ids), lambda r: r.id
         )
         self.participation: MemberLoader[int, ParticipationRow] = loader(
             lambda s, ids: s.participation(ids), lambda r: r.event_id

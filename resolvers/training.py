@@ -18,7 +18,6 @@ from adapters.exchange.records import (
     TrainingEventRow,
     TrainingFilter,
 )
-from adapters.resilience import SourceError
 from resolvers import global_ids, registry
 from resolvers.access import OFFICE_ROLES, PARTY_ROLES, record_scope
 from resolvers.context import RequestContext
@@ -191,12 +190,7 @@ async def get_event(ctx: RequestContext, global_id: str) -> TrainingEvent | None
     _require_event_reader(ctx)
     if member not in ctx.federation.members:
         return None
-    try:
-        rows = await on_member(
-            ctx.federation, member, lambda s: s.training_events_by_id([row_id]), ctx.sources
-        )
-    except SourceError:
-        return None  # reported in `errors` with the member's code
+    rows = await ctx.member_loaders.training_event.load((member, row_id))
     return TrainingEvent(member, rows[0]) if rows else None
 
 
@@ -205,12 +199,7 @@ async def get_placement(ctx: RequestContext, global_id: str) -> Placement | None
     scope = record_scope(ctx.who, "placements")
     if member not in ctx.federation.members:
         return None
-    try:
-        rows = await on_member(
-            ctx.federation, member, lambda s: s.placements_by_id([row_id]), ctx.sources
-        )
-    except SourceError:
-        return None
+    rows = await ctx.member_loaders.placement.load((member, row_id))
     if not rows:
         return None
     row = rows[0]

@@ -6,18 +6,11 @@ from collections.abc import Sequence
 from typing import Any
 
 import strawberry
-from graphql.validation import NoSchemaIntrospectionCustomRule
-from strawberry.extensions import (
-    AddValidationRules,
-    MaxTokensLimiter,
-    ParserCache,
-    ValidationCache,
-    max_aliases,
-    query_depth_limiter,
-)
+from strawberry.extensions import AddValidationRules, ValidationCache
 
 from schema.consultations import Consultation
 from schema.errors import PublicErrors
+from schema.limits import IntrospectionDisabled, LimitedParser, QueryLimits, limit_rules
 from schema.mutation import Mutation
 from schema.query import Query
 from schema.referrals import Referral
@@ -33,24 +26,26 @@ class _Schema(strawberry.Schema):
 
 
 def build_schema(
-    *, introspection: bool, extensions_before: Sequence[Any] = ()
+    *,
+    introspection: bool,
+    limits: QueryLimits | None = None,
+    extensions_before: Sequence[Any] = (),
 ) -> strawberry.Schema:
     """`extensions_before` wrap the rest: they see the operation's final result last."""
     # The rule classes are made once: the validation cache is keyed by them, and rules made
     # afresh per request would miss it every time.
-    rules: list[Any] = [
-        query_depth_limiter.create_validator(12, None),
-        max_aliases.create_validator(30),
-    ]
+    limits = limits or QueryLimits()
+    rules: list[Any] = limit_rules(limits)
     if not introspection:
-        rules.append(NoSchemaIntrospectionCustomRule)
+        rules.append(IntrospectionDisabled)
     extensions: list[Any] = [
         *extensions_before,
         PublicErrors,
         lambda: AddValidationRules(rules),
-        lambda: MaxTokensLimiter(max_token_count=4000),
-        # The caches live at module level in Strawberry, shared by every request's instance.
-        lambda: ParserCache(maxsize=256),
+        # Both caches live at module level, shared by every request's instance, and bounded.
+        # LimitedParser counts tokens while parsing (Strawberry's ParserCache and MaxTokensLimiter
+        # would refuse with a generic syntax error).
+        lambda: LimitedParser(limits, maxsize=256),
         lambda: ValidationCache(maxsize=256),
     ]
     return _Schema(

@@ -10,6 +10,7 @@ from resolvers import consultations, global_ids, referrals, registry, training
 from schema.audit import AuditQueries
 from schema.consultations import Consultation, ConsultationQueries
 from schema.enums import ApplicationStatus
+from schema.health import HealthQueries
 from schema.referrals import Referral, ReferralQueries
 from schema.results import ResultQueries, result_node
 from schema.training import Placement, TrainingEvent, TrainingQueries
@@ -71,6 +72,7 @@ class Query(
     ConsultationQueries,
     TrainingQueries,
     ResultQueries,
+    HealthQueries,
 ):
     @strawberry.field(description="The alliance this gateway serves.")
     async def alliance(self, info: Ctx) -> Alliance:

@@ -10,6 +10,7 @@ from datetime import datetime
 from typing import Any, TypeVar
 
 import asyncpg
+from opentelemetry import trace
 
 from adapters.exchange.columns import ColumnMap, Table
 from adapters.exchange.records import (
@@ -34,6 +35,24 @@ from adapters.observe import operation
 from adapters.resilience import SourceError, SourceErrorCode
 
 R = TypeVar("R", bound=_Row)
+
+
+def traced(sql: str) -> str:
+    """`sql` with the W3C sqlcommenter comment `/*traceparent='00-<trace>-<span>-<flags>'*/` of the
+    current span, so that the hospital's DBA can find the trace of a statement in their logs.
+
+    Only while a span is being recorded: every commented statement is unique text, so asyncpg's
+    statement cache cannot reuse it (one more prepare per statement, and cached statements are
+    pushed out). Unsampled and untraced requests send the plain SQL and keep the cache."""
+    span = trace.get_current_span()
+    if not span.is_recording():
+        return sql
+    ctx = span.get_span_context()
+    if not ctx.is_valid:
+        return sql
+    return (
+        f"{sql} /*traceparent='00-{ctx.trace_id:032x}-{ctx.span_id:016x}-{ctx.trace_flags:02x}'*/"
+    )
 
 
 class _Where:
@@ -116,11 +135,11 @@ class ExchangeDatabase:
 
     async def _fetch(self, row_type: type[R], sql: str, params: Sequence[Any]) -> list[R]:
         pool = await self.pool()
-        return [row_type.from_row(r) for r in await pool.fetch(sql, *params)]
+        return [row_type.from_row(r) for r in await pool.fetch(traced(sql), *params)]
 
     async def _fetchval(self, sql: str, params: Sequence[Any]) -> Any:
         pool = await self.pool()
-        return await pool.fetchval(sql, *params)
+        return await pool.fetchval(traced(sql), *params)
 
     def _refuse_writes(self) -> None:
         if self.read_only:
@@ -194,7 +213,7 @@ class ExchangeDatabase:
             f"RETURNING {t.select_list()}"
         )
         db = conn or await self.pool()
-        return row_type.from_row(await db.fetchrow(sql, *values.values()))
+        return row_type.from_row(await db.fetchrow(traced(sql), *values.values()))
 
     async def _transition(
         self,
@@ -212,7 +231,7 @@ class ExchangeDatabase:
         w.add(f"{t.col('id')} = {{}}", row_id)
         w.add(f"{t.col('status')} = ANY({{}}::text[])", list(allowed_from))
         sql = f"UPDATE {t.name} SET {', '.join(sets)} WHERE {w.sql} RETURNING {t.select_list()}"
-        row = await (await self.pool()).fetchrow(sql, *w.params)
+        row = await (await self.pool()).fetchrow(traced(sql), *w.params)
         return row_type.from_row(row) if row else None
 
     # -- referrals -----------------------------------------------------------------------------
@@ -336,9 +355,11 @@ class ExchangeDatabase:
             w.add(f"{t.col('id')} = {{}}", row_id)
             w.add(f"{t.col('status')} = ANY({{}}::text[])", list(allowed_from))
             row = await conn.fetchrow(
-                f"UPDATE {t.name} SET {t.col('status')} = 'REPORTED', "
-                f"{t.col('version')} = {t.col('version')} + 1, {t.col('updated_at')} = now() "
-                f"WHERE {w.sql} RETURNING {t.select_list()}",
+                traced(
+                    f"UPDATE {t.name} SET {t.col('status')} = 'REPORTED', "
+                    f"{t.col('version')} = {t.col('version')} + 1, {t.col('updated_at')} = now() "
+                    f"WHERE {w.sql} RETURNING {t.select_list()}"
+                ),
                 *w.params,
             )
             if row is None:
@@ -495,10 +516,12 @@ class ExchangeDatabase:
     async def recognition_tally(self, since: datetime, until: datetime) -> RecognitionTally:
         t = self.t("recognition_decision")
         rows = await (await self.pool()).fetch(
-            f"SELECT {t.col('decision')} AS decision, {t.col('reason')} AS reason, "
-            f"count(*) AS n, coalesce(sum({t.col('retest_cost_fen')}), 0) AS cost "
-            f"FROM {t.name} WHERE {t.col('decided_at')} >= $1 AND {t.col('decided_at')} < $2 "
-            f"GROUP BY 1, 2",
+            traced(
+                f"SELECT {t.col('decision')} AS decision, {t.col('reason')} AS reason, "
+                f"count(*) AS n, coalesce(sum({t.col('retest_cost_fen')}), 0) AS cost "
+                f"FROM {t.name} WHERE {t.col('decided_at')} >= $1 AND {t.col('decided_at')} < $2 "
+                f"GROUP BY 1, 2"
+            ),
             since,
             until,
         )
