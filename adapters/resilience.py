@@ -128,6 +128,10 @@ class Guard:
             f"{self.member} call",
             kind=SpanKind.CLIENT,
             attributes={"alliance.member": self.member, "alliance.adapter": self.adapter},
+            # The status is set below from the SOURCE_* code; an exception's message may quote
+            # a value and stays out of the span.
+            record_exception=False,
+            set_status_on_exception=False,
         ) as span:
             record = observe.start_call(self.member, self.adapter)
             started = time.perf_counter()

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import gc
 import logging
 import os
 import sys
@@ -26,8 +27,12 @@ def _config_path(value: str | None) -> Path | None:
 
 
 def _serve(settings: Settings, host: str, port: int) -> None:
+    app = create_app(settings)
+    # The schema, settings and modules live as long as the process: keep them out of every
+    # garbage collection, which otherwise rescans them while requests wait.
+    gc.freeze()
     uvicorn.run(
-        create_app(settings),
+        app,
         host=host,
         port=port,
         log_level="info",

@@ -170,8 +170,11 @@ class Table:
         return ", ".join(self._physical[c] for c in logicals)
 
     def select_list(self, prefix: str = "") -> str:
-        """Every column, under its logical name."""
-        return ", ".join(f"{prefix}{p} AS {quote(c)}" for c, p in self._physical.items())
+        """Every column, under its logical name (renamed ones aliased back)."""
+        return ", ".join(
+            f"{prefix}{p}" if p == quote(c) else f"{prefix}{p} AS {quote(c)}"
+            for c, p in self._physical.items()
+        )
 
 
 class ColumnMap:

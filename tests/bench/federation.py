@@ -183,7 +183,9 @@ async def measure_direct(
     return {c: await _measure(call, c, duration) for c in (1, 8)}
 
 
-async def run(members: int, duration: float, tracing: bool) -> dict[str, object]:
+async def run(
+    members: int, duration: float, tracing: bool, trace_ratio: float = 1.0
+) -> dict[str, object]:
     data_dir = Path(tempfile.mkdtemp(prefix="alliance-bench-"))
     prepared = await demo.prepare(
         data_dir,
@@ -247,8 +249,14 @@ def main() -> None:
         action="store_true",
         help="also measure the gateway exporting over OTLP to a local receiver",
     )
+    parser.add_argument(
+        "--trace-ratio",
+        type=float,
+        default=1.0,
+        help="the share of traces sampled while exporting (default: all)",
+    )
     args = parser.parse_args()
-    r = asyncio.run(run(args.members, args.duration, args.tracing))
+    r = asyncio.run(run(args.members, args.duration, args.tracing, args.trace_ratio))
     gw, dr = r["gateway"], r["direct"]
     assert isinstance(gw, dict) and isinstance(dr, dict)
     for c in (1, 8):
