@@ -267,11 +267,7 @@ class ConsultationQueries:
                 ConsultationEdge(cursor=c, node=Consultation.of(ConsultationRecord(m, r)))
                 for c, m, r in merged.items
             ],
-            page_info=PageInfo(
-                has_next_page=merged.has_next_page,
-                end_cursor=merged.items[-1][0] if merged.items else None,
-                start_cursor=merged.items[0][0] if merged.items else None,
-            ),
+            page_info=PageInfo.of_items(merged.items, merged.has_next_page),
             query=(list_query, filters),
         )
 

@@ -287,11 +287,7 @@ class ResultQueries:
         )
         return TestResultConnection(
             edges=[TestResultEdge(cursor=c, node=TestResult.of(r)) for c, r in page.items],
-            page_info=PageInfo(
-                has_next_page=page.has_next_page,
-                end_cursor=page.items[-1][0] if page.items else None,
-                start_cursor=page.items[0][0] if page.items else None,
-            ),
+            page_info=PageInfo.of_items(page.items, page.has_next_page),
             patient_pseudonym=page.pseudonym,
         )
 

@@ -254,14 +254,6 @@ class PlacementPayload:
     placement: Placement
 
 
-def _page_info(items: list[tuple[str, str, object]], has_next_page: bool) -> PageInfo:
-    return PageInfo(
-        has_next_page=has_next_page,
-        end_cursor=items[-1][0] if items else None,
-        start_cursor=items[0][0] if items else None,
-    )
-
-
 @strawberry.type
 class TrainingQueries:
     @strawberry.field(
@@ -288,7 +280,7 @@ class TrainingQueries:
                 TrainingEventEdge(cursor=c, node=TrainingEvent.of(TrainingEventRecord(m, r)))
                 for c, m, r in merged.items
             ],
-            page_info=_page_info(merged.items, merged.has_next_page),
+            page_info=PageInfo.of_items(merged.items, merged.has_next_page),
             query=(list_query, filters),
         )
 
@@ -311,7 +303,7 @@ class TrainingQueries:
                 PlacementEdge(cursor=c, node=Placement.of(PlacementRecord(m, r)))
                 for c, m, r in merged.items
             ],
-            page_info=_page_info(merged.items, merged.has_next_page),
+            page_info=PageInfo.of_items(merged.items, merged.has_next_page),
             query=list_query,
         )
 

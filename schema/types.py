@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from collections.abc import Awaitable
+from collections.abc import Awaitable, Sequence
 from datetime import date, datetime
-from typing import Annotated
+from typing import Annotated, Any
 
 import strawberry
 from strawberry.types import Info
@@ -58,8 +58,16 @@ class PageInfo:
 
     @classmethod
     def of(cls, page: Page[object]) -> PageInfo:
-        start = page.items[0][0] if page.items else None
-        return cls(has_next_page=page.has_next_page, end_cursor=page.end_cursor, start_cursor=start)
+        return cls.of_items(page.items, page.has_next_page)
+
+    @classmethod
+    def of_items(cls, items: Sequence[tuple[Any, ...]], has_next_page: bool) -> PageInfo:
+        """From a page's items, each starting with its cursor."""
+        return cls(
+            has_next_page=has_next_page,
+            end_cursor=items[-1][0] if items else None,
+            start_cursor=items[0][0] if items else None,
+        )
 
 
 @strawberry.type(description="A hospital: a legal entity with its own data (医疗机构).")

@@ -29,12 +29,12 @@ from adapters.exchange.records import (
     ResultRow,
     TrainingEventRow,
     TrainingFilter,
-    _Row,
 )
 from adapters.observe import operation
 from adapters.resilience import SourceError, SourceErrorCode
+from adapters.rows import FromRow
 
-R = TypeVar("R", bound=_Row)
+R = TypeVar("R", bound=FromRow)
 
 
 def traced(sql: str) -> str:

@@ -2,29 +2,16 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field, fields
+from dataclasses import dataclass, field
 from datetime import date, datetime
 from decimal import Decimal
-from typing import Any, Self
+from typing import Any
 
-import asyncpg
-
-
-class _Row:
-    @classmethod
-    def from_row(cls, row: asyncpg.Record | dict[str, Any]) -> Self:
-        # Rows are built by the thousand per page: look the field names up once per class.
-        names = _FIELD_NAMES.get(cls)
-        if names is None:
-            names = _FIELD_NAMES[cls] = tuple(f.name for f in fields(cls))  # type: ignore[arg-type]
-        return cls(*[row[n] for n in names])
-
-
-_FIELD_NAMES: dict[type, tuple[str, ...]] = {}
+from adapters.rows import FromRow
 
 
 @dataclass(frozen=True, slots=True)
-class ReferralRow(_Row):
+class ReferralRow(FromRow):
     id: int
     referral_no: str
     direction: str
@@ -58,7 +45,7 @@ class ReferralRow(_Row):
 
 
 @dataclass(frozen=True, slots=True)
-class ConsultationRow(_Row):
+class ConsultationRow(FromRow):
     id: int
     kind: str
     requesting_hospital: str
@@ -90,7 +77,7 @@ class ConsultationRow(_Row):
 
 
 @dataclass(frozen=True, slots=True)
-class ReportRow(_Row):
+class ReportRow(FromRow):
     consultation_id: int
     issued_at: datetime
     expert_name: str
@@ -99,7 +86,7 @@ class ReportRow(_Row):
 
 
 @dataclass(frozen=True, slots=True)
-class TrainingEventRow(_Row):
+class TrainingEventRow(FromRow):
     id: int
     kind: str
     host_hospital: str
@@ -115,14 +102,14 @@ class TrainingEventRow(_Row):
 
 
 @dataclass(frozen=True, slots=True)
-class ParticipationRow(_Row):
+class ParticipationRow(FromRow):
     event_id: int
     hospital: str
     participants: int
 
 
 @dataclass(frozen=True, slots=True)
-class PlacementRow(_Row):
+class PlacementRow(FromRow):
     id: int
     host_hospital: str
     home_hospital: str
@@ -140,7 +127,7 @@ class PlacementRow(_Row):
 
 
 @dataclass(frozen=True, slots=True)
-class ResultRow(_Row):
+class ResultRow(FromRow):
     id: int
     patient_pseudonym: str
     item_code: str
@@ -156,7 +143,7 @@ class ResultRow(_Row):
 
 
 @dataclass(frozen=True, slots=True)
-class QualityControlRow(_Row):
+class QualityControlRow(FromRow):
     loinc: str
     scheme: str
     valid_from: date
@@ -164,7 +151,7 @@ class QualityControlRow(_Row):
 
 
 @dataclass(frozen=True, slots=True)
-class DecisionRow(_Row):
+class DecisionRow(FromRow):
     id: int
     result_member: str
     result_id: int

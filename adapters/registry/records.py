@@ -4,25 +4,13 @@ from __future__ import annotations
 
 from dataclasses import dataclass, fields
 from datetime import date, datetime
-from typing import Any, Self
+from typing import Any
 
-import asyncpg
-
-
-class _FromRow:
-    @classmethod
-    def from_row(cls, row: asyncpg.Record) -> Self:
-        names = _FIELD_NAMES.get(cls)
-        if names is None:
-            names = _FIELD_NAMES[cls] = tuple(f.name for f in fields(cls))  # type: ignore[arg-type]
-        return cls(*[row[n] for n in names])
-
-
-_FIELD_NAMES: dict[type, tuple[str, ...]] = {}
+from adapters.rows import FromRow
 
 
 @dataclass(frozen=True, slots=True)
-class AllianceRecord(_FromRow):
+class AllianceRecord(FromRow):
     id: str
     name: str
     specialty: str
@@ -40,7 +28,7 @@ class AllianceRecord(_FromRow):
 
 
 @dataclass(frozen=True, slots=True)
-class HospitalRecord(_FromRow):
+class HospitalRecord(FromRow):
     code: str
     name: str
     credit_code: str
@@ -66,7 +54,7 @@ class HospitalRecord(_FromRow):
 
 
 @dataclass(frozen=True, slots=True)
-class MembershipRecord(_FromRow):
+class MembershipRecord(FromRow):
     alliance_id: str
     hospital_code: str
     role: str
@@ -78,7 +66,7 @@ class MembershipRecord(_FromRow):
 
 
 @dataclass(frozen=True, slots=True)
-class CouncilSeatRecord(_FromRow):
+class CouncilSeatRecord(FromRow):
     id: int
     role: str
     holder_name: str
@@ -88,7 +76,7 @@ class CouncilSeatRecord(_FromRow):
 
 
 @dataclass(frozen=True, slots=True)
-class ResolutionRecord(_FromRow):
+class ResolutionRecord(FromRow):
     id: int
     number: str
     adopted_on: date
@@ -97,7 +85,7 @@ class ResolutionRecord(_FromRow):
 
 
 @dataclass(frozen=True, slots=True)
-class ApplicationRecord(_FromRow):
+class ApplicationRecord(FromRow):
     id: int
     alliance_id: str
     hospital_code: str
@@ -115,7 +103,7 @@ class ApplicationRecord(_FromRow):
 
 
 @dataclass(frozen=True, slots=True)
-class AgreementRecord(_FromRow):
+class AgreementRecord(FromRow):
     id: int
     alliance_id: str
     party_a_code: str
@@ -133,7 +121,7 @@ class AgreementRecord(_FromRow):
 
 
 @dataclass(frozen=True, slots=True)
-class AuditRecord(_FromRow):
+class AuditRecord(FromRow):
     id: int
     occurred_at: datetime
     subject: str
