@@ -18,5 +18,4 @@ class AuditFlush(SchemaExtension):
         if not isinstance(context, RequestContext):
             return
         await audit.flush(context.audit_store, context.audit, context.principal, context.sources)
-        context.sources.asked.clear()
-        context.sources.failures.clear()
+        context.next_operation()

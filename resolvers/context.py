@@ -38,6 +38,14 @@ class RequestContext:
     def __post_init__(self) -> None:
         self.member_loaders = MemberLoaders(self.federation, self.sources)
 
+    def next_operation(self) -> None:
+        """A WebSocket's operations share one context: each starts with empty caches and a
+        clean record of the members asked, so none reads another's stale answers."""
+        self.sources.asked.clear()
+        self.sources.failures.clear()
+        self.loaders = RegistryLoaders(self.registry, self.alliance_id)
+        self.member_loaders = MemberLoaders(self.federation, self.sources)
+
     @property
     def who(self) -> Principal:
         if self.principal is None:

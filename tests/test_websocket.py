@@ -45,3 +45,39 @@ async def test_connections_without_a_valid_token_are_closed(api: Api, init: dict
         with pytest.raises(WebSocketDisconnect) as closed:
             await ws.receive_json()
     assert closed.value.code == 4403
+
+
+async def test_each_operation_on_a_connection_reads_fresh_data(api: Api, demo_env: Demo) -> None:
+    created = await api.run(
+        """mutation { createReferral(input: {direction: UP, toHospital: "LYZG",
+             patient: {residentId: "11010519491231002X", sex: FEMALE, age: 76},
+             diagnosis: {code: "S72.001", name: "股骨颈骨折"}, reason: "手术"}) { referral { id } } }""",
+        role="CLINICIAN",
+        member="LHZY",
+    )
+    referral_id = created["data"]["createReferral"]["referral"]["id"]
+    status = "query($id: ID!) { node(id: $id) { ... on Referral { status } } }"
+    init = {"authorization": f"Bearer {demo_env.token('CLINICIAN', 'LHZY')}"}
+    async with aconnect_ws("/graphql", api.http, subprotocols=PROTOCOL) as ws:
+        await ws.send_json({"type": "connection_init", "payload": init})
+        assert (await ws.receive_json())["type"] == "connection_ack"
+        seen = []
+        for op in ("1", "2"):
+            await ws.send_json(
+                {
+                    "id": op,
+                    "type": "subscribe",
+                    "payload": {"query": status, "variables": {"id": referral_id}},
+                }
+            )
+            message = await ws.receive_json()
+            seen.append(message["payload"]["data"]["node"]["status"])
+            assert (await ws.receive_json())["type"] == "complete"
+            if op == "1":
+                await api.run(
+                    "mutation($id: ID!) { acceptReferral(id: $id) { referral { id } } }",
+                    {"id": referral_id},
+                    role="CLINICIAN",
+                    member="LYZG",
+                )
+    assert seen == ["INITIATED", "ACCEPTED"]
