@@ -162,6 +162,10 @@ class Table:
             raise ValueError(f"{name} has no columns {sorted(unknown)} to rename")
         self.name = quote(name)
         self._physical = {c: quote(renamed.get(c, c)) for c in TABLES[name]}
+        # Every query of the table selects this: built once, not per statement.
+        self._select_list = ", ".join(
+            p if p == quote(c) else f"{p} AS {quote(c)}" for c, p in self._physical.items()
+        )
 
     def col(self, logical: str) -> str:
         return self._physical[logical]
@@ -169,12 +173,9 @@ class Table:
     def cols(self, logicals: Iterable[str]) -> str:
         return ", ".join(self._physical[c] for c in logicals)
 
-    def select_list(self, prefix: str = "") -> str:
+    def select_list(self) -> str:
         """Every column, under its logical name (renamed ones aliased back)."""
-        return ", ".join(
-            f"{prefix}{p}" if p == quote(c) else f"{prefix}{p} AS {quote(c)}"
-            for c, p in self._physical.items()
-        )
+        return self._select_list
 
 
 class ColumnMap:
