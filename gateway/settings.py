@@ -135,8 +135,6 @@ class Settings(BaseSettings):
     limits: LimitSettings = LimitSettings()
     persisted_documents: PersistedDocumentSettings = PersistedDocumentSettings()
     rate_limit: RateLimitSettings = RateLimitSettings()
-    # Where relative paths in the file were resolved from; not a setting of its own.
-    config_dir: Path | None = None
 
     @classmethod
     def settings_customise_sources(
@@ -162,6 +160,5 @@ def load_settings(config_file: Path | None, **overrides: Any) -> Settings:
         manifest = values.get("persisted_documents", {}).get("manifest")
         if manifest is not None:
             values["persisted_documents"]["manifest"] = config_file.parent / manifest
-        values["config_dir"] = config_file.parent
     values.update({k: v for k, v in overrides.items() if v is not None})
     return Settings(**values)

@@ -20,10 +20,6 @@ class Page(Generic[T]):
     items: list[tuple[str, T]]  # (cursor, item)
     has_next_page: bool
 
-    @property
-    def end_cursor(self) -> str | None:
-        return self.items[-1][0] if self.items else None
-
 
 def page_size(first: int | None, default: int = 20) -> int:
     if first is None:

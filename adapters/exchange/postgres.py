@@ -95,7 +95,6 @@ class ExchangeDatabase:
     ) -> None:
         self.member = member
         self.read_only = read_only
-        self.database_name = dsn.rsplit("/", 1)[-1].split("?", 1)[0]
         self._dsn = dsn
         self._columns = columns or ColumnMap()
         self._pool_max_size = pool_max_size
