@@ -1,4 +1,7 @@
-"""Typed rows of an exchange database and the queries the gateway pushes down. Plain data."""
+"""Typed rows of an exchange database and the queries the gateway pushes down. Plain data.
+
+Rows are read-only by convention but not frozen: a frozen dataclass's __init__ costs about ten
+times as much, and a page builds hundreds of rows from every member."""
 
 from __future__ import annotations
 
@@ -10,7 +13,7 @@ from typing import Any
 from adapters.rows import FromRow
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class ReferralRow(FromRow):
     id: int
     referral_no: str
@@ -44,7 +47,7 @@ class ReferralRow(FromRow):
     version: int
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class ConsultationRow(FromRow):
     id: int
     kind: str
@@ -76,7 +79,7 @@ class ConsultationRow(FromRow):
     version: int
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class ReportRow(FromRow):
     consultation_id: int
     issued_at: datetime
@@ -85,7 +88,7 @@ class ReportRow(FromRow):
     signed: bool
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class TrainingEventRow(FromRow):
     id: int
     kind: str
@@ -101,14 +104,14 @@ class TrainingEventRow(FromRow):
     version: int
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class ParticipationRow(FromRow):
     event_id: int
     hospital: str
     participants: int
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class PlacementRow(FromRow):
     id: int
     host_hospital: str
@@ -126,7 +129,7 @@ class PlacementRow(FromRow):
     version: int
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class ResultRow(FromRow):
     id: int
     patient_pseudonym: str
@@ -142,7 +145,7 @@ class ResultRow(FromRow):
     version: int
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class QualityControlRow(FromRow):
     loinc: str
     scheme: str
@@ -150,7 +153,7 @@ class QualityControlRow(FromRow):
     valid_until: date
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class DecisionRow(FromRow):
     id: int
     result_member: str
