@@ -8,7 +8,7 @@ cache is keyed by the rule classes, and rules made afresh per request would miss
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Hashable, Iterator
 from dataclasses import dataclass
 from functools import lru_cache
 from typing import Any
@@ -79,12 +79,30 @@ def _is_introspection(field: FieldNode) -> bool:
     return field.name.value.startswith("__")
 
 
-class _Depth:
+class _FragmentWalk:
+    """A measure over selections that follows fragment spreads, each fragment measured once per
+    key (so repeated spreads cost linear work) and cycles counted as nothing (validation refuses
+    them anyway)."""
+
     def __init__(self, fragments: dict[str, FragmentDefinitionNode]) -> None:
         self._fragments = fragments
-        self._memo: dict[str, int] = {}
+        self._memo: dict[Hashable, int] = {}
         self._open: set[str] = set()
 
+    def _measure_fragment(
+        self, name: str, key: Hashable, measure: Callable[[FragmentDefinitionNode], int]
+    ) -> int:
+        if key not in self._memo:
+            fragment = self._fragments.get(name)
+            if fragment is None or name in self._open:
+                return 0
+            self._open.add(name)
+            self._memo[key] = measure(fragment)
+            self._open.discard(name)
+        return self._memo[key]
+
+
+class _Depth(_FragmentWalk):
     def of(self, selection_set: SelectionSetNode | None) -> int:
         if selection_set is None:
             return 0
@@ -100,22 +118,10 @@ class _Depth:
         return deepest
 
     def _fragment(self, name: str) -> int:
-        if name not in self._memo:
-            fragment = self._fragments.get(name)
-            if fragment is None or name in self._open:
-                return 0
-            self._open.add(name)
-            self._memo[name] = self.of(fragment.selection_set)
-            self._open.discard(name)
-        return self._memo[name]
+        return self._measure_fragment(name, name, lambda f: self.of(f.selection_set))
 
 
-class _Aliases:
-    def __init__(self, fragments: dict[str, FragmentDefinitionNode]) -> None:
-        self._fragments = fragments
-        self._memo: dict[str, int] = {}
-        self._open: set[str] = set()
-
+class _Aliases(_FragmentWalk):
     def of(self, selection_set: SelectionSetNode | None) -> int:
         if selection_set is None:
             return 0
@@ -130,17 +136,10 @@ class _Aliases:
         return count
 
     def _fragment(self, name: str) -> int:
-        if name not in self._memo:
-            fragment = self._fragments.get(name)
-            if fragment is None or name in self._open:
-                return 0
-            self._open.add(name)
-            self._memo[name] = self.of(fragment.selection_set)
-            self._open.discard(name)
-        return self._memo[name]
+        return self._measure_fragment(name, name, lambda f: self.of(f.selection_set))
 
 
-class _Cost:
+class _Cost(_FragmentWalk):
     """The estimated cost of a selection: every field 1, and everything under a connection's
     `edges` multiplied by the page the connection was asked for (its `first`), nested
     multiplicatively (a page of members each with a page of something costs both pages' product).
@@ -159,10 +158,8 @@ class _Cost:
     """
 
     def __init__(self, schema: GraphQLSchema, fragments: dict[str, FragmentDefinitionNode]):
+        super().__init__(fragments)
         self._schema = schema
-        self._fragments = fragments
-        self._memo: dict[tuple[str, int | None], int] = {}
-        self._open: set[str] = set()
 
     def of(self, selection_set: SelectionSetNode | None, parent: Any, page: int | None) -> int:
         """`page`: the `first` of the connection whose fields these are, if they are."""
@@ -213,16 +210,13 @@ class _Cost:
         return max(0, min(value, MAX_PAGE_SIZE))
 
     def _fragment(self, name: str, page: int | None) -> int:
-        key = (name, page)
-        if key not in self._memo:
-            fragment = self._fragments.get(name)
-            if fragment is None or name in self._open:
-                return 0
-            self._open.add(name)
-            on = self._schema.get_type(fragment.type_condition.name.value)
-            self._memo[key] = self.of(fragment.selection_set, on, page)
-            self._open.discard(name)
-        return self._memo[key]
+        return self._measure_fragment(
+            name,
+            (name, page),
+            lambda f: self.of(
+                f.selection_set, self._schema.get_type(f.type_condition.name.value), page
+            ),
+        )
 
 
 def estimate_cost(schema: GraphQLSchema, document: DocumentNode) -> dict[str, int]:
