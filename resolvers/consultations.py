@@ -14,7 +14,7 @@ from resolvers import global_ids, patients, registry
 from resolvers.access import acting_hospital, record_scope
 from resolvers.context import RequestContext
 from resolvers.errors import bad_input, forbidden, invalid_transition, not_found
-from resolvers.federation import Merged, on_member
+from resolvers.federation import Merged, Owned, on_member
 from resolvers.lists import federated_count, federated_page
 from resolvers.referrals import PatientIn
 
@@ -68,16 +68,10 @@ class ConsultationQuery:
     until: datetime | None = None
 
 
-@dataclass(frozen=True, slots=True)
-class Consultation:
-    """A consultation where it lives: the member whose database holds it, and the row."""
+class Consultation(Owned[ConsultationRow]):
+    """A consultation, held by the requesting hospital."""
 
-    member: str
-    row: ConsultationRow
-
-    @property
-    def global_id(self) -> str:
-        return global_ids.encode(KIND, self.member, self.row.id)
+    kind = KIND
 
 
 def sees_patient(ctx: RequestContext, consultation: Consultation) -> bool:

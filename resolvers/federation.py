@@ -16,11 +16,12 @@ import json
 from collections.abc import Awaitable, Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime
-from typing import Generic, TypeVar
+from typing import ClassVar, Generic, TypeVar
 
 from adapters.exchange.postgres import ExchangeDatabase
 from adapters.exchange.records import Bound
 from adapters.resilience import Guard, SourceError
+from resolvers import global_ids
 from resolvers.errors import bad_input
 
 T = TypeVar("T")
@@ -112,6 +113,20 @@ async def on_member(
     if report is not None:
         report.asked.add(code)
     return await member.guard.call(lambda: call(member.source))
+
+
+@dataclass(frozen=True, slots=True)
+class Owned(Generic[R]):
+    """A record where it lives: the member whose source holds it, and its row. Subclasses name
+    the record's kind, which its global id carries."""
+
+    kind: ClassVar[str]
+    member: str
+    row: R
+
+    @property
+    def global_id(self) -> str:
+        return global_ids.encode(self.kind, self.member, self.row.id)  # type: ignore[attr-defined]
 
 
 # -- positions, cursors, merge ------------------------------------------------------------------

@@ -13,7 +13,7 @@ from resolvers import global_ids, patients, registry
 from resolvers.access import acting_hospital, record_scope
 from resolvers.context import RequestContext
 from resolvers.errors import bad_input, forbidden, invalid_transition, not_found
-from resolvers.federation import Merged, on_member
+from resolvers.federation import Merged, Owned, on_member
 from resolvers.lists import federated_count, federated_page
 from resolvers.membership import GRADE_RANK
 
@@ -71,16 +71,10 @@ class ReferralQuery:
     until: datetime | None = None
 
 
-@dataclass(frozen=True, slots=True)
-class Referral:
-    """A referral where it lives: the member whose database holds it, and the row."""
+class Referral(Owned[ReferralRow]):
+    """A referral, held by the sending hospital."""
 
-    member: str
-    row: ReferralRow
-
-    @property
-    def global_id(self) -> str:
-        return global_ids.encode(KIND, self.member, self.row.id)
+    kind = KIND
 
 
 def sees_patient(ctx: RequestContext, referral: Referral) -> bool:

@@ -23,7 +23,7 @@ from resolvers.access import require_treatment_purpose
 from resolvers.authorization import require_role
 from resolvers.context import RequestContext
 from resolvers.errors import GatewayError, bad_input, forbidden, not_found
-from resolvers.federation import Merged, bounds, fan_out, merge_pages, on_member
+from resolvers.federation import Merged, Owned, bounds, fan_out, merge_pages, on_member
 from resolvers.membership import GRADE_LEVEL
 from resolvers.pagination import page_size
 from resolvers.principal import Role
@@ -55,18 +55,13 @@ class PatientKey:
 
 
 @dataclass(frozen=True, slots=True)
-class TestResult:
-    """A result where it lives: the member that performed it (and holds it), and the row."""
+class TestResult(Owned[ResultRow]):
+    """A result, held by the member that performed it."""
 
     __test__ = False  # not a pytest test class
+    kind = KIND
 
-    member: str
-    row: ResultRow
     batch: ResultBatch = field(compare=False, repr=False)
-
-    @property
-    def global_id(self) -> str:
-        return global_ids.encode(KIND, self.member, self.row.id)
 
     async def assessment(self) -> Assessment | None:
         """None when the performing member's quality control could not be read (see errors)."""
@@ -84,16 +79,12 @@ class TestResult:
 
 
 @dataclass(frozen=True, slots=True)
-class RecognitionDecision:
-    """A decision where it lives: the deciding hospital's exchange database."""
+class RecognitionDecision(Owned[DecisionRow]):
+    """A decision, held by the deciding hospital."""
 
-    member: str
-    row: DecisionRow
+    kind = DECISION_KIND
+
     known_result: TestResult | None = field(default=None, compare=False, repr=False)
-
-    @property
-    def global_id(self) -> str:
-        return global_ids.encode(DECISION_KIND, self.member, self.row.id)
 
 
 @dataclass

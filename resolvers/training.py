@@ -22,7 +22,7 @@ from resolvers import global_ids, registry
 from resolvers.access import OFFICE_ROLES, PARTY_ROLES, record_scope
 from resolvers.context import RequestContext
 from resolvers.errors import bad_input, forbidden
-from resolvers.federation import Merged, on_member
+from resolvers.federation import Merged, Owned, on_member
 from resolvers.lists import federated_count, federated_page
 from resolvers.principal import Role
 
@@ -94,24 +94,16 @@ class NewPlacement:
     host: str | None = None
 
 
-@dataclass(frozen=True, slots=True)
-class TrainingEvent:
-    member: str
-    row: TrainingEventRow
+class TrainingEvent(Owned[TrainingEventRow]):
+    """A training event, held by its host."""
 
-    @property
-    def global_id(self) -> str:
-        return global_ids.encode(EVENT, self.member, self.row.id)
+    kind = EVENT
 
 
-@dataclass(frozen=True, slots=True)
-class Placement:
-    member: str
-    row: PlacementRow
+class Placement(Owned[PlacementRow]):
+    """A further-training placement (进修), held by its host."""
 
-    @property
-    def global_id(self) -> str:
-        return global_ids.encode(PLACEMENT, self.member, self.row.id)
+    kind = PLACEMENT
 
 
 # -- reading -----------------------------------------------------------------------------------
