@@ -225,12 +225,14 @@ async def page(
     after: str | None,
 ) -> ResultPage:
     """Every result of one patient at every member, newest first (performed at, member, id)."""
+    # The reader is checked first, so that a refused caller is audited (with the patient when
+    # the input named one validly); only then is a bad patient input reported.
     try:
-        pseudonym: str | None = _pseudonym_of(ctx, patient)
-    except GatewayError:
-        pseudonym = None
+        pseudonym = _pseudonym_of(ctx, patient)
+    except GatewayError as bad_patient:
+        _reader(ctx, None)
+        raise bad_patient from None
     reader = _reader(ctx, pseudonym)
-    pseudonym = _pseudonym_of(ctx, patient)  # now raise what was wrong with the patient
     if not 1 <= within_days <= MAX_WITHIN_DAYS:
         raise bad_input(
             f"withinDays must be between 1 and {MAX_WITHIN_DAYS}.", argument="withinDays"
