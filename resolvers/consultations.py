@@ -15,7 +15,7 @@ from resolvers.access import acting_hospital, record_scope
 from resolvers.context import RequestContext
 from resolvers.errors import bad_input, forbidden, invalid_transition, not_found
 from resolvers.federation import Merged, Owned, on_member
-from resolvers.lists import federated_count, federated_page
+from resolvers.lists import federated_count, federated_page, load_owned
 from resolvers.referrals import PatientIn
 
 KIND = "Consultation"
@@ -115,15 +115,9 @@ async def report(ctx: RequestContext, consultation: Consultation) -> ReportRow |
 
 async def get(ctx: RequestContext, global_id: str) -> Consultation | None:
     """The consultation if it exists and the reader may see it."""
-    member, row_id = global_ids.decode_member_key(global_id, KIND)
     scope = record_scope(ctx.who, "consultations")
-    if member not in ctx.federation.members:
-        return None
-    rows = await ctx.member_loaders.consultation.load((member, row_id))
-    if not rows:
-        return None
-    consultation = Consultation(member, rows[0])
-    if scope.parties is not None and not _is_party(ctx, consultation.row):
+    consultation = await load_owned(ctx, global_id, Consultation, ctx.member_loaders.consultation)
+    if consultation is None or (scope.parties is not None and not _is_party(ctx, consultation.row)):
         return None
     return consultation
 

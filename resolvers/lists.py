@@ -5,12 +5,14 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import replace
 from datetime import date, datetime
-from typing import TypeVar
+from typing import Any, TypeVar
 
 from adapters.exchange.postgres import ExchangeDatabase
 from adapters.exchange.records import ListQuery
+from resolvers import global_ids
 from resolvers.context import RequestContext
-from resolvers.federation import Merged, bounds, fan_out, merge_pages
+from resolvers.federation import Merged, Owned, bounds, fan_out, merge_pages
+from resolvers.member_loaders import MemberLoader
 from resolvers.pagination import page_size
 
 R = TypeVar("R")
@@ -57,3 +59,18 @@ async def federated_count(
         ctx.federation, ctx.federation.codes(), lambda source: count(source, query), ctx.sources
     )
     return sum(result.results.values())
+
+
+OwnedT = TypeVar("OwnedT", bound=Owned)  # type: ignore[type-arg]
+
+
+async def load_owned(
+    ctx: RequestContext, global_id: str, owned: type[OwnedT], loader: MemberLoader[int, Any]
+) -> OwnedT | None:
+    """The record a global id names, read through its member's loader; None when the member is
+    not configured here or holds no such row."""
+    member, row_id = global_ids.decode_member_key(global_id, owned.kind)
+    if member not in ctx.federation.members:
+        return None
+    rows = await loader.load((member, row_id))
+    return owned(member, rows[0]) if rows else None

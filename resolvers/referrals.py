@@ -14,7 +14,7 @@ from resolvers.access import acting_hospital, record_scope
 from resolvers.context import RequestContext
 from resolvers.errors import bad_input, forbidden, invalid_transition, not_found
 from resolvers.federation import Merged, Owned, on_member
-from resolvers.lists import federated_count, federated_page
+from resolvers.lists import federated_count, federated_page, load_owned
 from resolvers.membership import GRADE_RANK
 
 KIND = "Referral"
@@ -114,15 +114,9 @@ async def count(ctx: RequestContext, query: ListQuery, filters: ReferralFilter) 
 
 async def get(ctx: RequestContext, global_id: str) -> Referral | None:
     """The referral if it exists and the reader may see it."""
-    member, row_id = global_ids.decode_member_key(global_id, KIND)
     scope = record_scope(ctx.who, "referrals")
-    if member not in ctx.federation.members:
-        return None
-    rows = await ctx.member_loaders.referral.load((member, row_id))
-    if not rows:
-        return None
-    referral = Referral(member, rows[0])
-    if scope.parties is not None and not _is_party(ctx, referral.row):
+    referral = await load_owned(ctx, global_id, Referral, ctx.member_loaders.referral)
+    if referral is None or (scope.parties is not None and not _is_party(ctx, referral.row)):
         return None
     return referral
 

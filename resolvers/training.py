@@ -18,12 +18,12 @@ from adapters.exchange.records import (
     TrainingEventRow,
     TrainingFilter,
 )
-from resolvers import global_ids, registry
+from resolvers import registry
 from resolvers.access import OFFICE_ROLES, PARTY_ROLES, record_scope
 from resolvers.context import RequestContext
 from resolvers.errors import bad_input, forbidden
 from resolvers.federation import Merged, Owned, on_member
-from resolvers.lists import federated_count, federated_page
+from resolvers.lists import federated_count, federated_page, load_owned
 from resolvers.principal import Role
 
 EVENT = "TrainingEvent"
@@ -178,29 +178,19 @@ async def count_placements(ctx: RequestContext, query: ListQuery) -> int:
 
 
 async def get_event(ctx: RequestContext, global_id: str) -> TrainingEvent | None:
-    member, row_id = global_ids.decode_member_key(global_id, EVENT)
     _require_event_reader(ctx)
-    if member not in ctx.federation.members:
-        return None
-    rows = await ctx.member_loaders.training_event.load((member, row_id))
-    return TrainingEvent(member, rows[0]) if rows else None
+    return await load_owned(ctx, global_id, TrainingEvent, ctx.member_loaders.training_event)
 
 
 async def get_placement(ctx: RequestContext, global_id: str) -> Placement | None:
-    member, row_id = global_ids.decode_member_key(global_id, PLACEMENT)
     scope = record_scope(ctx.who, "placements")
-    if member not in ctx.federation.members:
+    placement = await load_owned(ctx, global_id, Placement, ctx.member_loaders.placement)
+    if placement is None or (
+        scope.parties is not None
+        and not set(scope.parties) & {placement.row.host_hospital, placement.row.home_hospital}
+    ):
         return None
-    rows = await ctx.member_loaders.placement.load((member, row_id))
-    if not rows:
-        return None
-    row = rows[0]
-    if scope.parties is not None and not set(scope.parties) & {
-        row.host_hospital,
-        row.home_hospital,
-    }:
-        return None
-    return Placement(member, row)
+    return placement
 
 
 # -- recording ---------------------------------------------------------------------------------
