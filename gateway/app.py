@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import logging
 from collections.abc import AsyncIterator
+from datetime import timedelta
 from typing import Any
 
 import asyncpg
@@ -14,9 +16,11 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse
 from starlette.routing import Route, WebSocketRoute
 
+from adapters.exchange.changes import ChangeFeed
 from adapters.exchange.columns import ColumnMap
 from adapters.exchange.postgres import ExchangeDatabase
 from adapters.registry.audit import AuditStore
+from adapters.registry.events import EventStore, listen
 from adapters.registry.migrate import apply_migrations
 from adapters.registry.store import RegistryStore
 from adapters.resilience import CircuitBreaker, Guard
@@ -35,7 +39,9 @@ from gateway.tracing import (
     trace_fan_out,
 )
 from gateway.websocket import GraphQLWebSocket
+from resolvers.change_watch import ChangeWatcher, WatchSettings
 from resolvers.context import RequestContext
+from resolvers.event_hub import EventHub, prune_forever
 from resolvers.federation import Federation, MemberSource
 from resolvers.loaders import RegistryLoaders
 from resolvers.principal import Principal
@@ -79,6 +85,56 @@ def build_federation(settings: Settings) -> Federation:
     return Federation(members)
 
 
+@contextlib.asynccontextmanager
+async def run_events(
+    settings: Settings, pool: asyncpg.Pool
+) -> AsyncIterator[tuple[EventStore, EventHub, ChangeWatcher | None]]:
+    """The replica's event hub, its share of the members' change watch, and log retention."""
+    config, dsn = settings.events, settings.registry.dsn
+    assert dsn is not None
+    store = EventStore(pool, settings.alliance_id)
+    hub = EventHub(
+        store,
+        lambda wake: listen(dsn, wake),
+        fallback_poll_seconds=config.hub_fallback_poll_seconds,
+        page_size=config.replay_page,
+        queue_capacity=config.subscriber_queue,
+    )
+    await hub.start()
+    watcher: ChangeWatcher | None = None
+    if config.watch and settings.members:
+        feeds = [
+            ChangeFeed(m.code, m.resolved_dsn(), ColumnMap(m.columns), timeout_seconds=5.0)
+            for m in settings.members
+        ]
+        watcher = ChangeWatcher(
+            settings.alliance_id,
+            lambda: asyncpg.connect(dsn, timeout=5),
+            store,
+            feeds,
+            WatchSettings(
+                poll_interval_seconds=config.poll_interval_seconds,
+                notify_fallback_seconds=config.notify_fallback_seconds,
+                overlap_seconds=config.overlap_seconds,
+                claim_interval_seconds=config.claim_interval_seconds,
+            ),
+        )
+        watcher.start()
+    retention = timedelta(days=config.retention_days)
+    pruning = asyncio.create_task(
+        prune_forever(store, retention, min(retention / 10, timedelta(hours=1)))
+    )
+    try:
+        yield store, hub, watcher
+    finally:
+        pruning.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await pruning
+        if watcher is not None:
+            await watcher.stop()
+        await hub.stop()
+
+
 def create_app(settings: Settings) -> Starlette:
     state: dict[str, Any] = {}
     metrics.setup_metrics(settings.alliance_id)
@@ -114,6 +170,8 @@ def create_app(settings: Settings) -> Starlette:
             loaders=RegistryLoaders(store, settings.alliance_id),
             federation=federation,
             audit_store=state["audit"],
+            event_store=state["events"],
+            event_hub=state["hub"],
             linkage_key=linkage_key,
             principal=principal,
             explain=explain,
@@ -128,13 +186,15 @@ def create_app(settings: Settings) -> Starlette:
             log.info("registry migrated to %s", applied[-1])
         state["registry"] = RegistryStore(pool)
         state["audit"] = AuditStore(pool)
-        watched = metrics.watch(federation, pool)
-        try:
-            yield
-        finally:
-            watched.close()
-            await federation.close()
-            await pool.close()
+        async with run_events(settings, pool) as (store, hub, watcher):
+            state["events"], state["hub"], state["watcher"] = store, hub, watcher
+            watched = metrics.watch(federation, pool)
+            try:
+                yield
+            finally:
+                watched.close()
+                await federation.close()
+        await pool.close()
 
     async def healthz(request: Request) -> JSONResponse:
         return JSONResponse({"status": "alive"})
@@ -144,7 +204,16 @@ def create_app(settings: Settings) -> Starlette:
             await state["registry"].ping()
         except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError, KeyError, TimeoutError):
             return JSONResponse({"status": "unavailable", "registry": "unreachable"}, 503)
-        return JSONResponse({"status": "ready", "registry": "reachable"})
+        watcher = state.get("watcher")
+        return JSONResponse(
+            {
+                "status": "ready",
+                "registry": "reachable",
+                # The members whose hospitals' own changes this replica is turning into events.
+                "watching": sorted(watcher.held) if watcher else [],
+                "subscriptions": state["hub"].subscriber_count,
+            }
+        )
 
     limit = settings.rate_limit
     http = GraphQLHTTPEndpoint(
@@ -157,11 +226,14 @@ def create_app(settings: Settings) -> Starlette:
             settings.persisted_documents.manifest,
             settings.persisted_documents.required_for_roles,
         ),
+        keep_alive_seconds=settings.events.keep_alive_seconds,
         rate_limiter=(
             RateLimiter(limit.requests_per_second, limit.burst) if limit.enabled else None
         ),
     )
-    ws = GraphQLWebSocket(schema, verifier, make_context)
+    ws = GraphQLWebSocket(
+        schema, verifier, make_context, keep_alive_seconds=settings.events.keep_alive_seconds
+    )
     return Starlette(
         routes=[
             Route(

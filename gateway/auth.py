@@ -90,4 +90,5 @@ class TokenVerifier:
             hospital_code=claims.get(CLAIMS.hospital),
             roles=granted,
             purpose=Purpose(purpose) if purpose in Purpose.__members__ else None,
+            expires_at=float(claims["exp"]),
         )

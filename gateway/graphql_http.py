@@ -20,6 +20,7 @@ from strawberry.types.graphql import OperationType
 from gateway.auth import AuthenticationError, NoGatewayRoleError, TokenVerifier
 from gateway.persisted import PersistedDocumentError, PersistedDocuments
 from gateway.rate_limit import RATE_LIMITED, RateLimiter
+from gateway.sse import event_stream, wants_event_stream
 from resolvers.context import RequestContext
 from resolvers.errors import ErrorCode
 from resolvers.principal import Principal, Role
@@ -127,6 +128,7 @@ class GraphQLHTTPEndpoint:
         max_body_bytes: int = MAX_BODY_BYTES,
         persisted: PersistedDocuments | None = None,
         rate_limiter: RateLimiter | None = None,
+        keep_alive_seconds: float = 15.0,
     ) -> None:
         self._schema = schema
         self._verifier = verifier
@@ -135,6 +137,7 @@ class GraphQLHTTPEndpoint:
         self._max_body_bytes = max_body_bytes
         self._persisted = persisted or PersistedDocuments()
         self._rate_limiter = rate_limiter
+        self._keep_alive = keep_alive_seconds
 
     def _wants_ide(self, request: Request) -> bool:
         return (
@@ -156,10 +159,14 @@ class GraphQLHTTPEndpoint:
                     "Use GET for queries or POST.",
                     {"Allow": "GET, POST"},
                 )
-            media_type = negotiate(request.headers.get("accept"))
+            streamed = wants_event_stream(request.headers.get("accept"))
+            if not streamed:
+                media_type = negotiate(request.headers.get("accept"))
             principal = await self._authenticate(request)
             self._take_token(principal)
             params = await _params(request, self._max_body_bytes)
+            if streamed:
+                return await self._stream(request, params, principal)
             result = await self._execute(request, params, principal)
         except RequestError as e:
             return JSONResponse(
@@ -204,9 +211,11 @@ class GraphQLHTTPEndpoint:
                 {"Retry-After": str(wait)},
             )
 
-    async def _execute(
-        self, request: Request, params: dict[str, Any], principal: Principal
-    ) -> ExecutionResult:
+    def _document(
+        self, params: dict[str, Any], principal: Principal
+    ) -> tuple[str, str | None, dict[str, Any] | None]:
+        """The query (or the persisted document it names), operation name and extensions.
+        PersistedDocumentError when a named document cannot be had."""
         extensions = _json_param(params.get("extensions"), "extensions")
         try:
             query = self._persisted.resolve(
@@ -215,15 +224,47 @@ class GraphQLHTTPEndpoint:
         except PersistedDocumentError as e:
             if e.status is not None:
                 raise RequestError(e.status, e.code, e.message) from None
-            # The document could not be retrieved: a GraphQL request error (gateway/persisted.py).
-            return PreExecutionError(
-                data=None, errors=[GraphQLError(e.message, extensions={"code": e.code})]
-            )
+            raise
         if not isinstance(query, str) or not query.strip():
             raise RequestError(400, "BAD_REQUEST", "The request has no `query` string.")
         operation_name = params.get("operationName") or None
         if operation_name is not None and not isinstance(operation_name, str):
             raise RequestError(400, "BAD_REQUEST", "`operationName` must be a string.")
+        return query, operation_name, extensions
+
+    async def _stream(
+        self, request: Request, params: dict[str, Any], principal: Principal
+    ) -> Response:
+        """GraphQL over SSE: any operation, results as events (subscriptions: many)."""
+        try:
+            query, operation_name, extensions = self._document(params, principal)
+        except PersistedDocumentError as e:
+            raise RequestError(400, e.code, e.message) from None
+        allowed = {OperationType.QUERY, OperationType.SUBSCRIPTION}
+        if request.method == "POST":
+            allowed.add(OperationType.MUTATION)
+        results = await self._schema.stream(
+            query,
+            variable_values=_json_param(params.get("variables"), "variables"),
+            context_value=self._make_context(principal),
+            operation_name=operation_name,
+            operation_extensions=extensions,
+            allowed_operation_types=allowed,
+        )
+        return event_stream(
+            results, keep_alive_seconds=self._keep_alive, expires_at=principal.expires_at
+        )
+
+    async def _execute(
+        self, request: Request, params: dict[str, Any], principal: Principal
+    ) -> ExecutionResult:
+        try:
+            query, operation_name, extensions = self._document(params, principal)
+        except PersistedDocumentError as e:
+            # The document could not be retrieved: a GraphQL request error (gateway/persisted.py).
+            return PreExecutionError(
+                data=None, errors=[GraphQLError(e.message, extensions={"code": e.code})]
+            )
         allowed = (
             {OperationType.QUERY}
             if request.method == "GET"
@@ -248,7 +289,8 @@ class GraphQLHTTPEndpoint:
                 raise RequestError(
                     400,
                     "BAD_REQUEST",
-                    "Subscriptions are served over WebSocket (graphql-transport-ws).",
+                    "Subscriptions are served over WebSocket (graphql-transport-ws) or as "
+                    "Server-Sent Events (send Accept: text/event-stream).",
                 ) from None
             raise RequestError(
                 405,

@@ -118,6 +118,24 @@ class RateLimitSettings(BaseModel):
     burst: int = Field(40, ge=1)
 
 
+class EventSettings(BaseModel):
+    """The event log, its subscribers, and the change watch of the members' sources."""
+
+    retention_days: float = Field(30, gt=0)
+    # Subscriptions: how many undelivered events a subscriber may have before it is cut off.
+    subscriber_queue: int = Field(1000, ge=1)
+    replay_page: int = Field(500, ge=1)
+    keep_alive_seconds: float = Field(15, gt=0)
+    # A safety net for a NOTIFY lost while the hub reconnects.
+    hub_fallback_poll_seconds: float = Field(5, gt=0)
+    # The change watch. A replica with watch = false serves subscribers but never watches.
+    watch: bool = True
+    poll_interval_seconds: float = Field(1.0, gt=0)
+    notify_fallback_seconds: float = Field(30, gt=0)
+    overlap_seconds: float = Field(10, ge=0)
+    claim_interval_seconds: float = Field(1.0, gt=0)
+
+
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(
         env_prefix="ALLIANCE_", env_nested_delimiter="__", extra="forbid"
@@ -135,6 +153,7 @@ class Settings(BaseSettings):
     limits: LimitSettings = LimitSettings()
     persisted_documents: PersistedDocumentSettings = PersistedDocumentSettings()
     rate_limit: RateLimitSettings = RateLimitSettings()
+    events: EventSettings = EventSettings()
 
     @classmethod
     def settings_customise_sources(

@@ -5,11 +5,12 @@ from __future__ import annotations
 from datetime import date, timedelta
 from enum import StrEnum
 
-from adapters.registry.records import AgreementRecord
-from resolvers import clock
+from adapters.registry.records import AgreementRecord, NewEvent
+from resolvers import clock, events
 from resolvers.authorization import require_role
 from resolvers.context import RequestContext
 from resolvers.errors import bad_input, invalid_transition, not_found
+from resolvers.events import EventType
 from resolvers.global_ids import decode_int
 from resolvers.principal import Role
 from resolvers.rules import AllianceRules
@@ -95,7 +96,7 @@ async def renew_agreement(
             )
         await tx.close_agreement(current.id, AgreementStatus.RENEWED, signed_on)
         effective_on = current.expires_on + timedelta(days=1)
-        return await tx.insert_agreement(
+        renewed = await tx.insert_agreement(
             alliance_id=ctx.alliance_id,
             party_a_code=current.party_a_code,
             party_b_code=current.party_b_code,
@@ -105,6 +106,20 @@ async def renew_agreement(
             expires_on=term_end(effective_on, term_years),
             renews_id=current.id,
         )
+        await tx.record_events(
+            ctx.alliance_id,
+            [
+                _changed(current.id, current.party_b_code),
+                _changed(renewed.id, current.party_b_code),
+            ],
+        )
+        return renewed
+
+
+def _changed(agreement_id: int, member: str) -> NewEvent:
+    return events.of_registry(
+        EventType.AGREEMENT_CHANGED, "Agreement", agreement_id, [member], clock.now()
+    )
 
 
 async def terminate_agreement(
@@ -127,7 +142,11 @@ async def terminate_agreement(
             "TERMINATE_AGREEMENT",
             f"终止与{hospital[0].name}的合作协议（{reason}）",
         )
-        return await tx.close_agreement(current.id, AgreementStatus.TERMINATED, today, reason, note)
+        closed = await tx.close_agreement(
+            current.id, AgreementStatus.TERMINATED, today, reason, note
+        )
+        await tx.record_events(ctx.alliance_id, [_changed(current.id, current.party_b_code)])
+        return closed
 
 
 def still_open(

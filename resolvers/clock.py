@@ -12,6 +12,10 @@ def today() -> date:
     return datetime.now(CHINA_STANDARD_TIME).date()
 
 
+def now() -> datetime:
+    return datetime.now(CHINA_STANDARD_TIME)
+
+
 def add_months(day: date, months: int) -> date:
     """The same day `months` later (or earlier), clamped to the month's last day."""
     month_index = day.year * 12 + day.month - 1 + months

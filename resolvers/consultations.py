@@ -9,8 +9,14 @@ from dataclasses import dataclass
 from datetime import datetime
 from enum import StrEnum
 
-from adapters.exchange.records import ConsultationFilter, ConsultationRow, ListQuery, ReportRow
-from resolvers import global_ids, patients, registry
+from adapters.exchange.records import (
+    ChangeRow,
+    ConsultationFilter,
+    ConsultationRow,
+    ListQuery,
+    ReportRow,
+)
+from resolvers import events, global_ids, patients, registry
 from resolvers.access import acting_hospital, record_scope
 from resolvers.context import RequestContext
 from resolvers.errors import bad_input, forbidden, invalid_transition, not_found
@@ -185,7 +191,20 @@ async def request(ctx: RequestContext, new: NewConsultation) -> Consultation:
             field="idempotencyKey",
         )
     ctx.audit.wrote("requestConsultation", pseudonym)
+    await events.record(ctx, requester, _change(row))
     return Consultation(requester, row)
+
+
+def _change(
+    row: ConsultationRow, table: str = "consultation", version: int | None = None
+) -> ChangeRow:
+    return ChangeRow(
+        table,
+        row.id,
+        row.version if version is None else version,
+        row.updated_at,
+        (row.requesting_hospital, row.invited_hospital),
+    )
 
 
 class Step(StrEnum):
@@ -284,4 +303,9 @@ async def advance(
     ctx.audit.wrote("updateConsultation", row.patient_pseudonym)
     ctx.member_loaders.consultation.clear((member, row_id))
     ctx.member_loaders.report.clear((member, row_id))
+    changes = [_change(updated)]
+    if step is Step.REPORT:
+        # The report is a row of its own, written in the same transaction: its first version.
+        changes.append(_change(updated, "consultation_report", 1))
+    await events.record(ctx, member, *changes)
     return Consultation(member, updated)

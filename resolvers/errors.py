@@ -13,6 +13,10 @@ class ErrorCode(StrEnum):
     UNAUTHENTICATED = "UNAUTHENTICATED"
     INVALID_TRANSITION = "INVALID_TRANSITION"
     CONFLICT = "CONFLICT"
+    # Subscriptions: resume with an `after` cursor the log still holds, or from the one given.
+    EVENTS_EXPIRED = "EVENTS_EXPIRED"
+    SUBSCRIBER_TOO_SLOW = "SUBSCRIBER_TOO_SLOW"
+    TOKEN_EXPIRED = "TOKEN_EXPIRED"
     INTERNAL_SERVER_ERROR = "INTERNAL_SERVER_ERROR"
 
 

@@ -10,7 +10,7 @@ from enum import StrEnum
 
 from adapters.registry.records import AgreementRecord, ApplicationRecord, HospitalRecord
 from adapters.registry.store import RegistryStore
-from resolvers import clock, credit_code
+from resolvers import clock, credit_code, events
 from resolvers.agreements import (
     TerminationReason,
     check_signed_on,
@@ -28,6 +28,7 @@ from resolvers.errors import (
     invalid_transition,
     not_found,
 )
+from resolvers.events import EventType
 from resolvers.global_ids import decode_int
 from resolvers.principal import Role
 from resolvers.rules import InclusionCriteria
@@ -320,6 +321,18 @@ async def sign_agreement(
             expires_on=term_end(signed_on, term_years),
         )
         await tx.mark_application_signed(application.id)
+        code = application.hospital_code
+        await tx.record_events(
+            ctx.alliance_id,
+            [
+                events.of_registry(
+                    EventType.MEMBERSHIP_CHANGED, "Member", code, [code], clock.now()
+                ),
+                events.of_registry(
+                    EventType.AGREEMENT_CHANGED, "Agreement", agreement.id, [code], clock.now()
+                ),
+            ],
+        )
         signed = await tx.application(application.id)
         assert signed is not None
         return SignedMembership(application=signed, agreement=agreement)
@@ -360,11 +373,26 @@ async def withdraw_member(
             await tx.add_resolution(
                 ctx.alliance_id, today, "EXPEL_MEMBER", f"{hospital.name}退出联盟（{reason}）"
             )
+        changed = [
+            events.of_registry(
+                EventType.MEMBERSHIP_CHANGED, "Member", hospital_code, [hospital_code], clock.now()
+            )
+        ]
         for agreement in still_open(
             await tx.agreements_of(ctx.alliance_id, hospital_code), today, ctx.rules
         ):
             await tx.close_agreement(
                 agreement.id, "TERMINATED", today, _EXIT_TERMINATION[reason], note
             )
+            changed.append(
+                events.of_registry(
+                    EventType.AGREEMENT_CHANGED,
+                    "Agreement",
+                    agreement.id,
+                    [hospital_code],
+                    clock.now(),
+                )
+            )
         await tx.end_membership(ctx.alliance_id, hospital_code, status, today, reason)
+        await tx.record_events(ctx.alliance_id, changed)
         return hospital_code

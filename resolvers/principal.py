@@ -27,6 +27,8 @@ class Principal:
     hospital_code: str | None
     roles: frozenset[Role]
     purpose: Purpose | None
+    # When the token stops being valid (Unix time): long-lived connections end then.
+    expires_at: float | None = None
 
     def has_any(self, *roles: Role) -> bool:
         return not self.roles.isdisjoint(roles)

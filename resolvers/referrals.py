@@ -8,8 +8,8 @@ from dataclasses import dataclass
 from datetime import date, datetime
 from enum import StrEnum
 
-from adapters.exchange.records import ListQuery, ReferralFilter, ReferralRow
-from resolvers import global_ids, patients, registry
+from adapters.exchange.records import ChangeRow, ListQuery, ReferralFilter, ReferralRow
+from resolvers import events, global_ids, patients, registry
 from resolvers.access import acting_hospital, record_scope
 from resolvers.context import RequestContext
 from resolvers.errors import bad_input, forbidden, invalid_transition, not_found
@@ -181,7 +181,14 @@ async def create(ctx: RequestContext, new: NewReferral) -> Referral:
             "This idempotencyKey was already used for another referral.", field="idempotencyKey"
         )
     ctx.audit.wrote("createReferral", pseudonym)
+    await events.record(ctx, sender, _change(row))
     return Referral(sender, row)
+
+
+def _change(row: ReferralRow) -> ChangeRow:
+    return ChangeRow(
+        "referral", row.id, row.version, row.updated_at, (row.from_hospital, row.to_hospital)
+    )
 
 
 class Step(StrEnum):
@@ -270,4 +277,5 @@ async def advance(
         )
     ctx.audit.wrote("updateReferral", row.patient_pseudonym)
     ctx.member_loaders.referral.clear((member, row_id))
+    await events.record(ctx, member, _change(updated))
     return Referral(member, updated)

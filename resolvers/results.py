@@ -16,9 +16,15 @@ from datetime import UTC, datetime, timedelta
 from enum import StrEnum
 from typing import TypeVar
 
-from adapters.exchange.records import DecisionRow, RecognitionTally, ResultQuery, ResultRow
+from adapters.exchange.records import (
+    ChangeRow,
+    DecisionRow,
+    RecognitionTally,
+    ResultQuery,
+    ResultRow,
+)
 from adapters.resilience import SourceError
-from resolvers import clock, global_ids, patients, recognition
+from resolvers import clock, events, global_ids, patients, recognition
 from resolvers.access import require_treatment_purpose
 from resolvers.authorization import require_role
 from resolvers.context import RequestContext
@@ -371,6 +377,17 @@ async def record_decision(ctx: RequestContext, new: DecisionInput) -> Recognitio
         ctx.federation, decider, lambda s: s.insert_decision(values), ctx.sources
     )
     ctx.audit.wrote(RECORD_OPERATION, row.patient_pseudonym)
+    await events.record(
+        ctx,
+        decider,
+        ChangeRow(
+            "recognition_decision",
+            stored.id,
+            stored.version,
+            stored.decided_at,
+            (stored.result_member,),
+        ),
+    )
     return RecognitionDecision(decider, stored, result)
 
 

@@ -12,13 +12,14 @@ from decimal import Decimal, InvalidOperation
 from enum import StrEnum
 
 from adapters.exchange.records import (
+    ChangeRow,
     ListQuery,
     ParticipationRow,
     PlacementRow,
     TrainingEventRow,
     TrainingFilter,
 )
-from resolvers import registry
+from resolvers import events, registry
 from resolvers.access import OFFICE_ROLES, PARTY_ROLES, record_scope
 from resolvers.context import RequestContext
 from resolvers.errors import bad_input, forbidden
@@ -261,6 +262,11 @@ async def record_event(ctx: RequestContext, new: NewTrainingEvent) -> TrainingEv
         host,
         lambda s: s.insert_training_event(values, participants),
         ctx.sources,
+    )
+    await events.record(
+        ctx,
+        host,
+        ChangeRow("training_event", row.id, row.version, row.updated_at, (row.host_hospital,)),
     )
     return TrainingEvent(host, row)
 

@@ -10,6 +10,7 @@ from strawberry.extensions import AddValidationRules, ValidationCache
 
 from schema.consultations import Consultation
 from schema.errors import PublicErrors
+from schema.events import Subscription
 from schema.limits import IntrospectionDisabled, LimitedParser, QueryLimits, limit_rules
 from schema.mutation import Mutation
 from schema.query import Query
@@ -51,6 +52,7 @@ def build_schema(
     return _Schema(
         query=Query,
         mutation=Mutation,
+        subscription=Subscription,
         types=[
             Alliance,
             Hospital,

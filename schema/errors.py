@@ -90,9 +90,16 @@ def source_errors(failures: list[SourceError]) -> list[GraphQLError]:
 class PublicErrors(SchemaExtension):
     def on_operation(self) -> Iterator[None]:
         yield
-        result = self.execution_context.result
+        self._publish(self.execution_context.result)
+
+    def on_stream_result(self, result: Any) -> Iterator[None]:  # type: ignore[override]
+        # Each event of a subscription is a result of its own, sent before the operation ends.
+        self._publish(result)
+        yield
+
+    def _publish(self, result: Any) -> None:
         publish_errors(result)
         context = self.execution_context.context
         failures = getattr(getattr(context, "sources", None), "failures", None)
         if failures and result is not None and not isinstance(result, PreExecutionError):
-            result.errors = [*(result.errors or []), *source_errors(failures)]  # type: ignore[union-attr]
+            result.errors = [*(result.errors or []), *source_errors(failures)]

@@ -28,7 +28,7 @@ from schema.types import (
 )
 
 
-async def _node(info: Ctx, id: strawberry.ID) -> Node | None:
+async def node_by_id(info: Ctx, id: strawberry.ID) -> Node | None:
     ctx = info.context
     type_name, key = global_ids.decode(id)
     match type_name:
@@ -87,7 +87,7 @@ class Query(
         description="Any object by its global id; null if none or not visible to you."
     )
     async def node(self, info: Ctx, id: strawberry.ID) -> Node | None:
-        return await _node(info, id)
+        return await node_by_id(info, id)
 
     @strawberry.field(
         description="Membership applications, newest first. SECRETARIAT and ALLIANCE_ADMIN see all; "

@@ -224,3 +224,15 @@ class RecognitionTally:
     recognized: int = 0
     declined_by_reason: dict[str, int] = field(default_factory=dict)
     retests_avoided_cost_fen: int = 0
+
+
+@dataclass(frozen=True, slots=True)
+class ChangeRow:
+    """A row of a watched table as change capture sees it: which row, which version, when, and the
+    hospitals it concerns. Nothing of its content."""
+
+    table: str
+    id: int
+    version: int
+    updated_at: datetime
+    parties: tuple[str, ...]

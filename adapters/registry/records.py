@@ -134,3 +134,30 @@ class AuditRecord(FromRow):
     members_asked: list[str]
     members_failed: list[str]
     outcome: str
+
+
+@dataclass(frozen=True, slots=True)
+class EventRecord(FromRow):
+    """An envelope in the event log: what changed, never its content."""
+
+    cursor: int
+    type: str
+    members: list[str]
+    entity_type: str
+    entity_id: str
+    entity_version: int
+    occurred_at: datetime
+    recorded_at: datetime
+    detected_by: str
+
+
+@dataclass(frozen=True, slots=True)
+class NewEvent:
+    type: str
+    members: tuple[str, ...]
+    entity_type: str
+    entity_id: str
+    # None: the next version of this entity in the log (for records that keep none themselves).
+    entity_version: int | None
+    occurred_at: datetime
+    detected_by: str

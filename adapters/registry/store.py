@@ -9,6 +9,7 @@ from typing import Any
 
 import asyncpg
 
+from adapters.registry.events import insert_events
 from adapters.registry.records import (
     AgreementRecord,
     AllianceRecord,
@@ -16,6 +17,7 @@ from adapters.registry.records import (
     CouncilSeatRecord,
     HospitalRecord,
     MembershipRecord,
+    NewEvent,
     ResolutionRecord,
 )
 
@@ -39,6 +41,11 @@ class RegistryStore:
             return
         async with self._db.acquire() as conn, conn.transaction():
             yield RegistryStore(conn)
+
+    async def record_events(self, alliance_id: str, events: Sequence[NewEvent]) -> None:
+        """Inside `transaction()`: the events commit, or not, with the change they describe."""
+        assert isinstance(self._db, asyncpg.Connection), "record events inside transaction()"
+        await insert_events(self._db, alliance_id, events)
 
     async def ping(self) -> None:
         await self._db.fetchval("SELECT 1")
