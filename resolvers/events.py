@@ -90,7 +90,7 @@ def of_change(member: str, change: ChangeRow, detected_by: DetectedBy) -> NewEve
     entity_type, first, later = _TABLE_EVENTS[change.table]
     return NewEvent(
         type=(first if change.version == 1 else later).value,
-        members=_members(member, change.parties),
+        members=_members(member, *change.parties),
         entity_type=entity_type,
         entity_id=global_ids.encode(entity_type, member, change.id),
         entity_version=change.version,

@@ -77,7 +77,10 @@ async def serving(app: ASGIApp) -> AsyncIterator[str]:
 
 @pytest.fixture(scope="session")
 async def base_url(demo_env: Demo) -> AsyncIterator[str]:
-    async with serving(create_app(load_settings(demo_env.root / "alliance.toml"))) as url:
+    # The shared app does not watch the members: the event tests start watching replicas of
+    # their own, and a watch held here would keep it from them.
+    settings = load_settings(demo_env.root / "alliance.toml", events={"watch": False})
+    async with serving(create_app(settings)) as url:
         yield url
 
 

@@ -1,0 +1,68 @@
+"""Subscribing the way a partner system does: the stock `gql` client over graphql-transport-ws."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from typing import Any
+
+from gql import Client, gql
+from gql.transport.websockets import WebsocketsTransport
+
+EVENTS = """subscription($types: [EventType!], $members: [String!], $after: String) {
+  events(types: $types, members: $members, after: $after) {
+    cursor type entityId entityType entityVersion detectedBy occurredAt
+    hospitals { code }
+    referral { id status fromHospital { code } toHospital { code } }
+  } }"""
+
+
+def ws_url(base_url: str) -> str:
+    return base_url.replace("http://", "ws://") + "/graphql"
+
+
+@asynccontextmanager
+async def subscribed(
+    base_url: str, token: str, document: str = EVENTS, **variables: Any
+) -> AsyncIterator[asyncio.Queue[Any]]:
+    """A running subscription: its results (or the exception that ended it) arrive in the queue."""
+    received: asyncio.Queue[Any] = asyncio.Queue()
+
+    async def run() -> None:
+        transport = WebsocketsTransport(
+            url=ws_url(base_url),
+            subprotocols=[WebsocketsTransport.GRAPHQLWS_SUBPROTOCOL],
+            init_payload={"authorization": f"Bearer {token}"},
+        )
+        try:
+            async with Client(transport=transport) as session:
+                async for result in session.subscribe(gql(document), variable_values=variables):
+                    await received.put(result["events"])
+        except Exception as e:
+            await received.put(e)
+
+    task = asyncio.create_task(run())
+    try:
+        yield received
+    finally:
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
+
+
+async def next_event(received: asyncio.Queue[Any], within: float = 5.0) -> dict[str, Any]:
+    item = await asyncio.wait_for(received.get(), within)
+    if isinstance(item, Exception):
+        raise item
+    return item
+
+
+async def quiet(received: asyncio.Queue[Any], seconds: float) -> list[Any]:
+    """Whatever arrives within `seconds` (expected: nothing)."""
+    await asyncio.sleep(seconds)
+    items = []
+    while not received.empty():
+        items.append(received.get_nowait())
+    return items
