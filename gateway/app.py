@@ -43,7 +43,6 @@ from resolvers.change_watch import ChangeWatcher, WatchSettings
 from resolvers.context import RequestContext
 from resolvers.event_hub import EventHub, prune_forever
 from resolvers.federation import Federation, MemberSource
-from resolvers.loaders import RegistryLoaders
 from resolvers.principal import Principal
 from schema import build_schema
 from schema.limits import QueryLimits
@@ -167,7 +166,6 @@ def create_app(settings: Settings) -> Starlette:
             registry=store,
             alliance_id=settings.alliance_id,
             rules=settings.rules,
-            loaders=RegistryLoaders(store, settings.alliance_id),
             federation=federation,
             audit_store=state["audit"],
             event_store=state["events"],

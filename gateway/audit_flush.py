@@ -1,5 +1,5 @@
-"""Writes a finished operation's audit entries to the gateway's database, and starts the next
-operation on the same connection with a clean record of which members were asked."""
+"""Starts every operation (and every event of a subscription) with fresh per-operation state, and
+writes its audit entries to the gateway's database once it is done."""
 
 from __future__ import annotations
 
@@ -14,6 +14,9 @@ from resolvers.context import RequestContext
 
 class AuditFlush(SchemaExtension):
     async def on_operation(self) -> AsyncIterator[None]:  # type: ignore[override]
+        context = self.execution_context.context
+        if isinstance(context, RequestContext):
+            context.next_operation()
         yield
         await self._flush()
 
@@ -22,10 +25,12 @@ class AuditFlush(SchemaExtension):
         # next starts with fresh loaders, not with the rows the previous event read.
         yield
         await self._flush()
+        context = self.execution_context.context
+        if isinstance(context, RequestContext):
+            context.next_operation()
 
     async def _flush(self) -> None:
         context = self.execution_context.context
         if not isinstance(context, RequestContext):
             return
         await audit.flush(context.audit_store, context.audit, context.principal, context.sources)
-        context.next_operation()

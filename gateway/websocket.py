@@ -24,7 +24,7 @@ from resolvers.context import RequestContext
 TOKEN_EXPIRED_CLOSE = 4401
 
 
-@dataclass
+@dataclass(eq=False)
 class WebSocketContext(RequestContext):
     websocket: WebSocket | None = None
     expiry: asyncio.Task[None] | None = None

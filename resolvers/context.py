@@ -3,6 +3,7 @@ per-request loaders, and what the request asked of whom (for errors and the audi
 
 from __future__ import annotations
 
+from contextvars import ContextVar
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -19,12 +20,27 @@ from resolvers.principal import Principal
 from resolvers.rules import AllianceRules
 
 
-@dataclass
+@dataclass(slots=True)
+class _OperationState:
+    """What one operation learns as it runs: cached lookups, the members it asked, its audit."""
+
+    owner: RequestContext
+    loaders: RegistryLoaders
+    member_loaders: MemberLoaders
+    sources: SourceReport
+    audit: AuditLog
+
+
+# Per asyncio task: the operations multiplexed on one WebSocket (a subscription beside queries)
+# share a RequestContext but each runs in a task of its own, so none resets another's state.
+_operation: ContextVar[_OperationState | None] = ContextVar("operation_state", default=None)
+
+
+@dataclass(eq=False)
 class RequestContext:
     registry: RegistryStore
     alliance_id: str
     rules: AllianceRules
-    loaders: RegistryLoaders
     federation: Federation
     audit_store: AuditStore
     linkage_key: bytes | None = None
@@ -36,20 +52,44 @@ class RequestContext:
     # X-Alliance-Explain: 1 from an OPS principal: the response explains its member calls.
     explain: bool = False
     connection_params: dict[str, Any] = field(default_factory=dict)
-    sources: SourceReport = field(default_factory=SourceReport)
-    audit: AuditLog = field(default_factory=AuditLog)
-    member_loaders: MemberLoaders = field(init=False)
-
-    def __post_init__(self) -> None:
-        self.member_loaders = MemberLoaders(self.federation, self.sources)
 
     def next_operation(self) -> None:
-        """A WebSocket's operations share one context: each starts with empty caches and a
-        clean record of the members asked, so none reads another's stale answers."""
-        self.sources.asked.clear()
-        self.sources.failures.clear()
-        self.loaders = RegistryLoaders(self.registry, self.alliance_id)
-        self.member_loaders = MemberLoaders(self.federation, self.sources)
+        """Starts the current task's operation (or a subscription's next event) with empty caches
+        and a clean record of the members asked, so none reads another's stale answers."""
+        sources = SourceReport()
+        _operation.set(
+            _OperationState(
+                owner=self,
+                loaders=RegistryLoaders(self.registry, self.alliance_id),
+                member_loaders=MemberLoaders(self.federation, sources),
+                sources=sources,
+                audit=AuditLog(),
+            )
+        )
+
+    def _state(self) -> _OperationState:
+        state = _operation.get()
+        if state is None or state.owner is not self:
+            self.next_operation()
+            state = _operation.get()
+            assert state is not None
+        return state
+
+    @property
+    def loaders(self) -> RegistryLoaders:
+        return self._state().loaders
+
+    @property
+    def member_loaders(self) -> MemberLoaders:
+        return self._state().member_loaders
+
+    @property
+    def sources(self) -> SourceReport:
+        return self._state().sources
+
+    @property
+    def audit(self) -> AuditLog:
+        return self._state().audit
 
     @property
     def who(self) -> Principal:

@@ -38,7 +38,9 @@ async def subscribed(
         )
         try:
             async with Client(transport=transport) as session:
-                async for result in session.subscribe(gql(document), variable_values=variables):
+                request = gql(document)
+                request.variable_values = variables
+                async for result in session.subscribe(request):
                     await received.put(result["events"])
         except Exception as e:
             await received.put(e)

@@ -81,6 +81,26 @@ async def test_a_referral_created_through_the_gateway_reaches_the_receiving_hosp
     assert "patient" not in json.dumps({k: str(v) for k, v in row.items()})
 
 
+async def test_open_subscriptions_and_event_lag_are_metrics(
+    api: Api, demo_env: Demo, base_url: str, registry_db: asyncpg.Connection
+) -> None:
+    after = await latest_cursor(registry_db)
+    async with subscribed(base_url, demo_env.token("SECRETARIAT", "LYZG"), after=after) as got:
+        await create_referral(api, 507)
+        await next_event(got)
+        during = (await api.http.get("/metrics")).text
+    assert _sample(during, "alliance_subscriptions_open") >= 1
+    assert _sample(during, "alliance_events_lag_milliseconds_count") >= 1
+
+
+def _sample(text: str, name: str) -> float:
+    return sum(
+        float(line.rsplit(" ", 1)[1])
+        for line in text.splitlines()
+        if line.startswith(name) and not line.startswith("#")
+    )
+
+
 async def test_a_hospital_never_hears_of_records_it_is_not_party_to(
     api: Api, demo_env: Demo, base_url: str, registry_db: asyncpg.Connection
 ) -> None:
