@@ -84,6 +84,10 @@ class MemberWatch:
                     extra={"member": member, "error": type(e).__name__},
                 )
                 await asyncio.sleep(self._settings.poll_interval_seconds * 2)
+            except Exception:
+                # A watch that died would still hold the member's lock: keep it alive instead.
+                log.exception("change watch of a member broke, retrying", extra={"member": member})
+                await asyncio.sleep(self._settings.poll_interval_seconds * 2)
             finally:
                 await self.feed.close()
 
@@ -191,17 +195,21 @@ class ChangeWatcher:
             await asyncio.sleep(self._settings.claim_interval_seconds)
 
     async def _claim(self, conn: asyncpg.Connection) -> None:
-        for member, feed in self._feeds.items():
-            if member in self._held:
-                continue
-            got = await conn.fetchval(
-                "SELECT pg_try_advisory_lock(hashtextextended($1, 0))",
-                f"alliance-gateway watch {self._alliance_id} {member}",
-            )
-            if got:
-                watch = MemberWatch(feed, self._store, self._settings)
-                self.watches[member] = watch
-                self._held[member] = asyncio.create_task(watch.run(), name=f"watch {member}")
+        unwatched = [m for m in self._feeds if m not in self._held]
+        if not unwatched:
+            return
+        # One round trip for all of them, however many members the alliance has.
+        got = await conn.fetch(
+            """SELECT member FROM unnest($1::text[]) AS member
+               WHERE pg_try_advisory_lock(hashtextextended($2 || member, 0))""",
+            unwatched,
+            f"alliance-gateway watch {self._alliance_id} ",
+        )
+        for record in got:
+            member = record["member"]
+            watch = MemberWatch(self._feeds[member], self._store, self._settings)
+            self.watches[member] = watch
+            self._held[member] = asyncio.create_task(watch.run(), name=f"watch {member}")
 
     async def _release_all(self) -> None:
         tasks = list(self._held.values())

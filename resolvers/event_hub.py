@@ -139,7 +139,13 @@ class EventHub:
                     self._wake.clear()
                     await self.catch_up()
             except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError, TimeoutError) as e:
-                log.warning("event hub lost the registry, retrying", extra={"error": str(e)})
+                log.warning(
+                    "event hub lost the registry, retrying", extra={"error": type(e).__name__}
+                )
+                await asyncio.sleep(1.0)
+            except Exception:
+                # Without the hub this replica's subscribers hear nothing: never let it end.
+                log.exception("event hub broke, restarting")
                 await asyncio.sleep(1.0)
             finally:
                 if conn is not None and not conn.is_closed():
