@@ -9,9 +9,12 @@ import logging
 import os
 import sys
 from pathlib import Path
+from typing import Any
 
 import asyncpg
 import uvicorn
+from starlette.types import ASGIApp
+from uvicorn.main import STARTUP_FAILURE
 
 from adapters.registry.migrate import apply_migrations
 from gateway import tokens
@@ -21,26 +24,60 @@ from gateway.settings import Settings, load_settings
 from resolvers.principal import Purpose, Role
 
 
+def _positive_seconds(value: str) -> float:
+    try:
+        seconds = float(value)
+    except ValueError:
+        seconds = 0.0
+    if not 0 < seconds < float("inf"):
+        raise argparse.ArgumentTypeError(f"{value!r} is not a positive number of seconds")
+    return seconds
+
+
 def _config_path(value: str | None) -> Path | None:
     chosen = value or os.environ.get("ALLIANCE_CONFIG")
     return Path(chosen) if chosen else None
 
 
-def _serve(settings: Settings, host: str, port: int) -> None:
+_UVICORN_OPTIONS: dict[str, Any] = {
+    "log_level": "info",
+    # uvicorn's own loggers propagate to the root logger's JSON handler (see main).
+    "log_config": None,
+    "ws": "websockets-sansio",
+    "proxy_headers": True,
+}
+
+
+def _frozen_app(settings: Settings) -> ASGIApp:
     app = create_app(settings)
     # The schema, settings and modules live as long as the process: keep them out of every
     # garbage collection, which otherwise rescans them while requests wait.
     gc.freeze()
-    uvicorn.run(
-        app,
-        host=host,
-        port=port,
-        log_level="info",
-        # uvicorn's own loggers propagate to the root logger's JSON handler (see main).
-        log_config=None,
-        ws="websockets-sansio",
-        proxy_headers=True,
+    return app
+
+
+def _serve(settings: Settings, host: str, port: int) -> None:
+    uvicorn.run(_frozen_app(settings), host=host, port=port, **_UVICORN_OPTIONS)
+
+
+def _serve_simulating(settings: Settings, host: str, port: int, interval: float) -> None:
+    """Serve as _serve does, while the demo hospitals' own systems write activity. uvicorn.run
+    owns its event loop, so the server and the simulator share one made here, as uvicorn would."""
+    from gateway.demo_simulate import Simulation, simulate_activity
+
+    simulation = Simulation.from_settings(settings)
+    server = uvicorn.Server(
+        uvicorn.Config(_frozen_app(settings), host=host, port=port, **_UVICORN_OPTIONS)
     )
+
+    async def serve() -> None:
+        async with simulate_activity(simulation, interval):
+            await server.serve()
+
+    with asyncio.Runner(loop_factory=server.config.get_loop_factory()) as runner:
+        runner.run(serve())
+    if not server.started:
+        raise SystemExit(STARTUP_FAILURE)
 
 
 def cmd_serve(args: argparse.Namespace) -> None:
@@ -62,6 +99,9 @@ def cmd_migrate(args: argparse.Namespace) -> None:
 
 
 def cmd_demo(args: argparse.Namespace) -> None:
+    if args.simulate_activity and args.seed_only:
+        # Before preparing anything: the simulator runs only while the gateway serves.
+        args.usage_error("--simulate-activity needs the gateway to serve; drop --seed-only")
     from gateway import demo
 
     url = f"http://{args.host}:{args.port}/graphql"
@@ -78,7 +118,12 @@ def cmd_demo(args: argparse.Namespace) -> None:
     if args.seed_only:
         return
     print(f"GraphiQL at {url}  (Ctrl-C stops the gateway and the embedded PostgreSQL)")
-    _serve(load_settings(prepared.paths.config), args.host, args.port)
+    settings = load_settings(prepared.paths.config)
+    if args.simulate_activity:
+        print(f"the demo hospitals write new activity about every {args.activity_interval:g}s")
+        _serve_simulating(settings, args.host, args.port, args.activity_interval)
+    else:
+        _serve(settings, args.host, args.port)
 
 
 def cmd_token(args: argparse.Namespace) -> None:
@@ -117,7 +162,20 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="N",
         help="add N synthetic member hospitals, for scale tests",
     )
-    demo.set_defaults(func=cmd_demo)
+    demo.add_argument(
+        "--simulate-activity",
+        action="store_true",
+        help="while serving, let the demo hospitals' own systems write new referrals, "
+        "consultations, reports and results into their exchange databases",
+    )
+    demo.add_argument(
+        "--activity-interval",
+        type=_positive_seconds,
+        default=3.0,
+        metavar="SECONDS",
+        help="about how often a simulated write happens (default: 3.0)",
+    )
+    demo.set_defaults(func=cmd_demo, usage_error=demo.error)
 
     serve = sub.add_parser("serve", help="run the gateway with a configuration file")
     serve.add_argument("--config", help="alliance.toml (default: $ALLIANCE_CONFIG)")

@@ -8,6 +8,7 @@ import logging
 import random
 import secrets
 import shutil
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import date, timedelta
 from pathlib import Path
@@ -25,6 +26,7 @@ from gateway import demo_data, tokens
 from gateway.demo_activity import (
     RENAMED_COLUMNS,
     SyntheticHospital,
+    SyntheticPatient,
     sample_patients,
     seed_activity,
     synthetic_patients,
@@ -42,6 +44,15 @@ REGISTRY_DATABASE = "alliance_registry"
 SECRETS_FILE = "secrets.json"
 LINKAGE_KEY = "linkage_key"
 PATIENTS_PER_HOSPITAL = 150
+# Fixed: the simulated hospital activity writes for the same patients the demo was seeded with.
+_PATIENT_SEED = 20261122
+
+
+def demo_patients(hospitals: Sequence[SyntheticHospital]) -> list[SyntheticPatient]:
+    """The synthetic patients the demo's exchange databases are seeded with."""
+    return synthetic_patients(
+        hospitals, PATIENTS_PER_HOSPITAL * len(hospitals), random.Random(_PATIENT_SEED)
+    )
 
 
 @dataclass
@@ -297,9 +308,7 @@ async def prepare(
     synthetic = [
         SyntheticHospital(h.code, h.grade, roles_of.get(h.code, "MEMBER")) for h in hospitals
     ]
-    patients = synthetic_patients(
-        synthetic, PATIENTS_PER_HOSPITAL * len(synthetic), random.Random(20261122)
-    )
+    patients = demo_patients(synthetic)
     linkage_key = passwords[LINKAGE_KEY]
     members = []
     for index, hospital in enumerate(synthetic):

@@ -2,6 +2,9 @@
 tele-consultations and their reports, training events, placements (进修), examination and test
 results and the labs' quality-control standing.
 
+The same vocabularies make single new rows for `demo --simulate-activity` (gateway.demo_simulate):
+what a hospital's own systems write while the demo serves.
+
 Everything is made up and deterministic (one `random.Random` per call). Patients appear only as
 the alliance pseudonym with sex and age: no names and no resident IDs reach any row. Rows are keyed
 by the logical column names of `adapters.exchange.columns`; loading goes through
@@ -11,7 +14,7 @@ from __future__ import annotations
 
 import math
 import random
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime, time, timedelta, timezone
 from decimal import Decimal
@@ -446,25 +449,40 @@ class _Context:
         return round(self.rng.randint(low, high) * self.scale)
 
     def targets(self, up: bool) -> list[SyntheticHospital]:
-        mine = level(self.hospital)
-        if up:
-            higher = [h for h in self.by_code.values() if level(h) > mine]
-            return [h for h in higher if h.role != "MEMBER"] or higher
-        return [h for h in self.by_code.values() if level(h) < mine]
+        return partners(self.hospital, self.by_code.values(), up)
 
     def patient_for(self, targets: Sequence[SyntheticHospital]) -> tuple[SyntheticPatient, str]:
-        """A patient of this hospital and where to send them: mostly one of the target
-        hospitals where the patient also has records."""
-        codes = {h.code for h in targets}
-        linked = [p for p in self.patients if codes.intersection(p.hospitals)]
-        if linked and self.rng.random() < 0.8:
-            patient = self.rng.choice(linked)
-            return patient, self.rng.choice([c for c in patient.hospitals if c in codes])
-        weights = [
-            (h.code, 3.0 if h.role == "LEAD" else 1.0 if h.role == "MEMBER" else 2.0)
-            for h in targets
-        ]
-        return self.rng.choice(self.patients), _weighted(self.rng, weights)
+        return patient_for(self.rng, self.patients, targets)
+
+
+def partners(
+    hospital: SyntheticHospital, hospitals: Iterable[SyntheticHospital], up: bool
+) -> list[SyntheticHospital]:
+    """Where `hospital` sends work: up the hierarchy (the lead and backbones before other
+    members), or down it."""
+    mine = level(hospital)
+    if up:
+        higher = [h for h in hospitals if level(h) > mine]
+        return [h for h in higher if h.role != "MEMBER"] or higher
+    return [h for h in hospitals if level(h) < mine]
+
+
+def patient_for(
+    rng: random.Random,
+    patients: Sequence[SyntheticPatient],
+    targets: Sequence[SyntheticHospital],
+) -> tuple[SyntheticPatient, str]:
+    """One of a hospital's `patients` and where to send them: mostly one of the target
+    hospitals where the patient also has records."""
+    codes = {h.code for h in targets}
+    linked = [p for p in patients if codes.intersection(p.hospitals)]
+    if linked and rng.random() < 0.8:
+        patient = rng.choice(linked)
+        return patient, rng.choice([c for c in patient.hospitals if c in codes])
+    weights = [
+        (h.code, 3.0 if h.role == "LEAD" else 1.0 if h.role == "MEMBER" else 2.0) for h in targets
+    ]
+    return rng.choice(patients), _weighted(rng, weights)
 
 
 def _referrals(ctx: _Context) -> Rows:
@@ -490,16 +508,8 @@ def _referrals(ctx: _Context) -> Rows:
         day = ctx.today - timedelta(days=days_ago)
         created = _at(day, rng, 0, 24) if rng.random() < 0.15 else _at(day, rng)
         age = _age(patient, day)
-        primary = _primary_diagnosis(patient, pseudo, ctx.today)
-        fits = _fits(patient, day)
-        dx = primary if rng.random() < 0.8 else rng.choices(fits, [d.weight for d in fits])[0]
-        green = going_up and rng.random() < 0.10
-        if green:
-            urgency = rng.choice(("URGENT", "EMERGENCY"))
-        else:
-            urgency = _weighted(rng, (("ROUTINE", 0.8), ("URGENT", 0.17), ("EMERGENCY", 0.03)))
-            if not going_up:
-                urgency = "ROUTINE"
+        dx = _referral_diagnosis(rng, patient, pseudo, day, ctx.today)
+        green, urgency = _urgency(rng, going_up)
         status = _weighted(rng, _referral_statuses(days_ago))
         accepted = created + _hours(rng.uniform(0.1, 0.5) if green else rng.uniform(0.5, 20))
         arrived = accepted + _hours(rng.uniform(0.5, 3) if green else rng.uniform(3, 72))
@@ -526,13 +536,9 @@ def _referrals(ctx: _Context) -> Rows:
             "referral_no": "",
             "direction": "UP" if going_up else "DOWN",
             "from_hospital": me.code,
-            "from_department": "急诊科"
-            if urgency == "EMERGENCY"
-            else (_DEPARTMENT[dx.family] if not going_up else rng.choice(("骨科", "骨伤科"))),
+            "from_department": _from_department(rng, dx, going_up, urgency),
             "to_hospital": to,
-            "to_department": _DEPARTMENT[dx.family]
-            if going_up
-            else rng.choice(("骨科", "康复医学科", "骨伤科")),
+            "to_department": _to_department(rng, dx, going_up),
             "patient_pseudonym": pseudo,
             "patient_sex": patient.sex,
             "patient_age": age,
@@ -566,14 +572,7 @@ def _referrals(ctx: _Context) -> Rows:
         }
         if not going_up:
             # A downward referral carries the discharge documents of the sending hospital.
-            admitted = day - timedelta(days=rng.randint(6, 20))
-            row["treatment_result"] = rng.choice(("治愈", "好转", "好转")) + f"，行{dx.procedure}"
-            row["discharge_summary"] = (
-                f"患者因“{dx.name}”于{admitted:%Y年%m月%d日}入院，完善相关检查后行{dx.procedure}，"
-                "术后予预防感染、抗凝、镇痛及早期功能锻炼等治疗，切口愈合良好，"
-                f"于{day:%Y年%m月%d日}出院。"
-            )
-            row["rehab_advice"] = _REHAB[dx.family]
+            row.update(_discharge_documents(rng, dx, day))
         rows.append(row)
     rows.sort(key=lambda r: r["created_at"])
     per_year: dict[int, int] = {}
@@ -583,6 +582,48 @@ def _referrals(ctx: _Context) -> Rows:
         row["id"] = i
         row["referral_no"] = f"{me.code}-R{year}{per_year[year]:05d}"
     return rows
+
+
+def _urgency(rng: random.Random, going_up: bool) -> tuple[bool, str]:
+    """Green channel (绿色通道) and urgency: only an upward referral is ever urgent."""
+    green = going_up and rng.random() < 0.10
+    if green:
+        return green, rng.choice(("URGENT", "EMERGENCY"))
+    urgency = _weighted(rng, (("ROUTINE", 0.8), ("URGENT", 0.17), ("EMERGENCY", 0.03)))
+    return green, urgency if going_up else "ROUTINE"
+
+
+def _from_department(rng: random.Random, dx: _Diagnosis, going_up: bool, urgency: str) -> str:
+    if urgency == "EMERGENCY":
+        return "急诊科"
+    return _DEPARTMENT[dx.family] if not going_up else rng.choice(("骨科", "骨伤科"))
+
+
+def _to_department(rng: random.Random, dx: _Diagnosis, going_up: bool) -> str:
+    return _DEPARTMENT[dx.family] if going_up else rng.choice(("骨科", "康复医学科", "骨伤科"))
+
+
+def _referral_diagnosis(
+    rng: random.Random, patient: SyntheticPatient, pseudo: str, day: date, today: date
+) -> _Diagnosis:
+    """Mostly the patient's main complaint, sometimes another that fits their age."""
+    primary = _primary_diagnosis(patient, pseudo, today)
+    fits = _fits(patient, day)
+    return primary if rng.random() < 0.8 else rng.choices(fits, [d.weight for d in fits])[0]
+
+
+def _discharge_documents(rng: random.Random, dx: _Diagnosis, day: date) -> dict[str, str]:
+    """What a hospital hands on with a patient it discharged on `day`."""
+    admitted = day - timedelta(days=rng.randint(6, 20))
+    return {
+        "treatment_result": rng.choice(("治愈", "好转", "好转")) + f"，行{dx.procedure}",
+        "discharge_summary": (
+            f"患者因“{dx.name}”于{admitted:%Y年%m月%d日}入院，完善相关检查后行{dx.procedure}，"
+            "术后予预防感染、抗凝、镇痛及早期功能锻炼等治疗，切口愈合良好，"
+            f"于{day:%Y年%m月%d日}出院。"
+        ),
+        "rehab_advice": _REHAB[dx.family],
+    }
 
 
 def _referral_statuses(days_ago: int) -> tuple[tuple[str, float], ...]:
@@ -687,6 +728,19 @@ def _opinion(rng: random.Random, kind: str, dx: _Diagnosis) -> str:
     )
 
 
+def _attached_studies(rng: random.Random, kind: str, code: str, day: date) -> list[str]:
+    """The requesting hospital's PACS, ECG or pathology accession numbers sent with a request."""
+    if kind in ("REMOTE_IMAGING", "REMOTE_CONSULTATION", "MDT", "ON_SITE"):
+        return [
+            f"{code}:PACS:{day:%Y%m%d}{rng.randint(1, 9999):04d}" for _ in range(rng.randint(1, 3))
+        ]
+    if kind == "REMOTE_ECG":
+        return [f"{code}:ECG:{day:%Y%m%d}{rng.randint(1, 9999):04d}"]
+    if kind == "REMOTE_PATHOLOGY":
+        return [f"{code}:PATH:{day:%Y%m%d}{rng.randint(1, 999):03d}"]
+    return []
+
+
 def _consultations(ctx: _Context) -> tuple[Rows, Rows]:
     rng, me = ctx.rng, ctx.hospital
     invited = ctx.targets(True)
@@ -741,16 +795,7 @@ def _consultations(ctx: _Context) -> tuple[Rows, Rows]:
             status == "ACCEPTED" and rng.random() < 0.5
         )
         age = _age(patient, day)
-        studies: list[str] = []
-        if kind in ("REMOTE_IMAGING", "REMOTE_CONSULTATION", "MDT", "ON_SITE"):
-            studies = [
-                f"{me.code}:PACS:{day:%Y%m%d}{rng.randint(1, 9999):04d}"
-                for _ in range(rng.randint(1, 3))
-            ]
-        elif kind == "REMOTE_ECG":
-            studies = [f"{me.code}:ECG:{day:%Y%m%d}{rng.randint(1, 9999):04d}"]
-        elif kind == "REMOTE_PATHOLOGY":
-            studies = [f"{me.code}:PATH:{day:%Y%m%d}{rng.randint(1, 999):03d}"]
+        studies = _attached_studies(rng, kind, me.code, day)
         low, high = _FEES[kind]
         row: dict[str, Any] = {
             "id": 0,
@@ -1264,12 +1309,78 @@ class _LocalCodes:
         return f"{self.code}/{key.lower()}"
 
 
-def _results(ctx: _Context) -> Rows:
-    rng, me = ctx.rng, ctx.hospital
-    local = _LocalCodes(me.code)
+@dataclass(frozen=True)
+class _Catalogue:
+    """A hospital's own item codes, item names and printed reference ranges."""
+
+    local: _LocalCodes
+    names: dict[str, str]
+    ranges: dict[str, int]
+    index: dict[str, int]
+
+    def item_code(self, key: str) -> str:
+        return self.local.item_code(key, self.index[key])
+
+
+@cache
+def _catalogue(code: str) -> _Catalogue:
+    local = _LocalCodes(code)
     names = {lab.key: local.pick.choice(lab.names) for lab in _LABS}
     ranges = {lab.key: local.pick.randrange(len(lab.ranges)) for lab in _LABS}
     index = {key: i for i, key in enumerate([*_LAB, *_EXAMS])}
+    return _Catalogue(local, names, ranges, index)
+
+
+def _lab_row(
+    rng: random.Random,
+    catalogue: _Catalogue,
+    key: str,
+    patient: SyntheticPatient,
+    pseudo: str,
+    traits: _Traits,
+    drawn: datetime,
+) -> dict[str, Any]:
+    lab = _LAB[key]
+    female = patient.sex == "FEMALE" and lab.female_ranges
+    span = lab.female_ranges if female else lab.ranges
+    return {
+        "id": 0,
+        "patient_pseudonym": pseudo,
+        "item_code": catalogue.item_code(key),
+        "item_name": catalogue.names[key],
+        "loinc": lab.loinc,
+        "category": "LAB",
+        "value": f"{_lab_value(rng, lab, traits):.{lab.decimals}f}",
+        "unit": lab.unit,
+        "reference_range": span[min(catalogue.ranges[key], len(span) - 1)],
+        "performed_at": drawn,
+        "created_at": drawn + _hours(rng.uniform(1, 5)),
+    }
+
+
+def _exam_row(
+    rng: random.Random, catalogue: _Catalogue, key: str, pseudo: str, drawn: datetime
+) -> dict[str, Any]:
+    exam = _EXAMS[key]
+    performed = drawn + _hours(rng.uniform(1, 6))
+    return {
+        "id": 0,
+        "patient_pseudonym": pseudo,
+        "item_code": catalogue.item_code(key),
+        "item_name": exam.name,
+        "loinc": exam.loinc,
+        "category": "EXAM",
+        "value": rng.choice(exam.findings),
+        "unit": None,
+        "reference_range": None,
+        "performed_at": performed,
+        "created_at": performed + _hours(rng.uniform(2, 20)),
+    }
+
+
+def _results(ctx: _Context) -> Rows:
+    rng, me = ctx.rng, ctx.hospital
+    catalogue = _catalogue(me.code)
     rows: Rows = []
 
     def encounter(
@@ -1281,43 +1392,8 @@ def _results(ctx: _Context) -> Rows:
     ) -> None:
         traits = _traits(pseudo)
         drawn = _at(ctx.today - timedelta(days=days_ago), rng, 6, 10)
-        for key in items:
-            lab = _LAB[key]
-            female = patient.sex == "FEMALE" and lab.female_ranges
-            span = lab.female_ranges if female else lab.ranges
-            rows.append(
-                {
-                    "id": 0,
-                    "patient_pseudonym": pseudo,
-                    "item_code": local.item_code(key, index[key]),
-                    "item_name": names[key],
-                    "loinc": lab.loinc,
-                    "category": "LAB",
-                    "value": f"{_lab_value(rng, lab, traits):.{lab.decimals}f}",
-                    "unit": lab.unit,
-                    "reference_range": span[min(ranges[key], len(span) - 1)],
-                    "performed_at": drawn,
-                    "created_at": drawn + _hours(rng.uniform(1, 5)),
-                }
-            )
-        for key in exams:
-            exam = _EXAMS[key]
-            performed = drawn + _hours(rng.uniform(1, 6))
-            rows.append(
-                {
-                    "id": 0,
-                    "patient_pseudonym": pseudo,
-                    "item_code": local.item_code(key, index[key]),
-                    "item_name": exam.name,
-                    "loinc": exam.loinc,
-                    "category": "EXAM",
-                    "value": rng.choice(exam.findings),
-                    "unit": None,
-                    "reference_range": None,
-                    "performed_at": performed,
-                    "created_at": performed + _hours(rng.uniform(2, 20)),
-                }
-            )
+        rows.extend(_lab_row(rng, catalogue, k, patient, pseudo, traits, drawn) for k in items)
+        rows.extend(_exam_row(rng, catalogue, k, pseudo, drawn) for k in exams)
 
     for patient in ctx.patients:
         pseudo = ctx.pseudonyms[patient.resident_id]
@@ -1469,3 +1545,216 @@ async def seed_activity(
             if "id" in TABLES[table]:
                 await bulk.reset_identity(conn, table)
     return {table: len(rows[table]) for table in LOAD_ORDER}
+
+
+# -- live activity: one row at a time, as a hospital's own systems write it -------------------
+#
+# gateway.demo_simulate writes these while the demo serves. Rows carry no id, created_at,
+# updated_at or version: the database's defaults give a new row what a real HIS row gets.
+
+_UP_SHARE = {"MEMBER": 1.0, "BACKBONE": 0.45, "LEAD": 0.0}
+# Statuses a consultation can still be reported from, and a referral still be stepped from.
+OPEN_CONSULTATION = ("REQUESTED", "ACCEPTED", "SCHEDULED", "IN_PROGRESS")
+OPEN_REFERRAL = ("INITIATED", "ACCEPTED", "ARRIVED")
+
+
+def referral_destinations(
+    hospital: SyntheticHospital, hospitals: Iterable[SyntheticHospital], up: bool
+) -> list[SyntheticHospital]:
+    """Where `hospital` may refer a patient under the gateway's own rule: up to a strictly
+    higher grade (the lead and backbones first), down to a strictly lower one."""
+    mine = GRADES.index(hospital.grade)
+    others = [h for h in hospitals if h.code != hospital.code]
+    if up:
+        higher = [h for h in others if GRADES.index(h.grade) > mine]
+        return [h for h in higher if h.role != "MEMBER"] or higher
+    return [h for h in others if GRADES.index(h.grade) < mine]
+
+
+def patients_at(code: str, patients: Iterable[SyntheticPatient]) -> list[SyntheticPatient]:
+    """The patients with records at a hospital: the only ones its systems know."""
+    return [p for p in patients if code in p.hospitals]
+
+
+def new_referral(
+    rng: random.Random,
+    hospital: SyntheticHospital,
+    hospitals: Sequence[SyntheticHospital],
+    patients: Sequence[SyntheticPatient],
+    linkage_key: bytes,
+    now: datetime,
+    referral_no: str,
+) -> dict[str, Any] | None:
+    """A referral `hospital` sends today, INITIATED; None when it has nobody to send or
+    nowhere to send them."""
+    mine = patients_at(hospital.code, patients)
+    up = referral_destinations(hospital, hospitals, True)
+    down = referral_destinations(hospital, hospitals, False)
+    if not mine or not (up or down):
+        return None
+    share = _UP_SHARE[hospital.role] if up and down else 1.0 if up else 0.0
+    going_up = rng.random() < share
+    patient, to = patient_for(rng, mine, up if going_up else down)
+    pseudo = pseudonym(patient.resident_id, linkage_key)
+    day = now.astimezone(CST).date()
+    age = _age(patient, day)
+    dx = _referral_diagnosis(rng, patient, pseudo, day, day)
+    green, urgency = _urgency(rng, going_up)
+    row: dict[str, Any] = {
+        "referral_no": referral_no,
+        "direction": "UP" if going_up else "DOWN",
+        "from_hospital": hospital.code,
+        "from_department": _from_department(rng, dx, going_up, urgency),
+        "to_hospital": to,
+        "to_department": _to_department(rng, dx, going_up),
+        "patient_pseudonym": pseudo,
+        "patient_sex": patient.sex,
+        "patient_age": age,
+        "diagnosis_code": dx.code,
+        "diagnosis_name": dx.name,
+        "reason": rng.choice(_UP_REASONS[dx.family] if going_up else _DOWN_REASONS),
+        "condition_summary": _condition(rng, dx, age, patient.sex),
+        "notes": rng.choice(_NOTES) if rng.random() < 0.3 else None,
+        "urgency": urgency,
+        "green_channel": green,
+        "status": "INITIATED",
+        "requested_date": day + timedelta(days=0 if urgency != "ROUTINE" else rng.randint(0, 3)),
+        "created_by": f"{hospital.code}-D{rng.randint(1, 60):03d}",
+    }
+    if not going_up:
+        row.update(_discharge_documents(rng, dx, day))
+    return row
+
+
+def _diagnosis(code: str, name: str) -> _Diagnosis:
+    """The catalogue's entry for a code; a row written by someone else may name another."""
+    known = next((d for d in _DIAGNOSES if d.code == code), None)
+    return known or _Diagnosis(code, name, 0, 150, 1, "FRACTURE", "", "专科治疗")
+
+
+def referral_step(
+    rng: random.Random, referral: Mapping[str, Any], now: datetime
+) -> dict[str, Any] | None:
+    """The next step of an open referral as column changes (INITIATED → ACCEPTED or REJECTED,
+    ACCEPTED → ARRIVED, ARRIVED → COMPLETED); None when it is closed."""
+    status = referral["status"]
+    if status == "INITIATED":
+        if rng.random() < 0.1:
+            return {"status": "REJECTED", "status_reason": rng.choice(_REJECT_REASONS)}
+        return {"status": "ACCEPTED"}
+    if status == "ACCEPTED":
+        return {"status": "ARRIVED", "arrived_at": now}
+    if status != "ARRIVED":
+        return None
+    changes: dict[str, Any] = {"status": "COMPLETED", "completed_at": now}
+    # A downward referral is completed with the discharge documents; keep any it came with.
+    dx = _diagnosis(referral["diagnosis_code"], referral["diagnosis_name"])
+    documents = _discharge_documents(rng, dx, now.astimezone(CST).date())
+    if referral["direction"] == "UP":
+        documents = {"treatment_result": documents["treatment_result"]}
+    changes.update({k: v for k, v in documents.items() if not referral.get(k)})
+    return changes
+
+
+def new_consultation(
+    rng: random.Random,
+    hospital: SyntheticHospital,
+    hospitals: Sequence[SyntheticHospital],
+    patients: Sequence[SyntheticPatient],
+    linkage_key: bytes,
+    now: datetime,
+) -> dict[str, Any] | None:
+    """A tele-consultation `hospital` requests from a hospital above it, REQUESTED with the
+    patient's consent; None for the top of the hierarchy or a hospital without patients."""
+    mine = patients_at(hospital.code, patients)
+    invited = partners(hospital, hospitals, True)
+    if not mine or not invited:
+        return None
+    patient, to = patient_for(rng, mine, invited)
+    pseudo = pseudonym(patient.resident_id, linkage_key)
+    day = now.astimezone(CST).date()
+    kind = _weighted(rng, _KINDS)
+    dx = _primary_diagnosis(patient, pseudo, day)
+    urgency = _weighted(rng, (("ROUTINE", 0.75), ("URGENT", 0.2), ("EMERGENCY", 0.05)))
+    if urgency != "ROUTINE" or kind in ("REMOTE_IMAGING", "REMOTE_ECG"):
+        proposed = now + _hours(rng.uniform(1, 6))
+    else:
+        slot = time(rng.choice((9, 10, 14, 15)), 30)
+        proposed = datetime.combine(day + timedelta(days=rng.randint(1, 3)), slot, CST)
+    age = _age(patient, day)
+    low, high = _FEES[kind]
+    return {
+        "kind": kind,
+        "requesting_hospital": hospital.code,
+        "requesting_doctor": _name(rng),
+        "invited_hospital": to,
+        "department": rng.choice(("骨科", "骨伤科", "创伤骨科")),
+        "patient_pseudonym": pseudo,
+        "patient_sex": patient.sex,
+        "patient_age": age,
+        "urgency": urgency,
+        "purpose": rng.choice(_PURPOSES[kind]),
+        "case_summary": _condition(rng, dx, age, patient.sex),
+        "attached_studies": _attached_studies(rng, kind, hospital.code, day),
+        "desired_specialty": _SPECIALTY.get(kind, _DEPARTMENT[dx.family]),
+        "desired_title": rng.choice(("主任医师", "主任医师", "副主任医师")),
+        "proposed_at": proposed,
+        "consent_obtained": True,
+        "status": "REQUESTED",
+        "fee_fen": rng.randrange(low, high + 1, 500),
+        "created_by": f"{hospital.code}-D{rng.randint(1, 60):03d}",
+    }
+
+
+def consultation_report(
+    rng: random.Random,
+    consultation: Mapping[str, Any],
+    patient: SyntheticPatient | None,
+    today: date,
+) -> dict[str, str]:
+    """The invited hospital's signed opinion on an open consultation: expert_name,
+    expert_title (the consultation's own expert if it named one) and opinion. `patient` is
+    None for a patient the demo does not know; the case summary then names the diagnosis."""
+    if consultation["status"] not in OPEN_CONSULTATION:
+        raise ValueError("only an open consultation gets a report")
+    expert = rng.choice(_experts(consultation["invited_hospital"]))
+    if patient is not None:
+        dx = _primary_diagnosis(patient, consultation["patient_pseudonym"], today)
+    else:
+        summary = consultation["case_summary"] or ""
+        named = [d for d in _DIAGNOSES if d.name in summary]
+        dx = named[0] if named else rng.choices(_DIAGNOSES, [d.weight for d in _DIAGNOSES])[0]
+    return {
+        "expert_name": consultation["expert_name"] or expert.name,
+        "expert_title": consultation["expert_title"] or expert.title,
+        "opinion": _opinion(rng, consultation["kind"], dx),
+    }
+
+
+def new_result(
+    rng: random.Random,
+    code: str,
+    patients: Sequence[SyntheticPatient],
+    linkage_key: bytes,
+    now: datetime,
+) -> dict[str, Any] | None:
+    """A laboratory (检验) or examination (检查) result released now by hospital `code` for one
+    of its patients, under its own item codes and names; None when it has no patients."""
+    mine = patients_at(code, patients)
+    if not mine:
+        return None
+    patient = rng.choice(mine)
+    pseudo = pseudonym(patient.resident_id, linkage_key)
+    catalogue = _catalogue(code)
+    drawn = now - _hours(rng.uniform(6, 10))
+    if rng.random() < 0.7:
+        key = rng.choice(_RECENT)
+        row = _lab_row(rng, catalogue, key, patient, pseudo, _traits(pseudo), drawn)
+    else:
+        dx = _primary_diagnosis(patient, pseudo, now.astimezone(CST).date())
+        key = rng.choice([*_SITE_EXAMS[dx.family], "ECG"])
+        row = _exam_row(rng, catalogue, key, pseudo, drawn)
+    del row["id"], row["created_at"]
+    # Released now: never performed in the future.
+    row["performed_at"] = min(row["performed_at"], now - timedelta(minutes=30))
+    return row
