@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
 
+import httpx
 from gql import Client, gql
 from gql.transport.websockets import WebsocketsTransport
 
@@ -68,3 +70,13 @@ async def quiet(received: asyncio.Queue[Any], seconds: float) -> list[Any]:
     while not received.empty():
         items.append(received.get_nowait())
     return items
+
+
+async def watching(url: str, member: str, within: float = 10.0) -> None:
+    deadline = time.monotonic() + within
+    async with httpx.AsyncClient(base_url=url) as http:
+        while time.monotonic() < deadline:
+            if member in (await http.get("/readyz")).json()["watching"]:
+                return
+            await asyncio.sleep(0.1)
+    raise AssertionError(f"{url} did not take the watch of {member} within {within} s")

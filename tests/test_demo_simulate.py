@@ -46,7 +46,7 @@ from gateway.settings import Settings, load_settings
 from resolvers import global_ids
 from resolvers.patients import pseudonym
 from tests.conftest import Demo, free_port, serving
-from tests.events_client import next_event, subscribed
+from tests.events_client import next_event, subscribed, watching
 
 LOGGER = "gateway.demo_simulate"
 ID_LIKE = re.compile(r"\d{17}[\dX]")
@@ -323,15 +323,6 @@ async def test_a_target_goes_with_a_step_or_a_report_only(simulation: Simulation
 # -- what subscribers see ---------------------------------------------------------------------
 
 
-async def _watching(url: str, member: str) -> None:
-    async with httpx.AsyncClient(base_url=url) as http:
-        for _ in range(100):
-            if member in (await http.get("/readyz")).json()["watching"]:
-                return
-            await asyncio.sleep(0.1)
-    raise AssertionError(f"the gateway does not watch {member}")
-
-
 async def _event_of(received: asyncio.Queue[Any], gid: str, version: int) -> dict[str, Any]:
     """The event of one version of one entity; the watcher may first catch up on older writes
     of other tests."""
@@ -352,7 +343,7 @@ async def test_subscribers_see_the_simulated_writes_as_hospital_side_changes(
     )
     token = demo_env.token("PARTNER_SYSTEM", "LHRH")
     async with serving(create_app(settings)) as url:
-        await _watching(url, "LHRH")
+        await watching(url, "LHRH")
         after = str(await registry_db.fetchval("SELECT coalesce(max(cursor), 0) FROM event_log"))
         async with subscribed(url, token, after=after, members=["LHRH"]) as received:
             made = await simulate_once(

@@ -18,7 +18,7 @@ import httpx
 
 from gateway.settings import load_settings
 from tests.conftest import Api, Demo, free_port
-from tests.events_client import next_event, quiet, subscribed
+from tests.events_client import next_event, quiet, subscribed, watching
 from tests.test_events import _his_writes_referral, create_referral, latest_cursor
 
 CLI = [sys.executable, "-m", "gateway.cli"]
@@ -58,16 +58,6 @@ async def ready(url: str, process: subprocess.Popen[bytes], log: Path) -> dict[s
                 pass
             await asyncio.sleep(0.1)
     raise AssertionError("the replica did not become ready")
-
-
-async def watching(url: str, member: str, within: float = 10.0) -> None:
-    deadline = time.monotonic() + within
-    async with httpx.AsyncClient(base_url=url) as http:
-        while time.monotonic() < deadline:
-            if member in (await http.get("/readyz")).json()["watching"]:
-                return
-            await asyncio.sleep(0.1)
-    raise AssertionError(f"{url} did not take the watch of {member} within {within} s")
 
 
 @asynccontextmanager

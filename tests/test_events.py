@@ -23,7 +23,7 @@ from gateway.app import create_app
 from gateway.demo import AUDIENCE, ISSUER
 from gateway.settings import load_settings
 from tests.conftest import Api, Demo, serving
-from tests.events_client import EVENTS, next_event, quiet, subscribed, ws_url
+from tests.events_client import EVENTS, next_event, quiet, subscribed, watching, ws_url
 from tests.test_referrals import new_referral
 
 CREATE = """mutation($input: CreateReferralInput!) { createReferral(input: $input) {
@@ -160,7 +160,7 @@ async def test_a_change_written_at_the_hospital_becomes_an_event(
     member = next(m for m in settings.members if m.code == "LHRH")  # renamed columns
     token = demo_env.token("PARTNER_SYSTEM", "LYZG")
     async with serving(create_app(settings)) as url:
-        await _watching(url, "LHRH")
+        await watching(url, "LHRH")
         after = await latest_cursor(registry_db)
         async with subscribed(url, token, after=after, members=["LHRH"]) as received:
             row_id = await _his_writes_referral(member.resolved_dsn(), "LHRH", "LYZG")
@@ -209,16 +209,6 @@ async def _his_writes_referral(dsn: str, sender: str, receiver: str) -> int:
         )
     finally:
         await conn.close()
-
-
-async def _watching(url: str, member: str, within: float = 10.0) -> None:
-    deadline = time.monotonic() + within
-    async with httpx.AsyncClient(base_url=url) as http:
-        while time.monotonic() < deadline:
-            if member in (await http.get("/readyz")).json()["watching"]:
-                return
-            await asyncio.sleep(0.1)
-    raise AssertionError(f"no watch of {member} within {within} s")
 
 
 async def _sse_events(
