@@ -352,3 +352,27 @@ async def test_a_resume_past_retention_is_refused_as_expired(
     # The newest cursor is still a valid place to resume from.
     async with subscribed(base_url, token, after=before) as received:
         assert await quiet(received, 0.5) == []
+
+
+async def test_every_watched_table_is_read_under_the_hospitals_own_column_names(
+    demo_env: Demo,
+) -> None:
+    from adapters.exchange.changes import WATCHED, ChangeFeed
+    from adapters.exchange.columns import ColumnMap
+
+    settings = load_settings(demo_env.root / "alliance.toml")
+    members = [m for m in settings.members if m.code in ("LHRH", "LHZY")]
+    assert len(members) == 2
+    for member in members:
+        feed = ChangeFeed(member.code, member.resolved_dsn(), ColumnMap(member.columns))
+        assert await feed.connect(lambda: None) is False  # no NOTIFY trigger in the demo
+        try:
+            since = (datetime(2000, 1, 1, tzinfo=UTC), 0)
+            read = {table: await feed.changes(table, since, 3) for table in WATCHED}
+        finally:
+            await feed.close()
+        for table in ("referral", "consultation", "consultation_report", "test_result"):
+            rows = read[table]
+            assert len(rows) == 3, (member.code, table)
+            assert all(r.version >= 1 and r.updated_at for r in rows)
+        assert all(len(r.parties) == 2 for r in read["referral"] + read["consultation_report"])
