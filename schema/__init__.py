@@ -11,6 +11,7 @@ from strawberry.extensions import AddValidationRules, ValidationCache
 from schema.consultations import Consultation
 from schema.errors import PublicErrors
 from schema.events import Subscription
+from schema.execution import GatewayExecutor
 from schema.limits import IntrospectionDisabled, LimitedParser, QueryLimits, limit_rules
 from schema.mutation import Mutation
 from schema.query import Query
@@ -67,4 +68,5 @@ def build_schema(
             RecognitionDecision,
         ],
         extensions=extensions,
+        execution_context_class=GatewayExecutor,
     )
