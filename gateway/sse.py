@@ -15,7 +15,6 @@ from starlette.responses import StreamingResponse
 from strawberry.types.execution import ExecutionResult, PreExecutionError
 
 from resolvers.errors import ErrorCode
-from schema.errors import publish_errors
 
 EVENT_STREAM = "text/event-stream"
 
@@ -29,7 +28,7 @@ def _frame(event: str, data: dict[str, Any] | None) -> str:
 
 
 def _payload(result: ExecutionResult) -> dict[str, Any]:
-    publish_errors(result)
+    # Its errors are already public: PublicErrors sees every streamed result before it is sent.
     body: dict[str, Any] = {}
     if not isinstance(result, PreExecutionError):
         body["data"] = result.data

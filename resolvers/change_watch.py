@@ -21,7 +21,7 @@ from datetime import datetime, timedelta
 import asyncpg
 
 from adapters.exchange.changes import WATCHED, ChangeFeed
-from adapters.registry.events import EventStore
+from adapters.registry.events import EventStore, claim_watches
 from resolvers import events
 from resolvers.events import DetectedBy
 
@@ -55,24 +55,23 @@ class MemberWatch:
         self._store = store
         self._settings = settings
         self._wake = asyncio.Event()
-        self.triggered = False
         self._tables: dict[str, _TableState] = {}
 
     async def run(self) -> None:
         member = self.feed.member
         while True:
             try:
-                self.triggered = await self.feed.connect(self._wake.set)
+                triggered = await self.feed.connect(self._wake.set)
                 await self._load_watermarks()
                 log.info(
                     "watching member",
-                    extra={"member": member, "mode": "notify" if self.triggered else "poll"},
+                    extra={"member": member, "mode": "notify" if triggered else "poll"},
                 )
                 while self.feed.connected:
                     await self.poll()
                     wait = (
                         self._settings.notify_fallback_seconds
-                        if self.triggered
+                        if triggered
                         else self._settings.poll_interval_seconds
                     )
                     with contextlib.suppress(TimeoutError):
@@ -106,18 +105,15 @@ class MemberWatch:
             first.append((self.feed.member, table, start))
         await self._store.append([], first)
 
-    async def poll(self) -> int:
-        """Record every change since the watermarks; how many events were new."""
-        recorded = 0
+    async def poll(self) -> None:
+        """Record every change since the watermarks."""
         for table, state in self._tables.items():
-            recorded += await self._poll_table(table, state)
-        return recorded
+            await self._poll_table(table, state)
 
-    async def _poll_table(self, table: str, state: _TableState) -> int:
+    async def _poll_table(self, table: str, state: _TableState) -> None:
         member = self.feed.member
         overlap = timedelta(seconds=self._settings.overlap_seconds)
         after = (state.watermark - overlap, 0)
-        recorded = 0
         while True:
             rows = await self.feed.changes(table, after, self._settings.batch_size)
             if not rows:
@@ -125,11 +121,10 @@ class MemberWatch:
             fresh = [r for r in rows if (r.id, r.version) not in state.seen]
             newest = max(state.watermark, rows[-1].updated_at)
             if fresh or newest > state.watermark:
-                appended = await self._store.append(
+                await self._store.append(
                     [events.of_change(member, r, DetectedBy.WATCHER) for r in fresh],
                     [(member, table, newest)],
                 )
-                recorded += len(appended)
             for r in fresh:
                 state.seen[(r.id, r.version)] = r.updated_at
             state.watermark = newest
@@ -138,7 +133,6 @@ class MemberWatch:
                 break
         horizon = state.watermark - overlap
         state.seen = {k: at for k, at in state.seen.items() if at >= horizon}
-        return recorded
 
 
 Connect = Callable[[], Awaitable[asyncpg.Connection]]
@@ -161,7 +155,6 @@ class ChangeWatcher:
         self._feeds = {f.member: f for f in feeds}
         self._settings = settings
         self._held: dict[str, asyncio.Task[None]] = {}
-        self.watches: dict[str, MemberWatch] = {}
         self._task: asyncio.Task[None] | None = None
 
     @property
@@ -198,17 +191,8 @@ class ChangeWatcher:
         unwatched = [m for m in self._feeds if m not in self._held]
         if not unwatched:
             return
-        # One round trip for all of them, however many members the alliance has.
-        got = await conn.fetch(
-            """SELECT member FROM unnest($1::text[]) AS member
-               WHERE pg_try_advisory_lock(hashtextextended($2 || member, 0))""",
-            unwatched,
-            f"alliance-gateway watch {self._alliance_id} ",
-        )
-        for record in got:
-            member = record["member"]
+        for member in await claim_watches(conn, self._alliance_id, unwatched):
             watch = MemberWatch(self._feeds[member], self._store, self._settings)
-            self.watches[member] = watch
             self._held[member] = asyncio.create_task(watch.run(), name=f"watch {member}")
 
     async def _release_all(self) -> None:
@@ -219,4 +203,3 @@ class ChangeWatcher:
             with contextlib.suppress(asyncio.CancelledError):
                 await task
         self._held.clear()
-        self.watches.clear()

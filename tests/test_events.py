@@ -9,6 +9,7 @@ import json
 import time
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import Any
 
 import asyncpg
@@ -16,15 +17,18 @@ import httpx
 import pytest
 import websockets
 
+from adapters.exchange.changes import WATCHED, ChangeFeed
+from adapters.exchange.columns import ColumnMap
 from adapters.registry.events import EventStore
 from adapters.registry.records import NewEvent
 from gateway import demo_data, tokens
 from gateway.app import create_app
 from gateway.demo import AUDIENCE, ISSUER
 from gateway.settings import load_settings
+from resolvers import global_ids
 from tests.conftest import Api, Demo, serving
 from tests.events_client import EVENTS, next_event, quiet, subscribed, watching, ws_url
-from tests.test_referrals import new_referral
+from tests.test_referrals import new_referral, resident_id
 
 CREATE = """mutation($input: CreateReferralInput!) { createReferral(input: $input) {
   referral { id status } } }"""
@@ -38,18 +42,16 @@ async def latest_cursor(registry_db: asyncpg.Connection) -> str:
 async def create_referral(api: Api, seed: int) -> str:
     body = await api.run(
         CREATE,
-        {"input": new_referral(patient={"residentId": _resident(seed), "sex": "MALE", "age": 60})},
+        {
+            "input": new_referral(
+                patient={"residentId": resident_id(seed), "sex": "MALE", "age": 60}
+            )
+        },
         role="CLINICIAN",
         member="LHZY",
     )
     assert "errors" not in body, body
     return body["data"]["createReferral"]["referral"]["id"]
-
-
-def _resident(seed: int) -> str:
-    from tests.test_referrals import resident_id
-
-    return resident_id(seed)
 
 
 async def test_a_referral_created_through_the_gateway_reaches_the_receiving_hospital(
@@ -175,13 +177,7 @@ async def test_a_change_written_at_the_hospital_becomes_an_event(
     )
     assert stored is not None
     # The hospital's own write, read through the gateway's global id.
-    assert event["entityId"].rstrip("=") == _referral_gid("LHRH", row_id)
-
-
-def _referral_gid(member: str, row_id: int) -> str:
-    from resolvers import global_ids
-
-    return global_ids.encode("Referral", member, row_id)
+    assert event["entityId"] == global_ids.encode("Referral", "LHRH", row_id)
 
 
 async def _his_writes_referral(dsn: str, sender: str, receiver: str) -> int:
@@ -357,9 +353,6 @@ async def test_a_resume_past_retention_is_refused_as_expired(
 async def test_every_watched_table_is_read_under_the_hospitals_own_column_names(
     demo_env: Demo,
 ) -> None:
-    from adapters.exchange.changes import WATCHED, ChangeFeed
-    from adapters.exchange.columns import ColumnMap
-
     settings = load_settings(demo_env.root / "alliance.toml")
     members = [m for m in settings.members if m.code in ("LHRH", "LHZY")]
     assert len(members) == 2
@@ -376,3 +369,23 @@ async def test_every_watched_table_is_read_under_the_hospitals_own_column_names(
             assert len(rows) == 3, (member.code, table)
             assert all(r.version >= 1 and r.updated_at for r in rows)
         assert all(len(r.parties) == 2 for r in read["referral"] + read["consultation_report"])
+
+
+async def test_a_hospital_with_the_notify_trigger_is_heard_at_once(demo_env: Demo) -> None:
+    member = next(
+        m for m in load_settings(demo_env.root / "alliance.toml").members if m.code == "LHGK"
+    )
+    install = Path(__file__).parents[1] / "adapters" / "exchange" / "change_notify.sql"
+    conn = await asyncpg.connect(member.resolved_dsn())
+    try:
+        await conn.execute(install.read_text(encoding="utf-8"))
+    finally:
+        await conn.close()
+    heard = asyncio.Event()
+    feed = ChangeFeed(member.code, member.resolved_dsn(), ColumnMap(member.columns))
+    assert await feed.connect(heard.set) is True
+    try:
+        await _his_writes_referral(member.resolved_dsn(), "LHGK", "LYZG")
+        await asyncio.wait_for(heard.wait(), 2)
+    finally:
+        await feed.close()

@@ -9,21 +9,15 @@ BEGIN
 END
 $$;
 
-DROP TRIGGER IF EXISTS alliance_change_notify ON referral;
-CREATE TRIGGER alliance_change_notify AFTER INSERT OR UPDATE ON referral
-    FOR EACH STATEMENT EXECUTE FUNCTION alliance_change_notify();
-DROP TRIGGER IF EXISTS alliance_change_notify ON consultation;
-CREATE TRIGGER alliance_change_notify AFTER INSERT OR UPDATE ON consultation
-    FOR EACH STATEMENT EXECUTE FUNCTION alliance_change_notify();
-DROP TRIGGER IF EXISTS alliance_change_notify ON consultation_report;
-CREATE TRIGGER alliance_change_notify AFTER INSERT OR UPDATE ON consultation_report
-    FOR EACH STATEMENT EXECUTE FUNCTION alliance_change_notify();
-DROP TRIGGER IF EXISTS alliance_change_notify ON training_event;
-CREATE TRIGGER alliance_change_notify AFTER INSERT OR UPDATE ON training_event
-    FOR EACH STATEMENT EXECUTE FUNCTION alliance_change_notify();
-DROP TRIGGER IF EXISTS alliance_change_notify ON test_result;
-CREATE TRIGGER alliance_change_notify AFTER INSERT OR UPDATE ON test_result
-    FOR EACH STATEMENT EXECUTE FUNCTION alliance_change_notify();
-DROP TRIGGER IF EXISTS alliance_change_notify ON recognition_decision;
-CREATE TRIGGER alliance_change_notify AFTER INSERT OR UPDATE ON recognition_decision
-    FOR EACH STATEMENT EXECUTE FUNCTION alliance_change_notify();
+DO $$
+DECLARE
+    watched text;
+BEGIN
+    FOREACH watched IN ARRAY ARRAY['referral', 'consultation', 'consultation_report',
+                                   'training_event', 'test_result', 'recognition_decision'] LOOP
+        EXECUTE format('DROP TRIGGER IF EXISTS alliance_change_notify ON %I', watched);
+        EXECUTE format('CREATE TRIGGER alliance_change_notify AFTER INSERT OR UPDATE ON %I '
+                       'FOR EACH STATEMENT EXECUTE FUNCTION alliance_change_notify()', watched);
+    END LOOP;
+END
+$$;

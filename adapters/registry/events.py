@@ -23,37 +23,50 @@ _COLUMNS = (
 
 async def insert_events(
     conn: asyncpg.Connection, alliance_id: str, events: Sequence[NewEvent]
-) -> list[int]:
-    """Record `events` inside the caller's transaction; those already recorded are skipped. The
-    cursors of the new ones; every replica is woken when the transaction commits."""
+) -> None:
+    """Record `events` inside the caller's transaction; those already recorded are skipped.
+    Every replica is woken when the transaction commits."""
     if not events:
-        return []
+        return
     await conn.execute("SELECT pg_advisory_xact_lock($1)", _APPEND_LOCK)
-    cursors: list[int] = []
-    for e in events:
-        cursor = await conn.fetchval(
-            """INSERT INTO event_log (cursor, alliance_id, type, members, entity_type, entity_id,
-                   entity_version, occurred_at, detected_by)
-               VALUES (nextval('event_log_cursor'), $1, $2, $3, $4, $5,
-                   coalesce($6, (SELECT coalesce(max(entity_version), 0) + 1 FROM event_log
-                                 WHERE alliance_id = $1 AND entity_id = $5)),
-                   $7, $8)
-               ON CONFLICT (alliance_id, entity_id, entity_version, type) DO NOTHING
-               RETURNING cursor""",
-            alliance_id,
-            e.type,
-            list(e.members),
-            e.entity_type,
-            e.entity_id,
-            e.entity_version,
-            e.occurred_at,
-            e.detected_by,
-        )
-        if cursor is not None:
-            cursors.append(cursor)
-    if cursors:
-        await conn.execute("SELECT pg_notify($1, $2)", CHANNEL, str(cursors[-1]))
-    return cursors
+    # One pipelined round trip for the batch; cursors are taken in the batch's order.
+    await conn.executemany(
+        """INSERT INTO event_log (cursor, alliance_id, type, members, entity_type, entity_id,
+               entity_version, occurred_at, detected_by)
+           VALUES (nextval('event_log_cursor'), $1, $2, $3, $4, $5,
+               coalesce($6, (SELECT coalesce(max(entity_version), 0) + 1 FROM event_log
+                             WHERE alliance_id = $1 AND entity_id = $5)),
+               $7, $8)
+           ON CONFLICT (alliance_id, entity_id, entity_version, type) DO NOTHING""",
+        [
+            (
+                alliance_id,
+                e.type,
+                list(e.members),
+                e.entity_type,
+                e.entity_id,
+                e.entity_version,
+                e.occurred_at,
+                e.detected_by,
+            )
+            for e in events
+        ],
+    )
+    await conn.execute("SELECT pg_notify($1, '')", CHANNEL)
+
+
+async def claim_watches(
+    conn: asyncpg.Connection, alliance_id: str, members: list[str]
+) -> list[str]:
+    """The members among `members` whose watch this session now holds: a session-level advisory
+    lock each, released when the session ends, however it ends."""
+    rows = await conn.fetch(
+        """SELECT member FROM unnest($1::text[]) AS member
+           WHERE pg_try_advisory_lock(hashtextextended($2 || member, 0))""",
+        members,
+        f"alliance-gateway watch {alliance_id} ",
+    )
+    return [r["member"] for r in rows]
 
 
 class EventStore:
@@ -65,13 +78,13 @@ class EventStore:
         self,
         events: Sequence[NewEvent],
         watermarks: Sequence[tuple[str, str, datetime]] = (),
-    ) -> list[int]:
+    ) -> None:
         """Record `events` (those already recorded are skipped) and move the (member, table)
-        watermarks forward, in one transaction; the cursors of the new events."""
+        watermarks forward, in one transaction."""
         if not events and not watermarks:
-            return []
+            return
         async with self._pool.acquire() as conn, conn.transaction():
-            cursors = await insert_events(conn, self._alliance_id, events)
+            await insert_events(conn, self._alliance_id, events)
             if watermarks:
                 # GREATEST: a replica that lost its watch while appending never moves it back.
                 await conn.executemany(
@@ -81,7 +94,6 @@ class EventStore:
                        SET updated_at = GREATEST(change_watermark.updated_at, EXCLUDED.updated_at)""",
                     [(self._alliance_id, m, t, at) for m, t, at in watermarks],
                 )
-            return cursors
 
     async def after(self, cursor: int, limit: int) -> list[EventRecord]:
         rows = await self._pool.fetch(
