@@ -39,9 +39,9 @@ from gateway.tracing import (
     trace_fan_out,
 )
 from gateway.websocket import GraphQLWebSocket
-from resolvers.change_watch import ChangeWatcher, WatchSettings
+from gateway.workers.change_watch import ChangeWatcher, WatchSettings
+from gateway.workers.event_hub import EventHub, prune_forever
 from resolvers.context import RequestContext
-from resolvers.event_hub import EventHub, prune_forever
 from resolvers.federation import Federation, MemberSource
 from resolvers.principal import Principal
 from schema import build_schema

@@ -12,7 +12,7 @@ from adapters.registry.events import EventStore
 from adapters.registry.store import RegistryStore
 from resolvers.audit import AuditLog
 from resolvers.errors import ErrorCode, GatewayError
-from resolvers.event_hub import EventHub
+from resolvers.event_feed import EventFeed
 from resolvers.federation import Federation, SourceReport
 from resolvers.loaders import RegistryLoaders
 from resolvers.member_loaders import MemberLoaders
@@ -46,7 +46,7 @@ class RequestContext:
     linkage_key: bytes | None = None
     # The event log (mutations append to it) and this replica's reader of it (subscriptions).
     event_store: EventStore | None = None
-    event_hub: EventHub | None = None
+    event_hub: EventFeed | None = None
     # Unset only on a WebSocket until its connection_init has been authenticated.
     principal: Principal | None = None
     # X-Alliance-Explain: 1 from an OPS principal: the response explains its member calls.

@@ -8,7 +8,7 @@ from collections.abc import AsyncIterator, Sequence
 from adapters.registry.records import EventRecord
 from resolvers.context import RequestContext
 from resolvers.errors import ErrorCode, GatewayError, bad_input, forbidden
-from resolvers.event_hub import Overflowed
+from resolvers.event_feed import Overflowed
 from resolvers.events import EventType, may_subscribe, visible_to
 
 

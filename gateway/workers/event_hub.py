@@ -17,6 +17,7 @@ from opentelemetry import metrics, trace
 
 from adapters.registry.events import EventStore
 from adapters.registry.records import EventRecord
+from resolvers.event_feed import Overflowed
 
 log = logging.getLogger(__name__)
 tracer = trace.get_tracer("alliance_gateway.events")
@@ -36,10 +37,6 @@ cut_off = meter.create_counter(
 )
 
 Listen = Callable[[Callable[[], None]], Awaitable[asyncpg.Connection]]
-
-
-class Overflowed(Exception):
-    """The subscriber fell more than its queue's capacity behind."""
 
 
 class Subscriber:

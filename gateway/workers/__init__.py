@@ -1,0 +1,1 @@
+"""The replica's background workers: the event hub and the change watch."""
