@@ -30,6 +30,8 @@ from gateway.auth import TokenVerifier
 from gateway.graphql_http import GraphQLHTTPEndpoint
 from gateway.persisted import PersistedDocuments
 from gateway.rate_limit import RateLimiter
+from gateway.runtime.build import build_schema
+from gateway.runtime.limits import QueryLimits
 from gateway.settings import Settings
 from gateway.tracing import (
     GraphQLTracing,
@@ -44,8 +46,6 @@ from gateway.workers.event_hub import EventHub, prune_forever
 from resolvers.context import RequestContext
 from resolvers.federation import Federation, MemberSource
 from resolvers.principal import Principal
-from schema import build_schema
-from schema.limits import QueryLimits
 
 log = logging.getLogger("alliance_gateway")
 

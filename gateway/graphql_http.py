@@ -20,11 +20,11 @@ from strawberry.types.graphql import OperationType
 from gateway.auth import AuthenticationError, NoGatewayRoleError, TokenVerifier
 from gateway.persisted import PersistedDocumentError, PersistedDocuments
 from gateway.rate_limit import RATE_LIMITED, RateLimiter
+from gateway.runtime.errors import publish_errors
 from gateway.sse import event_stream, wants_event_stream
 from resolvers.context import RequestContext
 from resolvers.errors import ErrorCode
 from resolvers.principal import Principal, Role
-from schema.errors import publish_errors
 
 GRAPHQL_RESPONSE = "application/graphql-response+json"
 JSON = "application/json"

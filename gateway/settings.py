@@ -87,7 +87,7 @@ class MemberSourceSettings(BaseModel):
 
 
 class LimitSettings(BaseModel):
-    """What one request may ask (schema/limits.py explains how each is counted)."""
+    """What one request may ask (gateway/runtime/limits.py explains how each is counted)."""
 
     max_depth: int = Field(12, ge=1)
     max_aliases: int = Field(30, ge=0)

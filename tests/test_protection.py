@@ -18,9 +18,9 @@ from graphql import get_introspection_query
 from gateway.app import create_app
 from gateway.persisted import ManifestError, load_manifest
 from gateway.rate_limit import RateLimiter
+from gateway.runtime.build import build_schema
+from gateway.runtime.limits import QueryLimits
 from gateway.settings import load_settings
-from schema import build_schema
-from schema.limits import QueryLimits
 from tests.conftest import Api, Demo, error_codes, serving
 
 GRAPHQL_RESPONSE = "application/graphql-response+json"

@@ -1,5 +1,5 @@
 """A long-lived subscription must not grow with every event it delivers (graphql-core 3.3 keeps a
-memo per event on the subscription's executor; schema/execution.py gives each event its own)."""
+memo per event on the subscription's executor; gateway/runtime/execution.py gives each event its own)."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ from graphql import build_schema as build_sdl
 from graphql import parse
 from strawberry.schema.schema import StrawberryGraphQLCoreExecutionContext
 
-from schema import build_schema
+from gateway.runtime.build import build_schema
 
 SDL = """type Query { ok: Boolean }
 type Subscription { events: Event }
