@@ -9,7 +9,8 @@ import strawberry
 
 from adapters.registry.records import AuditRecord
 from resolvers import audit_trail, global_ids
-from schema.types import Ctx, PageInfo
+from schema.connections import Connection, Edge, PageInfo
+from schema.types import Ctx
 
 
 @strawberry.type(
@@ -69,18 +70,6 @@ class AuditEvent:
 
 
 @strawberry.type
-class AuditEventEdge:
-    cursor: str
-    node: AuditEvent
-
-
-@strawberry.type
-class AuditEventConnection:
-    edges: list[AuditEventEdge]
-    page_info: PageInfo
-
-
-@strawberry.type
 class AuditQueries:
     @strawberry.field(description="Newest first. ALLIANCE_ADMIN and OPS only.")
     async def audit_trail(
@@ -91,11 +80,11 @@ class AuditQueries:
         since: datetime | None = None,
         first: int | None = 20,
         after: str | None = None,
-    ) -> AuditEventConnection | None:
+    ) -> Connection[AuditEvent] | None:
         page = await audit_trail.page(
             info.context, pseudonym=patient, subject=subject, since=since, first=first, after=after
         )
-        return AuditEventConnection(
-            edges=[AuditEventEdge(cursor=c, node=AuditEvent(record=r)) for c, r in page.items],
+        return Connection(
+            edges=[Edge(cursor=c, node=AuditEvent(record=r)) for c, r in page.items],
             page_info=PageInfo.of(page),
         )

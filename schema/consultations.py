@@ -11,8 +11,9 @@ from resolvers import consultations
 from resolvers.consultations import Consultation as ConsultationRecord
 from resolvers.referrals import PatientIn
 from schema.clinical import Patient, PatientInput
+from schema.connections import Connection, Edge, PageInfo
 from schema.enums import Sex, Urgency
-from schema.types import Ctx, Hospital, Node, PageInfo, hospital_of
+from schema.types import Ctx, Hospital, Node, hospital_of
 
 ConsultationKind = strawberry.enum(consultations.ConsultationKind)
 ConsultationStatus = strawberry.enum(consultations.ConsultationStatus)
@@ -162,15 +163,7 @@ class Consultation(Node):
 
 
 @strawberry.type
-class ConsultationEdge:
-    cursor: str
-    node: Consultation
-
-
-@strawberry.type
-class ConsultationConnection:
-    edges: list[ConsultationEdge]
-    page_info: PageInfo
+class ConsultationConnection(Connection[Consultation]):
     query: strawberry.Private[object]
 
     @strawberry.field(description="Over the members that answered.")
@@ -264,7 +257,7 @@ class ConsultationQueries:
         merged, list_query, filters = await consultations.page(info.context, query, first, after)
         return ConsultationConnection(
             edges=[
-                ConsultationEdge(cursor=c, node=Consultation.of(ConsultationRecord(m, r)))
+                Edge(cursor=c, node=Consultation.of(ConsultationRecord(m, r)))
                 for c, m, r in merged.items
             ],
             page_info=PageInfo.of_items(merged.items, merged.has_next_page),

@@ -8,6 +8,7 @@ import strawberry
 
 from resolvers import consultations, global_ids, referrals, registry, training
 from schema.audit import AuditQueries
+from schema.connections import Edge, PageInfo
 from schema.consultations import Consultation, ConsultationQueries
 from schema.enums import ApplicationStatus
 from schema.health import HealthQueries
@@ -22,9 +23,7 @@ from schema.types import (
     Member,
     MembershipApplication,
     MembershipApplicationConnection,
-    MembershipApplicationEdge,
     Node,
-    PageInfo,
 )
 
 
@@ -103,10 +102,7 @@ class Query(
         wanted = [s.value for s in statuses] if statuses else None
         page = await registry.applications_page(info.context, wanted, first, after)
         return MembershipApplicationConnection(
-            edges=[
-                MembershipApplicationEdge(cursor=c, node=MembershipApplication.of(a))
-                for c, a in page.items
-            ],
+            edges=[Edge(cursor=c, node=MembershipApplication.of(a)) for c, a in page.items],
             page_info=PageInfo.of(page),
             statuses=wanted,
         )

@@ -10,8 +10,9 @@ import strawberry
 from resolvers import referrals
 from resolvers.referrals import Referral as ReferralRecord
 from schema.clinical import Diagnosis, DiagnosisInput, Patient, PatientInput
+from schema.connections import Connection, Edge, PageInfo
 from schema.enums import Sex, Urgency
-from schema.types import Ctx, Hospital, Node, PageInfo, hospital_of
+from schema.types import Ctx, Hospital, Node, hospital_of
 
 Direction = strawberry.enum(referrals.Direction)
 ReferralStatus = strawberry.enum(referrals.ReferralStatus)
@@ -135,15 +136,7 @@ class Referral(Node):
 
 
 @strawberry.type
-class ReferralEdge:
-    cursor: str
-    node: Referral
-
-
-@strawberry.type
-class ReferralConnection:
-    edges: list[ReferralEdge]
-    page_info: PageInfo
+class ReferralConnection(Connection[Referral]):
     query: strawberry.Private[object]
 
     @strawberry.field(description="Over the members that answered.")
@@ -240,8 +233,7 @@ class ReferralQueries:
         merged, list_query, filters = await referrals.page(info.context, query, first, after)
         return ReferralConnection(
             edges=[
-                ReferralEdge(cursor=c, node=Referral.of(ReferralRecord(m, r)))
-                for c, m, r in merged.items
+                Edge(cursor=c, node=Referral.of(ReferralRecord(m, r))) for c, m, r in merged.items
             ],
             page_info=PageInfo.of_items(merged.items, merged.has_next_page),
             query=(list_query, filters),

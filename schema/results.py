@@ -11,7 +11,8 @@ import strawberry
 from resolvers import recognition, results
 from resolvers.results import RecognitionDecision as DecisionRecord
 from resolvers.results import TestResult as ResultRecord
-from schema.types import Ctx, Hospital, Node, PageInfo, hospital_of
+from schema.connections import Connection, Edge, PageInfo
+from schema.types import Ctx, Hospital, Node, hospital_of
 
 TestCategory = strawberry.enum(
     results.Category, description="LAB: a laboratory test (检验); EXAM: an examination (检查)."
@@ -182,15 +183,7 @@ class TestResult(Node):
 
 
 @strawberry.type
-class TestResultEdge:
-    cursor: str
-    node: TestResult
-
-
-@strawberry.type
-class TestResultConnection:
-    edges: list[TestResultEdge]
-    page_info: PageInfo
+class TestResultConnection(Connection[TestResult]):
     patient_pseudonym: str = strawberry.field(
         description="The pseudonym the patient was looked up by: use it for the next queries."
     )
@@ -286,7 +279,7 @@ class ResultQueries:
             after,
         )
         return TestResultConnection(
-            edges=[TestResultEdge(cursor=c, node=TestResult.of(r)) for c, r in page.items],
+            edges=[Edge(cursor=c, node=TestResult.of(r)) for c, r in page.items],
             page_info=PageInfo.of_items(page.items, page.has_next_page),
             patient_pseudonym=page.pseudonym,
         )

@@ -10,7 +10,8 @@ import strawberry
 from resolvers import training
 from resolvers.training import Placement as PlacementRecord
 from resolvers.training import TrainingEvent as TrainingEventRecord
-from schema.types import Ctx, Hospital, Node, PageInfo, hospital_of
+from schema.connections import Connection, Edge, PageInfo
+from schema.types import Ctx, Hospital, Node, hospital_of
 
 TrainingKind = strawberry.enum(training.TrainingKind)
 TrainingMode = strawberry.enum(training.TrainingMode)
@@ -151,15 +152,7 @@ class Placement(Node):
 
 
 @strawberry.type
-class TrainingEventEdge:
-    cursor: str
-    node: TrainingEvent
-
-
-@strawberry.type
-class TrainingEventConnection:
-    edges: list[TrainingEventEdge]
-    page_info: PageInfo
+class TrainingEventConnection(Connection[TrainingEvent]):
     query: strawberry.Private[object]
 
     @strawberry.field(description="Over the members that answered.")
@@ -169,15 +162,7 @@ class TrainingEventConnection:
 
 
 @strawberry.type
-class PlacementEdge:
-    cursor: str
-    node: Placement
-
-
-@strawberry.type
-class PlacementConnection:
-    edges: list[PlacementEdge]
-    page_info: PageInfo
+class PlacementConnection(Connection[Placement]):
     query: strawberry.Private[object]
 
     @strawberry.field(description="Over the members that answered.")
@@ -277,7 +262,7 @@ class TrainingQueries:
         merged, list_query, filters = await training.events_page(info.context, query, first, after)
         return TrainingEventConnection(
             edges=[
-                TrainingEventEdge(cursor=c, node=TrainingEvent.of(TrainingEventRecord(m, r)))
+                Edge(cursor=c, node=TrainingEvent.of(TrainingEventRecord(m, r)))
                 for c, m, r in merged.items
             ],
             page_info=PageInfo.of_items(merged.items, merged.has_next_page),
@@ -300,8 +285,7 @@ class TrainingQueries:
         merged, list_query = await training.placements_page(info.context, query, first, after)
         return PlacementConnection(
             edges=[
-                PlacementEdge(cursor=c, node=Placement.of(PlacementRecord(m, r)))
-                for c, m, r in merged.items
+                Edge(cursor=c, node=Placement.of(PlacementRecord(m, r))) for c, m, r in merged.items
             ],
             page_info=PageInfo.of_items(merged.items, merged.has_next_page),
             query=list_query,

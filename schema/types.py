@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Sequence
+from collections.abc import Awaitable
 from datetime import date, datetime
-from typing import Annotated, Any
+from typing import Annotated
 
 import strawberry
 from strawberry.types import Info
@@ -21,7 +21,7 @@ from adapters.registry.records import (
 from resolvers import agreements, clock, global_ids, registry
 from resolvers.context import RequestContext
 from resolvers.errors import ErrorCode, GatewayError
-from resolvers.pagination import Page
+from schema.connections import Connection, Edge, PageInfo
 from schema.enums import (
     AgreementStatus,
     AllianceForm,
@@ -47,27 +47,6 @@ Ctx = Info[RequestContext, None]
 @strawberry.interface(description="An object with an opaque, globally unique id.")
 class Node:
     id: strawberry.ID
-
-
-@strawberry.type
-class PageInfo:
-    has_next_page: bool
-    end_cursor: str | None
-    has_previous_page: bool = False
-    start_cursor: str | None = None
-
-    @classmethod
-    def of(cls, page: Page[object]) -> PageInfo:
-        return cls.of_items(page.items, page.has_next_page)
-
-    @classmethod
-    def of_items(cls, items: Sequence[tuple[Any, ...]], has_next_page: bool) -> PageInfo:
-        """From a page's items, each starting with its cursor."""
-        return cls(
-            has_next_page=has_next_page,
-            end_cursor=items[-1][0] if items else None,
-            start_cursor=items[0][0] if items else None,
-        )
 
 
 @strawberry.type(description="A hospital: a legal entity with its own data (医疗机构).")
@@ -313,12 +292,6 @@ class Member(Node):
         return [Agreement.of(r) for r in records]
 
 
-@strawberry.type
-class MemberEdge:
-    cursor: str
-    node: Member
-
-
 @strawberry.input
 class MemberFilter:
     statuses: list[MemberStatus] | None = strawberry.field(
@@ -328,9 +301,7 @@ class MemberFilter:
 
 
 @strawberry.type
-class MemberConnection:
-    edges: list[MemberEdge]
-    page_info: PageInfo
+class MemberConnection(Connection[Member]):
     statuses: strawberry.Private[list[str] | None]
     roles: strawberry.Private[list[str] | None]
 
@@ -471,7 +442,7 @@ class Alliance(Node):
         roles = [r.value for r in filter.roles] if filter and filter.roles else None
         page = await registry.members_page(info.context, statuses, roles, first, after)
         return MemberConnection(
-            edges=[MemberEdge(cursor=c, node=Member(record=m)) for c, m in page.items],
+            edges=[Edge(cursor=c, node=Member(record=m)) for c, m in page.items],
             page_info=PageInfo.of(page),
             statuses=statuses,
             roles=roles,
@@ -521,15 +492,7 @@ class MembershipApplication(Node):
 
 
 @strawberry.type
-class MembershipApplicationEdge:
-    cursor: str
-    node: MembershipApplication
-
-
-@strawberry.type
-class MembershipApplicationConnection:
-    edges: list[MembershipApplicationEdge]
-    page_info: PageInfo
+class MembershipApplicationConnection(Connection[MembershipApplication]):
     statuses: strawberry.Private[list[str] | None]
 
     @strawberry.field
