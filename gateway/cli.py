@@ -9,7 +9,7 @@ import logging
 import os
 import sys
 from pathlib import Path
-from typing import Any
+from typing import Any, NoReturn
 
 import asyncpg
 import uvicorn
@@ -17,7 +17,6 @@ from starlette.types import ASGIApp
 from uvicorn.main import STARTUP_FAILURE
 
 from adapters.registry.migrate import apply_migrations
-from gateway import tokens
 from gateway.app import create_app
 from gateway.logs import configure_logging
 from gateway.settings import Settings, load_settings
@@ -63,7 +62,7 @@ def _serve(settings: Settings, host: str, port: int) -> None:
 def _serve_simulating(settings: Settings, host: str, port: int, interval: float) -> None:
     """Serve as _serve does, while the demo hospitals' own systems write activity. uvicorn.run
     owns its event loop, so the server and the simulator share one made here, as uvicorn would."""
-    from gateway.demo_simulate import Simulation, simulate_activity
+    from gateway.demo.simulate import Simulation, simulate_activity
 
     simulation = Simulation.from_settings(settings)
     server = uvicorn.Server(
@@ -98,15 +97,37 @@ def cmd_migrate(args: argparse.Namespace) -> None:
     print("applied: " + ", ".join(applied) if applied else "registry is up to date")
 
 
+# `demo` and `token` import the embedded demo (gateway.demo) only when they run: the serving code
+# never loads it, and a production install, without the demo's dependencies, still serves.
+# The top-level modules of those dependencies (the `demo` extra and group in pyproject.toml):
+_DEMO_MODULES = frozenset({"pgserver", "tomli_w", "psutil"})
+
+
+def _demo_not_installed(error: ModuleNotFoundError) -> NoReturn:
+    if (error.name or "").partition(".")[0] not in _DEMO_MODULES:
+        raise error
+    print(
+        f"alliance-gateway demo: the demo's dependencies are not installed (no module {error.name})."
+        " Install them with `uv sync --group demo` in a checkout of the project, or with"
+        " `pip install 'alliance-gateway[demo]'`.",
+        file=sys.stderr,
+    )
+    raise SystemExit(1)
+
+
 def cmd_demo(args: argparse.Namespace) -> None:
     if args.simulate_activity and args.seed_only:
         # Before preparing anything: the simulator runs only while the gateway serves.
         args.usage_error("--simulate-activity needs the gateway to serve; drop --seed-only")
-    from gateway import demo
+    try:
+        from gateway.demo import provision
+    except ModuleNotFoundError as e:
+        _demo_not_installed(e)
+    logging.getLogger("pgserver").setLevel(logging.WARNING)
 
     url = f"http://{args.host}:{args.port}/graphql"
     prepared = asyncio.run(
-        demo.prepare(
+        provision.prepare(
             Path(args.data_dir),
             reset=args.reset,
             registry_dsn=args.registry_dsn,
@@ -127,6 +148,9 @@ def cmd_demo(args: argparse.Namespace) -> None:
 
 
 def cmd_token(args: argparse.Namespace) -> None:
+    # The demo's own signing key: needs none of the demo's dependencies.
+    from gateway.demo import tokens
+
     data_dir = Path(args.data_dir)
     settings = load_settings(data_dir / "alliance.toml")
     subject = args.subject or f"{args.role.lower()}-{(args.member or 'alliance').lower()}"
@@ -153,7 +177,9 @@ def build_parser() -> argparse.ArgumentParser:
     demo.add_argument("--port", type=int, default=8000)
     demo.add_argument("--data-dir", default="demo-data")
     demo.add_argument("--reset", action="store_true", help="delete the directory and start over")
-    demo.add_argument("--registry-dsn", help="use this PostgreSQL (superuser) instead of pgserver")
+    demo.add_argument(
+        "--registry-dsn", help="use this PostgreSQL (superuser) instead of the embedded one"
+    )
     demo.add_argument("--seed-only", action="store_true", help="prepare everything, do not serve")
     demo.add_argument(
         "--members",
@@ -200,7 +226,6 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> None:
     configure_logging(logging.INFO)
-    logging.getLogger("pgserver").setLevel(logging.WARNING)
     args = build_parser().parse_args(argv)
     try:
         args.func(args)

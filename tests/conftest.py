@@ -18,8 +18,8 @@ import pytest
 import uvicorn
 from starlette.types import ASGIApp
 
-from gateway import demo
 from gateway.app import create_app
+from gateway.demo import provision
 from gateway.settings import load_settings
 
 
@@ -42,7 +42,7 @@ class Demo:
 @pytest.fixture(scope="session")
 async def demo_env(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[Demo]:
     root = tmp_path_factory.mktemp("demo")
-    prepared = await demo.prepare(root, reset=False, registry_dsn=None, graphql_url="")
+    prepared = await provision.prepare(root, reset=False, registry_dsn=None, graphql_url="")
     yield Demo(root=root, info=json.loads(prepared.paths.demo_json.read_text()))
     assert prepared.embedded is not None
     prepared.embedded.stop()

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections import Counter
 
-from gateway.demo_data import HOSPITALS
+from gateway.demo.data import HOSPITALS
 from tests.conftest import Api, error_codes
 
 # DESIGN.md's contract sketch, as written.

@@ -7,7 +7,7 @@ import itertools
 import uuid
 from typing import Any
 
-from gateway import demo_data
+from gateway.demo import data as demo_data
 from resolvers import global_ids, patients
 from tests.conftest import Api, error_codes
 

@@ -17,7 +17,7 @@ import pgserver
 import pytest
 
 from adapters.exchange.columns import TABLES
-from gateway import demo_activity as da
+from gateway.demo import activity as da
 from resolvers.patients import check_character, pseudonym
 
 KEY = b"alliance-linkage-key-for-tests-0001"

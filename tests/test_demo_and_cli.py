@@ -14,7 +14,7 @@ import asyncpg
 import httpx
 import pytest
 
-from gateway import demo
+from gateway.demo import provision
 from tests.conftest import Demo, free_port
 
 ROLES = {"ALLIANCE_ADMIN", "SECRETARIAT", "MEMBER_ADMIN", "CLINICIAN", "PARTNER_SYSTEM", "OPS"}
@@ -68,7 +68,9 @@ async def test_preparing_again_reuses_the_directory(demo_env: Demo) -> None:
     conn = await asyncpg.connect(demo_env.registry_dsn)
     try:
         seats = await conn.fetchval("SELECT count(*) FROM council_seat")
-        again = await demo.prepare(demo_env.root, reset=False, registry_dsn=None, graphql_url="")
+        again = await provision.prepare(
+            demo_env.root, reset=False, registry_dsn=None, graphql_url=""
+        )
         assert await conn.fetchval("SELECT count(*) FROM council_seat") == seats
         assert (
             json.loads(again.paths.demo_json.read_text())["registry_dsn"] == demo_env.registry_dsn

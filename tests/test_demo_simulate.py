@@ -29,9 +29,9 @@ import pytest
 from adapters.exchange import bulk
 from adapters.exchange.columns import ColumnMap
 from gateway import cli
-from gateway import demo_activity as da
 from gateway.app import create_app
-from gateway.demo_simulate import (
+from gateway.demo import activity as da
+from gateway.demo.simulate import (
     ActivitySimulator,
     Kind,
     RowRef,
@@ -48,7 +48,7 @@ from resolvers.patients import pseudonym
 from tests.conftest import Demo, free_port, serving
 from tests.events_client import next_event, subscribed, watching
 
-LOGGER = "gateway.demo_simulate"
+LOGGER = "gateway.demo.simulate"
 ID_LIKE = re.compile(r"\d{17}[\dX]")
 HEX64 = re.compile(r"[0-9a-f]{64}")
 HAN = re.compile(r"[\u4e00-\u9fff]")

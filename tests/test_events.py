@@ -21,9 +21,10 @@ from adapters.exchange.changes import WATCHED, ChangeFeed
 from adapters.exchange.columns import ColumnMap
 from adapters.registry.events import EventStore
 from adapters.registry.records import NewEvent
-from gateway import demo_data, tokens
 from gateway.app import create_app
-from gateway.demo import AUDIENCE, ISSUER
+from gateway.demo import data as demo_data
+from gateway.demo import tokens
+from gateway.demo.provision import AUDIENCE, ISSUER
 from gateway.settings import load_settings
 from resolvers import global_ids
 from tests.conftest import Api, Demo, serving

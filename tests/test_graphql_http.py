@@ -10,7 +10,7 @@ import pytest
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 
-from gateway import tokens
+from gateway.demo import tokens
 from tests.conftest import Api, Demo, error_codes
 
 QUERY = "{ alliance { name } }"

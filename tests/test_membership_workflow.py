@@ -9,7 +9,7 @@ from typing import Any
 import asyncpg
 import pytest
 
-from gateway.demo_data import APPLICANT, credit_code
+from gateway.demo.data import APPLICANT, credit_code
 from resolvers import clock
 from tests.conftest import Api, error_codes
 

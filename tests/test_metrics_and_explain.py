@@ -14,8 +14,8 @@ from typing import Any
 
 import httpx
 
-from gateway import tokens
 from gateway.app import create_app
+from gateway.demo import tokens
 from gateway.settings import MemberSourceSettings, load_settings
 from tests.conftest import Api, Demo, error_codes, serving
 

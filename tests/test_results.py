@@ -11,7 +11,7 @@ import httpx
 import pytest
 
 from gateway.app import create_app
-from gateway.demo_data import HOSPITALS, RECOGNITION_CATALOGUE
+from gateway.demo.data import HOSPITALS, RECOGNITION_CATALOGUE
 from gateway.settings import load_settings
 from resolvers import clock, global_ids
 from tests.conftest import Api, Demo, error_codes, serving

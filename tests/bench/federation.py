@@ -36,7 +36,8 @@ from adapters.exchange.columns import ColumnMap  # noqa: E402
 from adapters.exchange.postgres import ExchangeDatabase  # noqa: E402
 from adapters.exchange.records import ListQuery, ReferralFilter  # noqa: E402
 from adapters.registry.store import RegistryStore  # noqa: E402
-from gateway import demo  # noqa: E402
+from gateway.demo import data as demo_data  # noqa: E402
+from gateway.demo import provision  # noqa: E402
 from gateway.settings import load_settings  # noqa: E402
 
 PAGE = 50
@@ -187,12 +188,12 @@ async def run(
     members: int, duration: float, tracing: bool, trace_ratio: float = 1.0
 ) -> dict[str, object]:
     data_dir = Path(tempfile.mkdtemp(prefix="alliance-bench-"))
-    prepared = await demo.prepare(
+    prepared = await provision.prepare(
         data_dir,
         reset=True,
         registry_dsn=None,
         graphql_url="",
-        extra_members=max(0, members - len(demo.demo_data.HOSPITALS)),
+        extra_members=max(0, members - len(demo_data.HOSPITALS)),
     )
     # The gateway serves exactly the members the direct fan-out asks, without rate limits.
     raw = tomllib.loads(prepared.paths.config.read_text())

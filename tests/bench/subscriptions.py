@@ -798,7 +798,8 @@ async def run(args: argparse.Namespace) -> list[dict[str, Any]]:
     import tomli_w
 
     from adapters.exchange.columns import ColumnMap
-    from gateway import demo
+    from gateway.demo import data as demo_data
+    from gateway.demo import provision
     from gateway.settings import load_settings
 
     main = asyncio.current_task()
@@ -808,12 +809,12 @@ async def run(args: argparse.Namespace) -> list[dict[str, Any]]:
     prepared = None
     hospitals: Hospitals | None = None
     try:
-        prepared = await demo.prepare(
+        prepared = await provision.prepare(
             data_dir,
             reset=True,
             registry_dsn=None,
             graphql_url="",
-            extra_members=max(0, args.members - len(demo.demo_data.HOSPITALS)),
+            extra_members=max(0, args.members - len(demo_data.HOSPITALS)),
         )
         raw = tomllib.loads(prepared.paths.config.read_text())
         raw["members"] = raw["members"][: args.members]

@@ -28,17 +28,17 @@ from typing import Any, NamedTuple, Self
 import asyncpg
 
 from adapters.exchange.columns import ColumnMap, Table, quote
-from gateway import demo_activity as activity
-from gateway import demo_data
-from gateway.demo import demo_patients
-from gateway.demo_activity import CST, SyntheticHospital, SyntheticPatient
+from gateway.demo import activity
+from gateway.demo import data as demo_data
+from gateway.demo.activity import CST, SyntheticHospital, SyntheticPatient
+from gateway.demo.provision import demo_patients
 from gateway.settings import Settings
 from resolvers import clock
 from resolvers.patients import pseudonym
 
 log = logging.getLogger(__name__)
 
-# gateway.demo.prepare makes its patients with this seed; the simulator must use the same ones.
+# provision.prepare makes its patients with this seed; the simulator must use the same ones.
 # A hospital's systems work on its most recent open rows, not on years-old ones.
 RECENT = 10
 
@@ -150,7 +150,7 @@ class Simulation:
 
 
 def _demo_hospitals(codes: Sequence[str], today: date) -> dict[str, SyntheticHospital]:
-    """The hospitals gateway.demo.prepare made patients for, in its order: the demo's own and
+    """The hospitals provision.prepare made patients for, in its order: the demo's own and
     the synthetic extra members (`--members N`)."""
     known = {h.code for h in demo_data.HOSPITALS}
     extra = demo_data.extra_hospitals(len([c for c in codes if c not in known]))

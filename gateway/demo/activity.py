@@ -2,7 +2,7 @@
 tele-consultations and their reports, training events, placements (进修), examination and test
 results and the labs' quality-control standing.
 
-The same vocabularies make single new rows for `demo --simulate-activity` (gateway.demo_simulate):
+The same vocabularies make single new rows for `demo --simulate-activity` (gateway.demo.simulate):
 what a hospital's own systems write while the demo serves.
 
 Everything is made up and deterministic (one `random.Random` per call). Patients appear only as
@@ -25,7 +25,7 @@ import asyncpg
 
 from adapters.exchange import bulk
 from adapters.exchange.columns import TABLES, ColumnMap
-from gateway import demo_data
+from gateway.demo import data as demo_data
 from resolvers import clock
 from resolvers.patients import check_character, pseudonym
 
@@ -79,7 +79,7 @@ def level(hospital: SyntheticHospital) -> tuple[int, int]:
 
 
 def demo_hospitals(today: date | None = None) -> list[SyntheticHospital]:
-    """The demo alliance's hospitals (gateway.demo_data) with their grades and roles."""
+    """The demo alliance's hospitals (gateway.demo.data) with their grades and roles."""
     roles = {m.code: m.role for m in demo_data.demo_members(today or clock.today())}
     return [
         SyntheticHospital(h.code, h.grade, roles[h.code])
@@ -1549,7 +1549,7 @@ async def seed_activity(
 
 # -- live activity: one row at a time, as a hospital's own systems write it -------------------
 #
-# gateway.demo_simulate writes these while the demo serves. Rows carry no id, created_at,
+# gateway.demo.simulate writes these while the demo serves. Rows carry no id, created_at,
 # updated_at or version: the database's defaults give a new row what a real HIS row gets.
 
 _UP_SHARE = {"MEMBER": 1.0, "BACKBONE": 0.45, "LEAD": 0.0}

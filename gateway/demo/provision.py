@@ -22,8 +22,9 @@ from adapters import postgres_admin
 from adapters.registry.migrate import apply_migrations
 from adapters.registry.records import HospitalRecord
 from adapters.registry.store import RegistryStore
-from gateway import demo_data, tokens
-from gateway.demo_activity import (
+from gateway.demo import data as demo_data
+from gateway.demo import tokens
+from gateway.demo.activity import (
     RENAMED_COLUMNS,
     SyntheticHospital,
     SyntheticPatient,
@@ -31,7 +32,7 @@ from gateway.demo_activity import (
     seed_activity,
     synthetic_patients,
 )
-from gateway.embedded_postgres import EmbeddedPostgres
+from gateway.demo.embedded_postgres import EmbeddedPostgres
 from resolvers import clock
 from resolvers.agreements import term_end
 from resolvers.principal import Purpose, Role
