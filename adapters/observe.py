@@ -4,13 +4,13 @@ Uses the OpenTelemetry API only: without a configured SDK every instrument is a 
 
 from __future__ import annotations
 
-import functools
-from collections.abc import Awaitable, Callable
 from contextvars import ContextVar
 from dataclasses import dataclass
-from typing import Any, ParamSpec, TypeVar
+from typing import Any
 
 from opentelemetry import metrics, trace
+
+from adapters.sources.port import Page
 
 tracer = trace.get_tracer("alliance_gateway.members")
 meter = metrics.get_meter("alliance_gateway.members")
@@ -30,6 +30,7 @@ class MemberCall:
     member: str
     adapter: str
     operation: str = "call"
+    asked: str = ""  # the request's shape: kind, pushed-down fields, limit; never a value
     via: str = "direct"  # or "dataloader": a batch serving several fields
     duration_ms: float = 0.0
     rows: int | None = None
@@ -39,30 +40,7 @@ class MemberCall:
 
 # The calls of the current request, when the request asked for an explanation.
 explained_calls: ContextVar[list[MemberCall] | None] = ContextVar("explained_calls", default=None)
-_current_call: ContextVar[MemberCall | None] = ContextVar("current_member_call", default=None)
 _via: ContextVar[str] = ContextVar("member_call_via", default="direct")
-
-P = ParamSpec("P")
-R = TypeVar("R")
-
-
-def operation(name: str) -> Callable[[Callable[P, Awaitable[R]]], Callable[P, Awaitable[R]]]:
-    """Names the adapter operation a member call performs, on its span and explain entry."""
-
-    def decorate(method: Callable[P, Awaitable[R]]) -> Callable[P, Awaitable[R]]:
-        @functools.wraps(method)
-        async def named(*args: P.args, **kwargs: P.kwargs) -> R:
-            call = _current_call.get()
-            if call is not None:
-                call.operation = name
-                span = trace.get_current_span()
-                span.update_name(f"{call.member} {name}")
-                span.set_attribute("alliance.operation", name)
-            return await method(*args, **kwargs)
-
-        return named
-
-    return decorate
 
 
 def via_dataloader() -> Any:
@@ -74,16 +52,18 @@ def reset_via(token: Any) -> None:
     _via.reset(token)
 
 
-def start_call(member: str, adapter: str) -> MemberCall:
-    call = MemberCall(member=member, adapter=adapter, via=_via.get())
-    _current_call.set(call)
-    return call
+def start_call(member: str, adapter: str, operation: str, asked: str) -> MemberCall:
+    return MemberCall(
+        member=member, adapter=adapter, operation=operation, asked=asked, via=_via.get()
+    )
 
 
 def finish_call(call: MemberCall, result: object) -> None:
     if isinstance(result, list):
         call.rows = len(result)
-    elif isinstance(result, int) and not isinstance(result, bool):
+    elif isinstance(result, Page):
+        call.rows = len(result.records)
+    elif result is not None:
         call.rows = 1
     attributes = {
         "alliance.member": call.member,

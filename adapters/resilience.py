@@ -16,28 +16,13 @@ from dataclasses import dataclass
 from enum import StrEnum
 from typing import TypeVar
 
-import asyncpg
 from opentelemetry.trace import SpanKind, Status, StatusCode
 
 from adapters import observe
+from adapters.sources.errors import SourceError, SourceErrorCode
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
-
-
-class SourceErrorCode(StrEnum):
-    SOURCE_UNAVAILABLE = "SOURCE_UNAVAILABLE"
-    SOURCE_TIMEOUT = "SOURCE_TIMEOUT"
-    SOURCE_CIRCUIT_OPEN = "SOURCE_CIRCUIT_OPEN"
-    SOURCE_READ_ONLY = "SOURCE_READ_ONLY"
-
-
-class SourceError(Exception):
-    def __init__(self, code: SourceErrorCode, member: str, message: str) -> None:
-        super().__init__(message)
-        self.code = code
-        self.member = member
-        self.message = message
 
 
 class CircuitState(StrEnum):
@@ -87,24 +72,11 @@ class CircuitBreaker:
             self.opened_at = time.monotonic()
 
 
-# Failures that say the source is down or unreachable, as opposed to a refused request.
-_UNAVAILABLE = (
-    OSError,
-    asyncpg.PostgresConnectionError,
-    asyncpg.InterfaceError,
-    asyncpg.CannotConnectNowError,
-    asyncpg.InvalidAuthorizationSpecificationError,
-    asyncpg.InvalidPasswordError,
-    asyncpg.InsufficientPrivilegeError,
-    asyncpg.UndefinedTableError,
-    asyncpg.UndefinedColumnError,
-    asyncpg.QueryCanceledError,
-)
-
-
 class Guard:
     """Runs calls to one member under its timeout, concurrency limit and circuit breaker, each in
-    a client span of its own."""
+    a client span of its own. Whatever goes wrong inside a call leaves it as a SourceError naming
+    the member: adapters translate their drivers' failures, and anything they did not foresee is
+    SOURCE_FAILED here, so one member can never fail more than its own part of an answer."""
 
     def __init__(
         self,
@@ -122,29 +94,34 @@ class Guard:
         self._limit = asyncio.Semaphore(max_concurrency)
         self.last_latency_ms: float | None = None
 
-    async def call(self, operation: Callable[[], Awaitable[T]]) -> T:
+    async def call(self, operation: str, asked: str, send: Callable[[], Awaitable[T]]) -> T:
         with observe.tracer.start_as_current_span(
-            f"{self.member} call",
+            f"{self.member} {operation}",
             kind=SpanKind.CLIENT,
-            attributes={"alliance.member": self.member, "alliance.adapter": self.adapter},
+            attributes={
+                "alliance.member": self.member,
+                "alliance.adapter": self.adapter,
+                "alliance.operation": operation,
+                "alliance.request": asked,
+            },
             # The status is set below from the SOURCE_* code; an exception's message may quote
             # a value and stays out of the span.
             record_exception=False,
             set_status_on_exception=False,
         ) as span:
-            record = observe.start_call(self.member, self.adapter)
+            record = observe.start_call(self.member, self.adapter, operation, asked)
             started = time.perf_counter()
             result: object = None
             try:
-                result = await self._guarded(operation)
+                result = await self._guarded(send)
                 return result  # type: ignore[return-value]
             except SourceError as e:
                 record.outcome, record.code = "error", e.code.value
                 span.set_status(Status(StatusCode.ERROR, e.code.value))
                 span.set_attribute("alliance.error.code", e.code.value)
                 raise
-            except BaseException as e:
-                record.outcome, record.code = "error", type(e).__name__
+            except BaseException:
+                record.outcome, record.code = "cancelled", None
                 raise
             finally:
                 record.duration_ms = (time.perf_counter() - started) * 1000
@@ -153,19 +130,14 @@ class Guard:
                 if record.rows is not None:
                     span.set_attribute("alliance.rows", record.rows)
 
-    async def _guarded(self, operation: Callable[[], Awaitable[T]]) -> T:
+    async def _guarded(self, send: Callable[[], Awaitable[T]]) -> T:
         if not self.breaker.allow():
-            raise SourceError(
-                SourceErrorCode.SOURCE_CIRCUIT_OPEN,
-                self.member,
-                f"Member {self.member} is failing; it is not asked again until its circuit "
-                "breaker lets a probe through.",
-            )
+            raise SourceError(SourceErrorCode.SOURCE_CIRCUIT_OPEN, self.member)
         started = time.perf_counter()
         try:
             # The deadline covers waiting for a slot too: a saturated member is a slow member.
             async with asyncio.timeout(self.timeout_seconds), self._limit:
-                result = await operation()
+                result = await send()
         except TimeoutError:
             self.breaker.record_failure()
             raise SourceError(
@@ -173,21 +145,32 @@ class Guard:
                 self.member,
                 f"Member {self.member} did not answer within {self.timeout_seconds:g} s.",
             ) from None
-        except _UNAVAILABLE as e:
-            self.breaker.record_failure()
-            log.warning(
-                "member source unavailable",
+        except SourceError as e:
+            self._count(e)
+            raise
+        except Exception as e:
+            # An adapter let something through that it should have translated: contained here
+            # all the same, and logged by type only (its text may quote a value).
+            log.error(
+                "member call failed unexpectedly",
                 extra={"member": self.member, "error": type(e).__name__},
             )
-            raise SourceError(
-                SourceErrorCode.SOURCE_UNAVAILABLE,
-                self.member,
-                f"Member {self.member}'s source is unavailable.",
-            ) from None
+            failure = SourceError(SourceErrorCode.SOURCE_FAILED, self.member)
+            self._count(failure)
+            raise failure from None
         except BaseException:
-            # Anything else says nothing of the source's health: the breaker stays as it was.
             self.breaker.release_probe()
             raise
         self.breaker.record_success()
         self.last_latency_ms = (time.perf_counter() - started) * 1000
         return result
+
+    def _count(self, error: SourceError) -> None:
+        if error.code.unhealthy:
+            self.breaker.record_failure()
+            log.warning(
+                "member source failing", extra={"member": self.member, "code": error.code.value}
+            )
+        else:
+            # A refused request says nothing of the source's health.
+            self.breaker.release_probe()

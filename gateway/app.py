@@ -16,14 +16,12 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse
 from starlette.routing import Route, WebSocketRoute
 
-from adapters.exchange.changes import ChangeFeed
-from adapters.exchange.columns import ColumnMap
-from adapters.exchange.postgres import ExchangeDatabase
 from adapters.registry.audit import AuditStore
 from adapters.registry.events import EventStore, listen
 from adapters.registry.migrate import apply_migrations
 from adapters.registry.store import RegistryStore
 from adapters.resilience import CircuitBreaker, Guard
+from adapters.sources.kinds import open_source
 from gateway import metrics
 from gateway.audit_flush import AuditFlush
 from gateway.auth import TokenVerifier
@@ -38,7 +36,6 @@ from gateway.tracing import (
     ServerSpans,
     configure_tracing,
     gateway_version,
-    trace_fan_out,
 )
 from gateway.websocket import GraphQLWebSocket
 from gateway.workers.change_watch import ChangeWatcher, WatchSettings
@@ -66,19 +63,13 @@ async def open_registry_pool(settings: Settings) -> asyncpg.Pool:
 def build_federation(settings: Settings) -> Federation:
     members = []
     for m in settings.members:
-        source = ExchangeDatabase(
-            m.code,
-            m.resolved_dsn(),
-            columns=ColumnMap(m.columns),
-            read_only=m.read_only,
-            pool_max_size=m.pool_max_size,
-            connect_timeout_seconds=m.timeout_seconds,
-        )
+        source = open_source(m.source_config())
         guard = Guard(
             m.code,
             timeout_seconds=m.timeout_seconds,
             max_concurrency=m.max_concurrency,
             breaker=CircuitBreaker(m.circuit_failure_threshold, m.circuit_reset_seconds),
+            adapter=source.adapter,
         )
         members.append(MemberSource(m.code, source, guard))
     return Federation(members)
@@ -86,7 +77,7 @@ def build_federation(settings: Settings) -> Federation:
 
 @contextlib.asynccontextmanager
 async def run_events(
-    settings: Settings, pool: asyncpg.Pool
+    settings: Settings, pool: asyncpg.Pool, federation: Federation
 ) -> AsyncIterator[tuple[EventStore, EventHub, ChangeWatcher | None]]:
     """The replica's event hub, its share of the members' change watch, and log retention."""
     config, dsn = settings.events, settings.registry.dsn
@@ -101,11 +92,8 @@ async def run_events(
     )
     await hub.start()
     watcher: ChangeWatcher | None = None
-    if config.watch and settings.members:
-        feeds = [
-            ChangeFeed(m.code, m.resolved_dsn(), ColumnMap(m.columns), timeout_seconds=5.0)
-            for m in settings.members
-        ]
+    if config.watch and federation.members:
+        feeds = [m.source.change_feed() for m in federation.members.values()]
         watcher = ChangeWatcher(
             settings.alliance_id,
             lambda: asyncpg.connect(dsn, timeout=5),
@@ -154,8 +142,6 @@ def create_app(settings: Settings) -> Starlette:
             metrics.ExplainFederation,
         ],
     )
-    if tracing:
-        trace_fan_out(schema)
     verifier = TokenVerifier(settings.auth)
     federation = build_federation(settings)
     linkage_key = settings.linkage_key.get_secret_value().encode() if settings.linkage_key else None
@@ -184,7 +170,7 @@ def create_app(settings: Settings) -> Starlette:
             log.info("registry migrated to %s", applied[-1])
         state["registry"] = RegistryStore(pool)
         state["audit"] = AuditStore(pool)
-        async with run_events(settings, pool) as (store, hub, watcher):
+        async with run_events(settings, pool, federation) as (store, hub, watcher):
             state["events"], state["hub"], state["watcher"] = store, hub, watcher
             watched = metrics.watch(federation, pool)
             try:

@@ -48,6 +48,7 @@ from strawberry.types.execution import ExecutionContext, PreExecutionError
 
 from adapters import observe
 from adapters.resilience import CircuitState
+from adapters.sources.port import PoolStats
 from gateway.tracing import gateway_version, tracing_resource
 from resolvers.context import RequestContext
 from resolvers.federation import Federation
@@ -198,20 +199,18 @@ def watch(federation: Federation, registry_pool: asyncpg.Pool | None = None) -> 
     return watched
 
 
-def _member_pool(source: object) -> asyncpg.Pool | None:
-    # ExchangeDatabase creates its pool on first use; until then there is nothing to report.
-    pool = getattr(source, "_pool", None)
-    return pool if isinstance(pool, asyncpg.Pool) else None
-
-
-def _pools() -> dict[str, asyncpg.Pool | None]:
-    pools: dict[str, asyncpg.Pool | None] = {}
+def _pools() -> dict[str, PoolStats | None]:
+    pools: dict[str, PoolStats | None] = {}
     # A snapshot: an OTLP reader collects from its own thread while apps come and go.
     for watched in list(_watched):
-        if watched.registry_pool is not None:
-            pools["registry"] = watched.registry_pool
+        registry = watched.registry_pool
+        if registry is not None:
+            pools["registry"] = PoolStats(
+                registry.get_size(), registry.get_idle_size(), registry.get_max_size()
+            )
         for code, member in watched.federation.members.items():
-            pools[code] = _member_pool(member.source)
+            # A source opens its pool on first use; until then there is nothing to report.
+            pools[code] = member.source.pool_stats()
     return pools
 
 
@@ -233,8 +232,8 @@ def _observe_circuits(options: CallbackOptions) -> Iterable[Observation]:
 def _observe_pool_connections(options: CallbackOptions) -> Iterable[Observation]:
     observations = []
     for name, pool in sorted(_pools().items()):
-        size = pool.get_size() if pool is not None else 0
-        idle = pool.get_idle_size() if pool is not None else 0
+        size = pool.size if pool is not None else 0
+        idle = pool.idle if pool is not None else 0
         attributes = _pool_attributes(name)
         observations.append(
             Observation(size - idle, {**attributes, "db.client.connection.state": "used"})
@@ -245,7 +244,7 @@ def _observe_pool_connections(options: CallbackOptions) -> Iterable[Observation]
 
 def _observe_pool_max(options: CallbackOptions) -> Iterable[Observation]:
     return [
-        Observation(pool.get_max_size() if pool is not None else 0, _pool_attributes(name))
+        Observation(pool.max_size if pool is not None else 0, _pool_attributes(name))
         for name, pool in sorted(_pools().items())
     ]
 

@@ -9,11 +9,13 @@ import os
 import re
 import tomllib
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any
 
 from pydantic import BaseModel, Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
 
+from adapters.sources import kinds as source_kinds
+from adapters.sources.port import SourceConfig
 from resolvers.principal import Role
 from resolvers.rules import AllianceRules
 
@@ -47,7 +49,8 @@ class MemberSourceSettings(BaseModel):
     """One member hospital's source: its exchange database and how hard to try it."""
 
     code: str
-    kind: Literal["postgres"] = "postgres"
+    # Which adapter serves it (adapters/sources/kinds.py): "postgres", …
+    kind: str = "postgres"
     dsn: str | None = None
     # Keep the DSN (with its password) out of the file: the name of an environment variable.
     dsn_env: str | None = None
@@ -67,6 +70,13 @@ class MemberSourceSettings(BaseModel):
             raise ValueError("a member code is 2-20 capital letters, digits or '-'")
         return value
 
+    @field_validator("kind")
+    @classmethod
+    def _kind(cls, value: str) -> str:
+        if value not in source_kinds.known():
+            raise ValueError(f"kind must be one of {', '.join(source_kinds.known())}")
+        return value
+
     @model_validator(mode="after")
     def _has_dsn(self) -> MemberSourceSettings:
         if self.dsn is None and self.dsn_env is None:
@@ -84,6 +94,17 @@ class MemberSourceSettings(BaseModel):
                 )
         assert self.dsn is not None
         return self.dsn
+
+    def source_config(self) -> SourceConfig:
+        return SourceConfig(
+            member=self.code,
+            kind=self.kind,
+            dsn=self.resolved_dsn(),
+            read_only=self.read_only,
+            timeout_seconds=self.timeout_seconds,
+            pool_max_size=self.pool_max_size,
+            columns=self.columns,
+        )
 
 
 class LimitSettings(BaseModel):

@@ -1,7 +1,7 @@
 """Traces: the OpenTelemetry SDK set up from the standard OTEL_* environment variables, the HTTP
-server span of every request, the GraphQL operation span, and spans for the root fields that fan
-out to members. The member calls beneath them (adapters/observe.py) and the asyncpg database spans
-beneath those complete one trace per request.
+server span of every request and the GraphQL operation span; the root fields that fan out to members
+declare a span of their own (schema/fan_out.py). The member calls beneath them (adapters/observe.py)
+and the asyncpg database spans beneath those complete one trace per request.
 
 Environment (the OpenTelemetry SDK's own names):
 - OTEL_SDK_DISABLED=true: no tracing at all.
@@ -25,16 +25,13 @@ from __future__ import annotations
 
 import hashlib
 import importlib.metadata
-import inspect
 import logging
 import os
 import threading
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from typing import Any
 
-import strawberry
 import wrapt
-from graphql import GraphQLResolveInfo
 from opentelemetry import propagate, trace
 from opentelemetry.propagators.textmap import Getter
 from opentelemetry.sdk.resources import OTELResourceDetector, Resource
@@ -50,6 +47,8 @@ from opentelemetry.trace import SpanKind, Status, StatusCode
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from strawberry.extensions import SchemaExtension
 from strawberry.types.execution import PreExecutionError
+
+from schema.fan_out import error_label
 
 log = logging.getLogger("alliance_gateway.tracing")
 
@@ -270,12 +269,6 @@ def _scrubbed(span: ReadableSpan) -> ReadableSpan:
     )
 
 
-def _error_label(error: BaseException) -> str:
-    """A code or a type name, never a message."""
-    code = getattr(error, "code", None)
-    return str(getattr(code, "value", code)) if code is not None else type(error).__name__
-
-
 # -- the HTTP server span -----------------------------------------------------------------------
 
 
@@ -355,21 +348,7 @@ def _name_by_route(span: trace.Span, scope: Scope, method: str) -> None:
         span.update_name(f"{method} {route}")
 
 
-# -- the GraphQL operation and its fan-out --------------------------------------------------------
-
-# Root Query fields whose resolvers ask members; every Mutation field routes to a member or the
-# registry and gets a span too. Other fields (scalars, nested objects) get none: see trace_fan_out.
-FAN_OUT_QUERY_FIELDS = frozenset(
-    {
-        "referrals",
-        "consultations",
-        "trainingEvents",
-        "placements",
-        "testResults",
-        "recognitionStatistics",
-        "node",
-    }
-)
+# -- the GraphQL operation ----------------------------------------------------------------------
 
 
 def document_hash(document: str) -> str:
@@ -388,7 +367,7 @@ class GraphQLTracing(SchemaExtension):
             try:
                 yield
             except BaseException as e:
-                span.set_status(Status(StatusCode.ERROR, _error_label(e)))
+                span.set_status(Status(StatusCode.ERROR, error_label(e)))
                 raise
             finally:
                 if span.is_recording():
@@ -417,58 +396,3 @@ class GraphQLTracing(SchemaExtension):
             span.set_attribute("alliance.error.codes", codes)
             if isinstance(result, PreExecutionError) or getattr(result, "data", None) is None:
                 span.set_status(Status(StatusCode.ERROR, codes[0]))
-
-
-def trace_fan_out(schema: strawberry.Schema) -> None:
-    """A span around each root field that fans out, by wrapping its resolver in the executable
-    schema; rather than an extension's `resolve` hook, which would run for every field of every
-    response (thousands for a page) to pick out the few root ones."""
-    executable = schema._schema
-    for root, names in (
-        (executable.query_type, FAN_OUT_QUERY_FIELDS),
-        (executable.mutation_type, None),
-    ):
-        if root is None:
-            continue
-        for name, field in root.fields.items():
-            resolve = field.resolve
-            if resolve is None or getattr(resolve, "traced", False):
-                continue
-            if names is None or name in names:
-                field.resolve = _in_span(resolve)
-
-
-def _in_span(resolve: Callable[..., Any]) -> Callable[..., Any]:
-    def traced(root: Any, info: GraphQLResolveInfo, *args: Any, **kwargs: Any) -> Any:
-        return _resolve_in_span(resolve, root, info, args, kwargs)
-
-    traced.traced = True  # type: ignore[attr-defined]
-    return traced
-
-
-async def _resolve_in_span(
-    _next: Callable[..., Any],
-    root: Any,
-    info: GraphQLResolveInfo,
-    args: tuple[Any, ...],
-    kwargs: dict[str, Any],
-) -> Any:
-    parent = info.parent_type.name
-    with tracer.start_as_current_span(
-        f"{parent}.{info.field_name}",
-        attributes={
-            "graphql.field.parent_type": parent,
-            "graphql.field.name": info.field_name,
-            "graphql.field.path": str(info.path.key),
-        },
-        record_exception=False,
-        set_status_on_exception=False,
-    ) as span:
-        try:
-            result = _next(root, info, *args, **kwargs)
-            if inspect.isawaitable(result):
-                result = await result
-        except Exception as e:
-            span.set_status(Status(StatusCode.ERROR, _error_label(e)))
-            raise
-        return result

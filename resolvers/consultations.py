@@ -9,19 +9,21 @@ from dataclasses import dataclass
 from datetime import datetime
 from enum import StrEnum
 
-from adapters.exchange.records import (
+from adapters.sources import port
+from adapters.sources.port import Children, CreateRequest, UpdateRequest
+from adapters.sources.records import (
     ChangeRow,
     ConsultationFilter,
     ConsultationRow,
     ListQuery,
     ReportRow,
 )
-from resolvers import events, global_ids, patients, registry
+from resolvers import events, patients, registry
 from resolvers.access import acting_hospital, record_scope
 from resolvers.context import RequestContext
 from resolvers.errors import bad_input, forbidden, invalid_transition, not_found
-from resolvers.federation import Merged, Owned, on_member
-from resolvers.lists import federated_count, federated_page, load_owned
+from resolvers.federation import Owned, on_member
+from resolvers.lists import FederatedPage, federated_page, load_owned
 from resolvers.referrals import PatientIn
 
 KIND = "Consultation"
@@ -91,26 +93,27 @@ def _is_party(ctx: RequestContext, row: ConsultationRow) -> bool:
 
 
 async def page(
-    ctx: RequestContext, q: ConsultationQuery, first: int | None, after: str | None
-) -> tuple[Merged[ConsultationRow], ListQuery, ConsultationFilter]:
+    ctx: RequestContext,
+    q: ConsultationQuery,
+    first: int | None,
+    after: str | None,
+    *,
+    with_total: bool = False,
+) -> FederatedPage[ConsultationRow]:
     scope = record_scope(ctx.who, "consultations")
     query = ListQuery(parties=scope.parties, with_party=q.hospital, since=q.since, until=q.until)
     filters = ConsultationFilter(kinds=q.kinds, statuses=q.statuses)
-    merged = await federated_page(
+    return await federated_page(
         ctx,
+        port.CONSULTATION,
         KIND,
         query,
-        lambda s, lq: s.consultations(lq, filters),
-        lambda r: r.created_at,
+        filters,
         first,
         after,
-        lambda r: (r.requesting_hospital, r.invited_hospital),
+        with_total=with_total,
+        hospitals_of=lambda r: (r.requesting_hospital, r.invited_hospital),
     )
-    return merged, query, filters
-
-
-async def count(ctx: RequestContext, query: ListQuery, filters: ConsultationFilter) -> int:
-    return await federated_count(ctx, query, lambda s, lq: s.count_consultations(lq, filters))
 
 
 async def report(ctx: RequestContext, consultation: Consultation) -> ReportRow | None:
@@ -182,10 +185,11 @@ async def request(ctx: RequestContext, new: NewConsultation) -> Consultation:
         "idempotency_key": new.idempotency_key,
         "created_by": ctx.who.subject,
     }
-    row, created = await on_member(
-        ctx.federation, requester, lambda s: s.insert_consultation(values), ctx.sources
+    created = await on_member(
+        ctx.federation, requester, CreateRequest(port.CONSULTATION, values), ctx.sources
     )
-    if not created and (row.patient_pseudonym != pseudonym or row.kind != new.kind.value):
+    row = created.record
+    if not created.created and (row.patient_pseudonym != pseudonym or row.kind != new.kind.value):
         raise bad_input(
             "This idempotencyKey was already used for another consultation.",
             field="idempotencyKey",
@@ -247,11 +251,10 @@ async def advance(
     opinion: str | None = None,
 ) -> Consultation:
     actor = acting_hospital(ctx.who, f"{step} a consultation")
-    member, row_id = global_ids.decode_member_key(global_id, KIND)
     current = await get(ctx, global_id)
     if current is None:
         raise not_found("consultation", global_id)
-    row = current.row
+    member, row = current.member, current.row
     allowed_from, target, who = _STEPS[step]
     party = row.invited_hospital if who == "invited" else row.requesting_hospital
     if actor != party:
@@ -262,17 +265,24 @@ async def advance(
             f"{' or '.join(allowed_from)}.",
             status=row.status,
         )
-    allowed = [row.status]
     if step is Step.REPORT:
         text, expert = _text(opinion), _text(expert_name) or row.expert_name
         if text is None:
             raise bad_input("The report needs the expert's opinion.", field="opinion")
         if expert is None:
             raise bad_input("Name the expert who signs the report.", field="expertName")
+        # The signed opinion is stored with the status change, atomically.
+        report = {"expert_name": expert, "opinion": text}
         updated = await on_member(
             ctx.federation,
             member,
-            lambda s: s.report_consultation(row_id, allowed, expert, text),
+            UpdateRequest(
+                port.CONSULTATION,
+                row.id,
+                row.version,
+                {"status": target.value},
+                Children(port.CONSULTATION_REPORT, "consultation_id", (report,)),
+            ),
             ctx.sources,
         )
     else:
@@ -293,7 +303,7 @@ async def advance(
         updated = await on_member(
             ctx.federation,
             member,
-            lambda s: s.transition_consultation(row_id, allowed, changes),
+            UpdateRequest(port.CONSULTATION, row.id, row.version, changes),
             ctx.sources,
         )
     if updated is None:
@@ -301,8 +311,8 @@ async def advance(
             "The consultation changed meanwhile; read it again and retry.", status=row.status
         )
     ctx.audit.wrote("updateConsultation", row.patient_pseudonym)
-    ctx.member_loaders.consultation.clear((member, row_id))
-    ctx.member_loaders.report.clear((member, row_id))
+    ctx.member_loaders.consultation.clear((member, row.id))
+    ctx.member_loaders.report.clear((member, row.id))
     changes = [_change(updated)]
     if step is Step.REPORT:
         # The report is a row of its own, written in the same transaction: its first version.

@@ -13,8 +13,8 @@ from typing import TYPE_CHECKING
 
 import asyncpg
 
-from adapters.exchange.records import ChangeRow
 from adapters.registry.records import EventRecord, NewEvent
+from adapters.sources.records import ChangeRow
 from resolvers import global_ids
 from resolvers.access import OFFICE_ROLES, PARTY_ROLES
 from resolvers.principal import Principal

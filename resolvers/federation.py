@@ -13,27 +13,44 @@ import base64
 import binascii
 import heapq
 import json
-from collections.abc import Awaitable, Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime
-from typing import ClassVar, Generic, TypeVar
+from typing import Any, ClassVar, Generic, TypeVar
 
-from adapters.exchange.postgres import ExchangeDatabase
-from adapters.exchange.records import Bound
-from adapters.resilience import Guard, SourceError
+from adapters.resilience import Guard
+from adapters.sources.errors import SourceError, SourceErrorCode
+from adapters.sources.port import RecordKind, SourcePort, SourceRequest
+from adapters.sources.records import Bound
 from resolvers import global_ids
 from resolvers.errors import bad_input
 
 T = TypeVar("T")
 R = TypeVar("R")
-_MAX_ID = 2**63 - 1
+_MAX_KEY_LENGTH = 256
 
 
 @dataclass
 class MemberSource:
     code: str
-    source: ExchangeDatabase
+    source: SourcePort
     guard: Guard
+
+    def serves(self, kind: RecordKind[Any] | None) -> bool:
+        return kind is None or kind in self.source.capabilities.serves
+
+    async def ask(self, request: SourceRequest[T]) -> T:
+        """The request, sent to this member's adapter under its guard."""
+        if not self.serves(request.kind):
+            raise SourceError(SourceErrorCode.SOURCE_NOT_SERVED, self.code)
+        operation = (
+            request.operation
+            if request.kind is None
+            else (f"{request.operation} {request.kind.name}")
+        )
+        return await self.guard.call(
+            operation, request.describe(), lambda: request.send(self.source)
+        )
 
 
 class Federation:
@@ -49,9 +66,15 @@ class Federation:
         member = self.members.get(code)
         if member is None:
             raise bad_input(
-                f"Hospital {code} has no data source configured in this gateway.", member=code
+                f"Hospital {code[:40]} has no data source configured in this gateway.",
+                member=code[:40],
             )
         return member
+
+    def holds(self, code: str, key: str) -> bool:
+        """Whether `code` is configured here and its source could have issued `key`."""
+        member = self.members.get(code)
+        return member is not None and member.source.capabilities.accepts_key(key)
 
     async def close(self) -> None:
         await asyncio.gather(*(m.source.close() for m in self.members.values()))
@@ -78,25 +101,32 @@ class FanOut(Generic[T]):
 async def fan_out(
     federation: Federation,
     codes: Sequence[str],
-    call: Callable[[ExchangeDatabase], Awaitable[T]],
+    request_for: Callable[[str], SourceRequest[T]],
     report: SourceReport | None = None,
 ) -> FanOut[T]:
-    async def one(code: str) -> T:
+    """The request asked of every member in `codes` at once. A member whose source does not hold
+    the kind asked for is left out, silently; one that fails is reported, and costs its part."""
+    asked: list[tuple[MemberSource, SourceRequest[T]]] = []
+    for code in codes:
         member = federation.get(code)
-        return await member.guard.call(lambda: call(member.source))
-
-    outcomes = await asyncio.gather(*(one(c) for c in codes), return_exceptions=True)
+        request = request_for(code)
+        if member.serves(request.kind):
+            asked.append((member, request))
+    outcomes = await asyncio.gather(
+        *(member.ask(request) for member, request in asked), return_exceptions=True
+    )
     results: dict[str, T] = {}
     errors: list[SourceError] = []
-    for code, outcome in zip(codes, outcomes, strict=True):
+    for (member, _), outcome in zip(asked, outcomes, strict=True):
         if isinstance(outcome, SourceError):
             errors.append(outcome)
         elif isinstance(outcome, BaseException):
+            # Only cancellation gets here: the guard turns every failure into a SourceError.
             raise outcome
         else:
-            results[code] = outcome
+            results[member.code] = outcome
     if report is not None:
-        report.asked.update(codes)
+        report.asked.update(m.code for m, _ in asked)
         report.failures.extend(errors)
     return FanOut(results, errors)
 
@@ -104,7 +134,7 @@ async def fan_out(
 async def on_member(
     federation: Federation,
     code: str,
-    call: Callable[[ExchangeDatabase], Awaitable[T]],
+    request: SourceRequest[T],
     report: SourceReport | None = None,
 ) -> T:
     """One member's call. Its SourceError is raised: a write or a lookup has no partial answer,
@@ -112,12 +142,12 @@ async def on_member(
     member = federation.get(code)
     if report is not None:
         report.asked.add(code)
-    return await member.guard.call(lambda: call(member.source))
+    return await member.ask(request)
 
 
 @dataclass(frozen=True, slots=True)
 class Owned(Generic[R]):
-    """A record where it lives: the member whose source holds it, and its row. Subclasses name
+    """A record where it lives: the member whose source holds it, and its record. Subclasses name
     the record's kind, which its global id carries."""
 
     kind: ClassVar[str]
@@ -136,33 +166,42 @@ class Owned(Generic[R]):
 class Position:
     value: datetime | date
     member: str
-    id: int
+    key: str
 
     def bound_for(self, member: str) -> Bound:
-        """This member's rows that come after the position in the alliance-wide order."""
+        """This member's records that come after the position in the alliance-wide order."""
         if member == self.member:
-            return Bound(self.value, self.id)
+            return Bound(self.value, self.key)
         # Ties on the sort value are ordered by member code, descending.
-        return Bound(self.value, _MAX_ID if member < self.member else 0)
+        return Bound(self.value, ties_after=member < self.member)
 
 
 def encode_position(kind: str, position: Position) -> str:
-    raw = json.dumps([kind, position.value.isoformat(), position.member, position.id])
+    raw = json.dumps([kind, position.value.isoformat(), position.member, position.key])
     return base64.urlsafe_b64encode(raw.encode()).decode().rstrip("=")
 
 
-def decode_position(cursor: str, kind: str) -> Position:
+def decode_position(cursor: str, kind: str, federation: Federation) -> Position:
+    """The position a cursor of this list names. Cursors issued with integer keys (before keys
+    became strings) still work."""
+    refused = bad_input("`after` is not a cursor of this list.", argument="after")
+    if len(cursor) > 1024:
+        raise refused
     try:
         padded = cursor + "=" * (-len(cursor) % 4)
-        found, value, member, row_id = json.loads(base64.urlsafe_b64decode(padded.encode()))
+        found, value, member, key = json.loads(base64.urlsafe_b64decode(padded.encode()))
         parsed: datetime | date = (
             datetime.fromisoformat(value) if "T" in value else date.fromisoformat(value)
         )
-        if found != kind or not isinstance(member, str) or not isinstance(row_id, int):
-            raise ValueError
-    except (binascii.Error, UnicodeDecodeError, ValueError, TypeError):
-        raise bad_input("`after` is not a cursor of this list.", argument="after") from None
-    return Position(parsed, member, row_id)
+    except (binascii.Error, ValueError, TypeError, RecursionError):
+        raise refused from None
+    if isinstance(key, int) and not isinstance(key, bool):
+        key = str(key)
+    if found != kind or not isinstance(member, str) or not isinstance(key, str):
+        raise refused
+    if member in federation.members and not federation.holds(member, key):
+        raise refused
+    return Position(parsed, member, key)
 
 
 @dataclass(frozen=True, slots=True)
@@ -175,12 +214,15 @@ def merge_pages(
     kind: str,
     pages: dict[str, list[R]],
     sort_value: Callable[[R], datetime | date],
-    row_id: Callable[[R], int],
     limit: int,
 ) -> Merged[R]:
-    """k-way merge of members' pages, each already newest first; keeps the first `limit`."""
-    streams = [[(sort_value(r), code, row_id(r), r) for r in rows] for code, rows in pages.items()]
-    merged = heapq.merge(*streams, key=lambda item: item[:3], reverse=True)
+    """k-way merge of members' pages, each already newest first in its source's own order;
+    keeps the first `limit`. Streams are told apart by member, so keys are never compared."""
+    streams = [
+        [(sort_value(r), code, r.id, r) for r in rows]  # type: ignore[attr-defined]
+        for code, rows in pages.items()
+    ]
+    merged = heapq.merge(*streams, key=lambda item: item[:2], reverse=True)
     taken = []
     for item in merged:
         taken.append(item)
@@ -193,6 +235,6 @@ def merge_pages(
     return Merged(items=items, has_next_page=len(taken) > limit)
 
 
-def bounds(after: str | None, kind: str) -> Callable[[str], Bound | None]:
-    position = decode_position(after, kind) if after is not None else None
+def bounds(after: str | None, kind: str, federation: Federation) -> Callable[[str], Bound | None]:
+    position = decode_position(after, kind, federation) if after is not None else None
     return lambda member: position.bound_for(member) if position else None

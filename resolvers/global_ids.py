@@ -15,14 +15,27 @@ def encode(type_name: str, *key: str | int) -> str:
     return base64.urlsafe_b64encode(raw.encode()).decode().rstrip("=")
 
 
+_MAX_LENGTH = 512
+# Longest registry key: a bigint.
+_MAX_DIGITS = 18
+
+
+def _not_ours(global_id: str) -> Exception:
+    shown = global_id[:40].encode("utf-8", "replace").decode()
+    return bad_input(f"{shown!r} is not an id issued by this API.")
+
+
 def decode(global_id: str) -> tuple[str, list[str]]:
+    if len(global_id) > _MAX_LENGTH:
+        raise _not_ours(global_id)
     try:
         padded = global_id + "=" * (-len(global_id) % 4)
-        type_name, *key = base64.urlsafe_b64decode(padded.encode()).decode().split(":")
-    except (binascii.Error, UnicodeDecodeError, ValueError):
-        raise bad_input(f"{global_id!r} is not an id issued by this API.") from None
-    if not type_name or not key:
-        raise bad_input(f"{global_id!r} is not an id issued by this API.")
+        raw = base64.urlsafe_b64decode(padded.encode("ascii")).decode()
+    except (binascii.Error, ValueError):
+        raise _not_ours(global_id) from None
+    type_name, *key = raw.split(":")
+    if not type_name or not key or any(not part or not part.isprintable() for part in key):
+        raise _not_ours(global_id)
     return type_name, key
 
 
@@ -35,17 +48,18 @@ def decode_as(global_id: str, type_name: str) -> list[str]:
 
 def decode_int(global_id: str, type_name: str) -> int:
     key = decode_as(global_id, type_name)
-    if len(key) != 1 or not key[0].isdigit():
-        raise bad_input(f"{global_id!r} is not an id issued by this API.")
+    if len(key) != 1 or not (key[0].isascii() and key[0].isdigit()) or len(key[0]) > _MAX_DIGITS:
+        raise _not_ours(global_id)
     return int(key[0])
 
 
-def decode_member_key(global_id: str, type_name: str) -> tuple[str, int]:
-    """The (member, row id) of a record that lives in a member's source."""
+def decode_member_key(global_id: str, type_name: str) -> tuple[str, str]:
+    """The (member, key) of a record that lives in a member's source. Whether the member's source
+    could hold such a key is its adapter's to say (`Federation.holds`)."""
     key = decode_as(global_id, type_name)
-    if len(key) != 2 or not key[1].isdigit():
-        raise bad_input(f"{global_id!r} is not the id of a {type_name}.")
-    return key[0], int(key[1])
+    if len(key) < 2:
+        raise bad_input(f"{global_id[:40]!r} is not the id of a {type_name}.")
+    return key[0], ":".join(key[1:])
 
 
 def short_token() -> str:

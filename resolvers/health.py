@@ -6,25 +6,22 @@ member's deadline."""
 from __future__ import annotations
 
 import asyncio
-import logging
 import time
 from dataclasses import dataclass
 from enum import StrEnum
 
-from adapters.resilience import CircuitState, SourceError, SourceErrorCode
+from adapters.resilience import CircuitState
+from adapters.sources.errors import SourceError, SourceErrorCode
+from adapters.sources.port import PingRequest
 from resolvers.authorization import require_role
 from resolvers.context import RequestContext
 from resolvers.federation import on_member
 from resolvers.principal import Role
 
-log = logging.getLogger(__name__)
-
 # A ping slower than this share of the member's deadline marks the source DEGRADED.
 SLOW_SHARE = 0.5
-_DOWN = {
-    SourceErrorCode.SOURCE_UNAVAILABLE,
-    SourceErrorCode.SOURCE_TIMEOUT,
-    SourceErrorCode.SOURCE_CIRCUIT_OPEN,
+_DOWN = {code for code in SourceErrorCode if code.unhealthy} | {
+    SourceErrorCode.SOURCE_CIRCUIT_OPEN
 }
 
 
@@ -68,13 +65,10 @@ async def _check(ctx: RequestContext, code: str) -> SourceHealth:
     ping_ms: float | None = None
     started = time.perf_counter()
     try:
-        await on_member(ctx.federation, code, lambda s: s.ping(), ctx.sources)
+        await on_member(ctx.federation, code, PingRequest(), ctx.sources)
         ping_ms = (time.perf_counter() - started) * 1000
     except SourceError as e:
         error = e.code.value
-    except Exception as e:  # a health check reports; it does not fail
-        log.warning("member ping failed", extra={"member": code, "error": type(e).__name__})
-        error = type(e).__name__
     if ping_ms is not None:
         slow = ping_ms > member.guard.timeout_seconds * 1000 * SLOW_SHARE
         status = SourceStatus.DEGRADED if slow or failing_before else SourceStatus.UP
@@ -86,12 +80,12 @@ async def _check(ctx: RequestContext, code: str) -> SourceHealth:
         status = SourceStatus.UNKNOWN
     return SourceHealth(
         member=code,
-        adapter=member.source.kind,
+        adapter=member.source.adapter,
         status=status,
         circuit=breaker.state,
         consecutive_failures=breaker.consecutive_failures,
         last_latency_ms=member.guard.last_latency_ms,
         ping_latency_ms=ping_ms,
-        read_only=member.source.read_only,
+        read_only=not member.source.capabilities.writable,
         error=error,
     )

@@ -8,13 +8,15 @@ from dataclasses import dataclass
 from datetime import date, datetime
 from enum import StrEnum
 
-from adapters.exchange.records import ChangeRow, ListQuery, ReferralFilter, ReferralRow
+from adapters.sources import port
+from adapters.sources.port import CreateRequest, UpdateRequest
+from adapters.sources.records import ChangeRow, ListQuery, ReferralFilter, ReferralRow
 from resolvers import events, global_ids, patients, registry
 from resolvers.access import acting_hospital, record_scope
 from resolvers.context import RequestContext
 from resolvers.errors import bad_input, forbidden, invalid_transition, not_found
-from resolvers.federation import Merged, Owned, on_member
-from resolvers.lists import federated_count, federated_page, load_owned
+from resolvers.federation import Owned, on_member
+from resolvers.lists import FederatedPage, federated_page, load_owned
 from resolvers.membership import GRADE_RANK
 
 KIND = "Referral"
@@ -88,28 +90,29 @@ def _is_party(ctx: RequestContext, row: ReferralRow) -> bool:
 
 
 async def page(
-    ctx: RequestContext, q: ReferralQuery, first: int | None, after: str | None
-) -> tuple[Merged[ReferralRow], ListQuery, ReferralFilter]:
+    ctx: RequestContext,
+    q: ReferralQuery,
+    first: int | None,
+    after: str | None,
+    *,
+    with_total: bool = False,
+) -> FederatedPage[ReferralRow]:
     scope = record_scope(ctx.who, "referrals")
     query = ListQuery(parties=scope.parties, with_party=q.hospital, since=q.since, until=q.until)
     filters = ReferralFilter(
         directions=q.directions, statuses=q.statuses, green_channel=q.green_channel
     )
-    merged = await federated_page(
+    return await federated_page(
         ctx,
+        port.REFERRAL,
         KIND,
         query,
-        lambda s, lq: s.referrals(lq, filters),
-        lambda r: r.created_at,
+        filters,
         first,
         after,
-        lambda r: (r.from_hospital, r.to_hospital),
+        with_total=with_total,
+        hospitals_of=lambda r: (r.from_hospital, r.to_hospital),
     )
-    return merged, query, filters
-
-
-async def count(ctx: RequestContext, query: ListQuery, filters: ReferralFilter) -> int:
-    return await federated_count(ctx, query, lambda s, lq: s.count_referrals(lq, filters))
 
 
 async def get(ctx: RequestContext, global_id: str) -> Referral | None:
@@ -173,10 +176,11 @@ async def create(ctx: RequestContext, new: NewReferral) -> Referral:
         "idempotency_key": new.idempotency_key,
         "created_by": ctx.who.subject,
     }
-    row, created = await on_member(
-        ctx.federation, sender, lambda s: s.insert_referral(values), ctx.sources
+    created = await on_member(
+        ctx.federation, sender, CreateRequest(port.REFERRAL, values), ctx.sources
     )
-    if not created and row.patient_pseudonym != pseudonym:
+    row = created.record
+    if not created.created and row.patient_pseudonym != pseudonym:
         raise bad_input(
             "This idempotencyKey was already used for another referral.", field="idempotencyKey"
         )
@@ -224,7 +228,6 @@ async def advance(
     rehab_advice: str | None = None,
 ) -> Referral:
     actor = acting_hospital(ctx.who, f"{step} a referral")
-    member, row_id = global_ids.decode_member_key(global_id, KIND)
     current = await get(ctx, global_id)
     if current is None:
         raise not_found("referral", global_id)
@@ -265,10 +268,11 @@ async def advance(
             discharge_summary=summary,
             rehab_advice=advice,
         )
+    member = current.member
     updated = await on_member(
         ctx.federation,
         member,
-        lambda s: s.transition_referral(row_id, [row.status], changes),
+        UpdateRequest(port.REFERRAL, row.id, row.version, changes),
         ctx.sources,
     )
     if updated is None:
@@ -276,6 +280,6 @@ async def advance(
             "The referral changed meanwhile; read it again and retry.", status=row.status
         )
     ctx.audit.wrote("updateReferral", row.patient_pseudonym)
-    ctx.member_loaders.referral.clear((member, row_id))
+    ctx.member_loaders.referral.clear((member, row.id))
     await events.record(ctx, member, _change(updated))
     return Referral(member, updated)

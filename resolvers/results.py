@@ -16,22 +16,18 @@ from datetime import UTC, datetime, timedelta
 from enum import StrEnum
 from typing import TypeVar
 
-from adapters.exchange.records import (
-    ChangeRow,
-    DecisionRow,
-    RecognitionTally,
-    ResultQuery,
-    ResultRow,
-)
-from adapters.resilience import SourceError
+from adapters.sources import port
+from adapters.sources.errors import SourceError
+from adapters.sources.port import AggregateRequest, CreateRequest, LookupRequest
+from adapters.sources.records import ChangeRow, DecisionRow, ListQuery, ResultFilter, ResultRow
 from resolvers import clock, events, global_ids, patients, recognition
 from resolvers.access import require_treatment_purpose
 from resolvers.authorization import require_role
 from resolvers.context import RequestContext
 from resolvers.errors import GatewayError, bad_input, forbidden, not_found
-from resolvers.federation import Merged, Owned, bounds, fan_out, merge_pages, on_member
+from resolvers.federation import Owned, fan_out, on_member
+from resolvers.lists import federated_page, member_key
 from resolvers.membership import GRADE_LEVEL
-from resolvers.pagination import page_size
 from resolvers.principal import Role
 from resolvers.recognition import Assessment, Decision, DeclineReason, Party
 
@@ -109,13 +105,13 @@ class ResultBatch:
             self._tasks[name] = asyncio.ensure_future(make())
         return self._tasks[name]  # type: ignore[return-value]
 
-    def assessments(self) -> Awaitable[dict[tuple[str, int], Assessment]]:
+    def assessments(self) -> Awaitable[dict[tuple[str, str], Assessment]]:
         return self._once("assessments", self._assess)
 
-    def decisions(self) -> Awaitable[dict[tuple[str, int], list[DecisionRow]] | None]:
+    def decisions(self) -> Awaitable[dict[tuple[str, str], list[DecisionRow]] | None]:
         return self._once("decisions", self._decisions)
 
-    async def _assess(self) -> dict[tuple[str, int], Assessment]:
+    async def _assess(self) -> dict[tuple[str, str], Assessment]:
         ctx, rules = self.ctx, self.ctx.rules.recognition
         # Quality control matters only for catalogue items: one lookup per member, via the loader.
         qc_keys = sorted(
@@ -135,7 +131,7 @@ class ResultBatch:
         # invalid, and the result gets no assessment (its member is named in `errors`).
         failed = ctx.sources.failed
         reader = Party(self.reader, levels[self.reader])
-        assessed: dict[tuple[str, int], Assessment] = {}
+        assessed: dict[tuple[str, str], Assessment] = {}
         for member, row in self.items:
             key = (member, row.loinc or "")
             if key in quality and not quality[key] and member in failed:
@@ -151,25 +147,25 @@ class ResultBatch:
             )
         return assessed
 
-    async def _decisions(self) -> dict[tuple[str, int], list[DecisionRow]] | None:
+    async def _decisions(self) -> dict[tuple[str, str], list[DecisionRow]] | None:
         ctx = self.ctx
         if self.reader not in ctx.federation.members:
             return {}  # no source of its own: nothing can have been decided there
-        wanted: dict[str, list[int]] = defaultdict(list)
+        wanted: dict[str, list[str]] = defaultdict(list)
         for member, row in self.items:
             wanted[member].append(row.id)
 
         async def one(result_member: str) -> list[DecisionRow]:
-            ids = wanted[result_member]
-            return await on_member(
-                ctx.federation,
-                self.reader,
-                lambda s: s.decisions_on(result_member, ids),
-                ctx.sources,
+            request = LookupRequest(
+                port.RECOGNITION_DECISION,
+                tuple(wanted[result_member]),
+                "result_id",
+                (("result_member", result_member),),
             )
+            return await on_member(ctx.federation, self.reader, request, ctx.sources)
 
         answers = await asyncio.gather(*(one(m) for m in sorted(wanted)), return_exceptions=True)
-        found: dict[tuple[str, int], list[DecisionRow]] = defaultdict(list)
+        found: dict[tuple[str, str], list[DecisionRow]] = defaultdict(list)
         for answer in answers:
             if isinstance(answer, SourceError):
                 # The decisions are missing, the results are not: `errors` names the member.
@@ -244,20 +240,16 @@ async def page(
             f"withinDays must be between 1 and {MAX_WITHIN_DAYS}.", argument="withinDays"
         )
     codes = _item_codes(item_codes)
-    limit = page_size(first, DEFAULT_PAGE_SIZE)
-    bound_of = bounds(after, KIND)
     since = datetime.now(UTC) - timedelta(days=within_days)
-    # One more row than the page from each member tells whether another page follows.
-    answered = await fan_out(
-        ctx.federation,
-        ctx.federation.codes(),
-        lambda source: source.results(
-            ResultQuery(pseudonym, since, codes, bound_of(source.member), limit + 1)
-        ),
-        ctx.sources,
-    )
-    merged: Merged[ResultRow] = merge_pages(
-        KIND, answered.results, lambda r: r.performed_at, lambda r: r.id, limit
+    merged = await federated_page(
+        ctx,
+        port.TEST_RESULT,
+        KIND,
+        ListQuery(parties=None, since=since),
+        ResultFilter(pseudonym, codes),
+        first,
+        after,
+        default_size=DEFAULT_PAGE_SIZE,
     )
     ctx.audit.read(OPERATION, [pseudonym])
     batch = ResultBatch(ctx, reader, [(m, r) for _, m, r in merged.items])
@@ -268,10 +260,10 @@ async def page(
     )
 
 
-async def _load(ctx: RequestContext, reader: str, member: str, row_id: int) -> TestResult | None:
-    if member not in ctx.federation.members:
+async def _load(ctx: RequestContext, reader: str, member: str, key: str) -> TestResult | None:
+    if not ctx.federation.holds(member, key):
         return None
-    rows = await ctx.member_loaders.result.load((member, row_id))
+    rows = await ctx.member_loaders.result.load((member, key))
     if not rows:
         return None
     return TestResult(member, rows[0], ResultBatch(ctx, reader, [(member, rows[0])]))
@@ -300,12 +292,13 @@ async def result_of(ctx: RequestContext, decision: RecognitionDecision) -> TestR
 
 async def get_decision(ctx: RequestContext, global_id: str) -> RecognitionDecision | None:
     """A decision by its id: visible to the clinicians of the hospital that took it."""
-    member, row_id = global_ids.decode_member_key(global_id, DECISION_KIND)
+    found = member_key(ctx, global_id, DECISION_KIND)
     reader = _reader(ctx, None)
-    if member != reader or member not in ctx.federation.members:
+    if found is None or found[0] != reader:
         return None
+    member, key = found
     rows = await on_member(
-        ctx.federation, member, lambda s: s.decisions_by_id([row_id]), ctx.sources
+        ctx.federation, member, LookupRequest(port.RECOGNITION_DECISION, (key,)), ctx.sources
     )
     if not rows:
         return None
@@ -333,15 +326,17 @@ async def record_decision(ctx: RequestContext, new: DecisionInput) -> Recognitio
         ctx.audit.wrote(RECORD_OPERATION, None, outcome="DENIED")
         raise
     note = recognition.check_decision(new.decision, new.reason, new.note)
-    member, row_id = global_ids.decode_member_key(new.result_id, KIND)
+    member, key = global_ids.decode_member_key(new.result_id, KIND)
     if member == decider:
         raise bad_input(
             "Recognition decisions are about another hospital's results; this one is your own.",
             field="resultId",
         )
-    if member not in ctx.federation.members:
+    if not ctx.federation.holds(member, key):
         raise not_found("test result", new.result_id)
-    rows = await on_member(ctx.federation, member, lambda s: s.results_by_id([row_id]), ctx.sources)
+    rows = await on_member(
+        ctx.federation, member, LookupRequest(port.TEST_RESULT, (key,)), ctx.sources
+    )
     if not rows:
         raise not_found("test result", new.result_id)
     result = TestResult(member, rows[0], ResultBatch(ctx, decider, [(member, rows[0])]))
@@ -373,9 +368,10 @@ async def record_decision(ctx: RequestContext, new: DecisionInput) -> Recognitio
         "note": note,
         "retest_cost_fen": recognition.retest_cost_avoided(new.decision, item),
     }
-    stored = await on_member(
-        ctx.federation, decider, lambda s: s.insert_decision(values), ctx.sources
+    created = await on_member(
+        ctx.federation, decider, CreateRequest(port.RECOGNITION_DECISION, values), ctx.sources
     )
+    stored = created.record
     ctx.audit.wrote(RECORD_OPERATION, row.patient_pseudonym)
     await events.record(
         ctx,
@@ -439,18 +435,27 @@ async def statistics(ctx: RequestContext, year: int, hospital: str | None) -> St
         raise bad_input("year must be between 2000 and this year.", argument="year")
     since = datetime(year, 1, 1, tzinfo=clock.CHINA_STANDARD_TIME)
     until = datetime(year + 1, 1, 1, tzinfo=clock.CHINA_STANDARD_TIME)
-    answered = await fan_out(
-        ctx.federation, codes, lambda s: s.recognition_tally(since, until), ctx.sources
+    tally = AggregateRequest(
+        port.RECOGNITION_DECISION,
+        ListQuery(parties=None, since=since, until=until),
+        group_by=("decision", "reason"),
+        sums=("retest_cost_fen",),
     )
-    tallies: list[RecognitionTally] = list(answered.results.values())
+    answered = await fan_out(ctx.federation, codes, lambda _: tally, ctx.sources)
+    recognised, cost = 0, 0
     declined: dict[str, int] = defaultdict(int)
-    for tally in tallies:
-        for reason, n in tally.declined_by_reason.items():
-            declined[reason] += n
+    for rows in answered.results.values():
+        for row in rows:
+            decision, reason = row.group
+            if decision == Decision.RECOGNIZED:
+                recognised += row.count
+                cost += row.sums[0]
+            else:
+                declined[reason] += row.count
     return Statistics(
         year=year,
-        recognised=sum(t.recognized for t in tallies),
+        recognised=recognised,
         declined_by_reason=dict(declined),
-        retest_cost_avoided_fen=sum(t.retests_avoided_cost_fen for t in tallies),
+        retest_cost_avoided_fen=cost,
         members=sorted(answered.results),
     )

@@ -11,7 +11,9 @@ from datetime import date
 from decimal import Decimal, InvalidOperation
 from enum import StrEnum
 
-from adapters.exchange.records import (
+from adapters.sources import port
+from adapters.sources.port import Children, CreateRequest
+from adapters.sources.records import (
     ChangeRow,
     ListQuery,
     ParticipationRow,
@@ -23,8 +25,8 @@ from resolvers import events, registry
 from resolvers.access import OFFICE_ROLES, PARTY_ROLES, record_scope
 from resolvers.context import RequestContext
 from resolvers.errors import bad_input, forbidden
-from resolvers.federation import Merged, Owned, on_member
-from resolvers.lists import federated_count, federated_page, load_owned
+from resolvers.federation import Owned, on_member
+from resolvers.lists import FederatedPage, federated_page, load_owned
 from resolvers.principal import Role
 
 EVENT = "TrainingEvent"
@@ -126,27 +128,28 @@ def _year_window(year: int | None) -> tuple[date | None, date | None]:
 
 
 async def events_page(
-    ctx: RequestContext, q: TrainingQuery, first: int | None, after: str | None
-) -> tuple[Merged[TrainingEventRow], ListQuery, TrainingFilter]:
+    ctx: RequestContext,
+    q: TrainingQuery,
+    first: int | None,
+    after: str | None,
+    *,
+    with_total: bool = False,
+) -> FederatedPage[TrainingEventRow]:
     _require_event_reader(ctx)
     since, until = _year_window(q.year)
     query = ListQuery(parties=None, with_party=q.hospital, since=since, until=until)
     filters = TrainingFilter(kinds=q.kinds, modes=q.modes)
-    merged = await federated_page(
+    return await federated_page(
         ctx,
+        port.TRAINING_EVENT,
         EVENT,
         query,
-        lambda s, lq: s.training_events(lq, filters),
-        lambda r: r.held_on,
+        filters,
         first,
         after,
-        lambda r: (r.host_hospital,),
+        with_total=with_total,
+        hospitals_of=lambda r: (r.host_hospital,),
     )
-    return merged, query, filters
-
-
-async def count_events(ctx: RequestContext, query: ListQuery, filters: TrainingFilter) -> int:
-    return await federated_count(ctx, query, lambda s, lq: s.count_training_events(lq, filters))
 
 
 async def participation(ctx: RequestContext, event: TrainingEvent) -> list[ParticipationRow]:
@@ -156,26 +159,27 @@ async def participation(ctx: RequestContext, event: TrainingEvent) -> list[Parti
 
 
 async def placements_page(
-    ctx: RequestContext, q: PlacementQuery, first: int | None, after: str | None
-) -> tuple[Merged[PlacementRow], ListQuery]:
+    ctx: RequestContext,
+    q: PlacementQuery,
+    first: int | None,
+    after: str | None,
+    *,
+    with_total: bool = False,
+) -> FederatedPage[PlacementRow]:
     scope = record_scope(ctx.who, "placements")
     since, until = _year_window(q.year)
     query = ListQuery(parties=scope.parties, with_party=q.hospital, since=since, until=until)
-    merged = await federated_page(
+    return await federated_page(
         ctx,
+        port.PLACEMENT,
         PLACEMENT,
         query,
-        lambda s, lq: s.placements(lq),
-        lambda r: r.starts_on,
+        None,
         first,
         after,
-        lambda r: (r.host_hospital, r.home_hospital),
+        with_total=with_total,
+        hospitals_of=lambda r: (r.host_hospital, r.home_hospital),
     )
-    return merged, query
-
-
-async def count_placements(ctx: RequestContext, query: ListQuery) -> int:
-    return await federated_count(ctx, query, lambda s, lq: s.count_placements(lq))
 
 
 async def get_event(ctx: RequestContext, global_id: str) -> TrainingEvent | None:
@@ -257,12 +261,15 @@ async def record_event(ctx: RequestContext, new: NewTrainingEvent) -> TrainingEv
         "lecturers": lecturers,
         "credits": _credits(new.credits),
     }
-    row = await on_member(
-        ctx.federation,
-        host,
-        lambda s: s.insert_training_event(values, participants),
-        ctx.sources,
+    attendance = tuple(
+        {"hospital": hospital, "participants": count} for hospital, count in participants.items()
     )
+    request = CreateRequest(
+        port.TRAINING_EVENT,
+        values,
+        Children(port.TRAINING_PARTICIPATION, "event_id", attendance),
+    )
+    row = (await on_member(ctx.federation, host, request, ctx.sources)).record
     await events.record(
         ctx,
         host,
@@ -293,5 +300,6 @@ async def record_placement(ctx: RequestContext, new: NewPlacement) -> Placement:
         "fee_waived": new.fee_waived,
         "evaluation": new.evaluation,
     }
-    row = await on_member(ctx.federation, host, lambda s: s.insert_placement(values), ctx.sources)
+    request = CreateRequest(port.PLACEMENT, values)
+    row = (await on_member(ctx.federation, host, request, ctx.sources)).record
     return Placement(host, row)

@@ -13,6 +13,8 @@ from resolvers.referrals import PatientIn
 from schema.clinical import Patient, PatientInput
 from schema.connections import Connection, Edge, PageInfo
 from schema.enums import Sex, Urgency
+from schema.fan_out import FanOut
+from schema.selection import selects
 from schema.types import Ctx, Hospital, Node, hospital_of
 
 ConsultationKind = strawberry.enum(consultations.ConsultationKind)
@@ -164,12 +166,11 @@ class Consultation(Node):
 
 @strawberry.type
 class ConsultationConnection(Connection[Consultation]):
-    query: strawberry.Private[object]
+    total: strawberry.Private[int | None]
 
     @strawberry.field(description="Over the members that answered.")
-    async def total_count(self, info: Ctx) -> int:
-        list_query, filters = self.query  # type: ignore[misc]
-        return await consultations.count(info.context, list_query, filters)
+    def total_count(self) -> int:
+        return self.total or 0
 
 
 @strawberry.input
@@ -237,7 +238,8 @@ def _new(input: RequestConsultationInput) -> consultations.NewConsultation:
 class ConsultationQueries:
     @strawberry.field(
         description="Tele-consultations across the alliance, newest first. Parties see their "
-        "own with the patient; the alliance office sees all without."
+        "own with the patient; the alliance office sees all without.",
+        extensions=[FanOut()],
     )
     async def consultations(
         self,
@@ -254,21 +256,24 @@ class ConsultationQueries:
             since=f.since,
             until=f.until,
         )
-        merged, list_query, filters = await consultations.page(info.context, query, first, after)
+        merged = await consultations.page(
+            info.context, query, first, after, with_total=selects(info, "totalCount")
+        )
         return ConsultationConnection(
             edges=[
                 Edge(cursor=c, node=Consultation.of(ConsultationRecord(m, r)))
                 for c, m, r in merged.items
             ],
             page_info=PageInfo.of_items(merged.items, merged.has_next_page),
-            query=(list_query, filters),
+            total=merged.total,
         )
 
 
 @strawberry.type
 class ConsultationMutations:
     @strawberry.mutation(
-        description="Request a consultation; the requesting hospital is the caller's."
+        description="Request a consultation; the requesting hospital is the caller's.",
+        extensions=[FanOut()],
     )
     async def request_consultation(
         self, info: Ctx, input: RequestConsultationInput
@@ -276,7 +281,9 @@ class ConsultationMutations:
         record = await consultations.request(info.context, _new(input))
         return ConsultationPayload(consultation=Consultation.of(record))
 
-    @strawberry.mutation(description="The invited hospital accepts and may assign the expert.")
+    @strawberry.mutation(
+        description="The invited hospital accepts and may assign the expert.", extensions=[FanOut()]
+    )
     async def accept_consultation(
         self,
         info: Ctx,
@@ -293,7 +300,9 @@ class ConsultationMutations:
         )
         return ConsultationPayload(consultation=Consultation.of(record))
 
-    @strawberry.mutation(description="The invited hospital declines, with a reason.")
+    @strawberry.mutation(
+        description="The invited hospital declines, with a reason.", extensions=[FanOut()]
+    )
     async def decline_consultation(
         self, info: Ctx, id: strawberry.ID, reason: str
     ) -> ConsultationPayload:
@@ -302,7 +311,10 @@ class ConsultationMutations:
         )
         return ConsultationPayload(consultation=Consultation.of(record))
 
-    @strawberry.mutation(description="The invited hospital schedules an accepted consultation.")
+    @strawberry.mutation(
+        description="The invited hospital schedules an accepted consultation.",
+        extensions=[FanOut()],
+    )
     async def schedule_consultation(
         self, info: Ctx, id: strawberry.ID, scheduled_at: datetime
     ) -> ConsultationPayload:
@@ -311,14 +323,17 @@ class ConsultationMutations:
         )
         return ConsultationPayload(consultation=Consultation.of(record))
 
-    @strawberry.mutation(description="The invited hospital starts a scheduled consultation.")
+    @strawberry.mutation(
+        description="The invited hospital starts a scheduled consultation.", extensions=[FanOut()]
+    )
     async def start_consultation(self, info: Ctx, id: strawberry.ID) -> ConsultationPayload:
         record = await consultations.advance(info.context, id, consultations.Step.START)
         return ConsultationPayload(consultation=Consultation.of(record))
 
     @strawberry.mutation(
         description="The invited hospital issues the signed opinion report; the expert defaults "
-        "to the one assigned on acceptance."
+        "to the one assigned on acceptance.",
+        extensions=[FanOut()],
     )
     async def issue_consultation_report(
         self, info: Ctx, id: strawberry.ID, opinion: str, expert_name: str | None = None
@@ -332,12 +347,16 @@ class ConsultationMutations:
         )
         return ConsultationPayload(consultation=Consultation.of(record))
 
-    @strawberry.mutation(description="The requesting hospital closes a reported consultation.")
+    @strawberry.mutation(
+        description="The requesting hospital closes a reported consultation.", extensions=[FanOut()]
+    )
     async def close_consultation(self, info: Ctx, id: strawberry.ID) -> ConsultationPayload:
         record = await consultations.advance(info.context, id, consultations.Step.CLOSE)
         return ConsultationPayload(consultation=Consultation.of(record))
 
-    @strawberry.mutation(description="The requesting hospital cancels, with a reason.")
+    @strawberry.mutation(
+        description="The requesting hospital cancels, with a reason.", extensions=[FanOut()]
+    )
     async def cancel_consultation(
         self, info: Ctx, id: strawberry.ID, reason: str
     ) -> ConsultationPayload:

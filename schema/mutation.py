@@ -17,6 +17,7 @@ from schema.enums import (
     ReviewDecision,
     TerminationReason,
 )
+from schema.fan_out import FanOut
 from schema.inputs import SignAgreementInput, SubmitMembershipApplicationInput
 from schema.referrals import ReferralMutations
 from schema.results import ResultMutations
@@ -75,7 +76,8 @@ class Mutation(
     ResultMutations,
 ):
     @strawberry.mutation(
-        description="A hospital applies to join; checked against the inclusion criteria."
+        description="A hospital applies to join; checked against the inclusion criteria.",
+        extensions=[FanOut()],
     )
     async def submit_membership_application(
         self, info: Ctx, input: SubmitMembershipApplicationInput
@@ -83,7 +85,10 @@ class Mutation(
         record = await membership.submit_application(info.context, _hospital_record(input))
         return MembershipApplicationPayload(application=MembershipApplication.of(record))
 
-    @strawberry.mutation(description="The secretariat's initial review (初审), with due diligence.")
+    @strawberry.mutation(
+        description="The secretariat's initial review (初审), with due diligence.",
+        extensions=[FanOut()],
+    )
     async def review_membership_application(
         self,
         info: Ctx,
@@ -101,7 +106,9 @@ class Mutation(
         )
         return MembershipApplicationPayload(application=MembershipApplication.of(record))
 
-    @strawberry.mutation(description="The chair institution's approval (理事长单位审批).")
+    @strawberry.mutation(
+        description="The chair institution's approval (理事长单位审批).", extensions=[FanOut()]
+    )
     async def approve_membership_application(
         self, info: Ctx, id: strawberry.ID, decision: ApprovalDecision, note: str | None = None
     ) -> MembershipApplicationPayload:
@@ -111,7 +118,8 @@ class Mutation(
         return MembershipApplicationPayload(application=MembershipApplication.of(record))
 
     @strawberry.mutation(
-        description="Sign the cooperation agreement: the hospital becomes a member."
+        description="Sign the cooperation agreement: the hospital becomes a member.",
+        extensions=[FanOut()],
     )
     async def sign_agreement(self, info: Ctx, input: SignAgreementInput) -> SignAgreementPayload:
         signed = await membership.sign_agreement(
@@ -123,7 +131,10 @@ class Mutation(
             application=MembershipApplication.of(signed.application),
         )
 
-    @strawberry.mutation(description="Renew an agreement inside its renewal window (EXPIRING).")
+    @strawberry.mutation(
+        description="Renew an agreement inside its renewal window (EXPIRING).",
+        extensions=[FanOut()],
+    )
     async def renew_agreement(
         self, info: Ctx, id: strawberry.ID, signed_on: date, term_years: int
     ) -> RenewAgreementPayload:
@@ -132,7 +143,7 @@ class Mutation(
         assert previous is not None
         return RenewAgreementPayload(agreement=Agreement.of(new), previous=Agreement.of(previous))
 
-    @strawberry.mutation
+    @strawberry.mutation(extensions=[FanOut()])
     async def terminate_agreement(
         self, info: Ctx, id: strawberry.ID, reason: TerminationReason, note: str | None = None
     ) -> AgreementPayload:
@@ -142,7 +153,8 @@ class Mutation(
         return AgreementPayload(agreement=Agreement.of(record))
 
     @strawberry.mutation(
-        description="A member leaves (VOLUNTARY) or is expelled (any other reason)."
+        description="A member leaves (VOLUNTARY) or is expelled (any other reason).",
+        extensions=[FanOut()],
     )
     async def withdraw_member(
         self, info: Ctx, hospital: str, reason: ExitReason, note: str | None = None

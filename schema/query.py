@@ -11,6 +11,7 @@ from schema.audit import AuditQueries
 from schema.connections import Edge, PageInfo
 from schema.consultations import Consultation, ConsultationQueries
 from schema.enums import ApplicationStatus
+from schema.fan_out import FanOut
 from schema.health import HealthQueries
 from schema.referrals import Referral, ReferralQueries
 from schema.results import ResultQueries, result_node
@@ -83,7 +84,8 @@ class Query(
         return Hospital.of(record) if record else None
 
     @strawberry.field(
-        description="Any object by its global id; null if none or not visible to you."
+        description="Any object by its global id; null if none or not visible to you.",
+        extensions=[FanOut()],
     )
     async def node(self, info: Ctx, id: strawberry.ID) -> Node | None:
         return await node_by_id(info, id)

@@ -12,6 +12,8 @@ from resolvers.referrals import Referral as ReferralRecord
 from schema.clinical import Diagnosis, DiagnosisInput, Patient, PatientInput
 from schema.connections import Connection, Edge, PageInfo
 from schema.enums import Sex, Urgency
+from schema.fan_out import FanOut
+from schema.selection import selects
 from schema.types import Ctx, Hospital, Node, hospital_of
 
 Direction = strawberry.enum(referrals.Direction)
@@ -137,12 +139,11 @@ class Referral(Node):
 
 @strawberry.type
 class ReferralConnection(Connection[Referral]):
-    query: strawberry.Private[object]
+    total: strawberry.Private[int | None]
 
     @strawberry.field(description="Over the members that answered.")
-    async def total_count(self, info: Ctx) -> int:
-        list_query, filters = self.query  # type: ignore[misc]
-        return await referrals.count(info.context, list_query, filters)
+    def total_count(self) -> int:
+        return self.total or 0
 
 
 @strawberry.input
@@ -212,7 +213,8 @@ def _new(input: CreateReferralInput) -> referrals.NewReferral:
 class ReferralQueries:
     @strawberry.field(
         description="Referrals across the alliance, newest first. Parties see their "
-        "own with the patient; the alliance office sees all without."
+        "own with the patient; the alliance office sees all without.",
+        extensions=[FanOut()],
     )
     async def referrals(
         self,
@@ -230,42 +232,51 @@ class ReferralQueries:
             since=f.since,
             until=f.until,
         )
-        merged, list_query, filters = await referrals.page(info.context, query, first, after)
+        merged = await referrals.page(
+            info.context, query, first, after, with_total=selects(info, "totalCount")
+        )
         return ReferralConnection(
             edges=[
                 Edge(cursor=c, node=Referral.of(ReferralRecord(m, r))) for c, m, r in merged.items
             ],
             page_info=PageInfo.of_items(merged.items, merged.has_next_page),
-            query=(list_query, filters),
+            total=merged.total,
         )
 
 
 @strawberry.type
 class ReferralMutations:
-    @strawberry.mutation(description="Refer a patient; the sending hospital is the caller's.")
+    @strawberry.mutation(
+        description="Refer a patient; the sending hospital is the caller's.", extensions=[FanOut()]
+    )
     async def create_referral(self, info: Ctx, input: CreateReferralInput) -> ReferralPayload:
         return ReferralPayload(
             referral=Referral.of(await referrals.create(info.context, _new(input)))
         )
 
-    @strawberry.mutation(description="The receiving hospital accepts.")
+    @strawberry.mutation(description="The receiving hospital accepts.", extensions=[FanOut()])
     async def accept_referral(self, info: Ctx, id: strawberry.ID) -> ReferralPayload:
         record = await referrals.advance(info.context, id, referrals.Step.ACCEPT)
         return ReferralPayload(referral=Referral.of(record))
 
-    @strawberry.mutation(description="The receiving hospital rejects, with a reason.")
+    @strawberry.mutation(
+        description="The receiving hospital rejects, with a reason.", extensions=[FanOut()]
+    )
     async def reject_referral(self, info: Ctx, id: strawberry.ID, reason: str) -> ReferralPayload:
         record = await referrals.advance(info.context, id, referrals.Step.REJECT, reason=reason)
         return ReferralPayload(referral=Referral.of(record))
 
-    @strawberry.mutation(description="The receiving hospital records the patient's arrival.")
+    @strawberry.mutation(
+        description="The receiving hospital records the patient's arrival.", extensions=[FanOut()]
+    )
     async def record_referral_arrival(self, info: Ctx, id: strawberry.ID) -> ReferralPayload:
         record = await referrals.advance(info.context, id, referrals.Step.ARRIVE)
         return ReferralPayload(referral=Referral.of(record))
 
     @strawberry.mutation(
         description="Either party completes it; a downward referral needs the "
-        "discharge summary and rehabilitation advice."
+        "discharge summary and rehabilitation advice.",
+        extensions=[FanOut()],
     )
     async def complete_referral(
         self,
@@ -285,7 +296,9 @@ class ReferralMutations:
         )
         return ReferralPayload(referral=Referral.of(record))
 
-    @strawberry.mutation(description="The sending hospital cancels, with a reason.")
+    @strawberry.mutation(
+        description="The sending hospital cancels, with a reason.", extensions=[FanOut()]
+    )
     async def cancel_referral(self, info: Ctx, id: strawberry.ID, reason: str) -> ReferralPayload:
         record = await referrals.advance(info.context, id, referrals.Step.CANCEL, reason=reason)
         return ReferralPayload(referral=Referral.of(record))

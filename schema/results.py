@@ -12,6 +12,7 @@ from resolvers import recognition, results
 from resolvers.results import RecognitionDecision as DecisionRecord
 from resolvers.results import TestResult as ResultRecord
 from schema.connections import Connection, Edge, PageInfo
+from schema.fan_out import FanOut
 from schema.types import Ctx, Hospital, Node, hospital_of
 
 TestCategory = strawberry.enum(
@@ -252,7 +253,8 @@ class ResultQueries:
     @strawberry.field(
         description="Every result of one patient at every member, newest first, each marked "
         "recognisable at your hospital or not and why. CLINICIAN with purpose TREATMENT only; "
-        "every read is audited."
+        "every read is audited.",
+        extensions=[FanOut()],
     )
     async def test_results(
         self,
@@ -286,7 +288,8 @@ class ResultQueries:
 
     @strawberry.field(
         description="Recognition decisions taken in one year (China Standard Time): at one "
-        "member or all. SECRETARIAT and ALLIANCE_ADMIN for any; a MEMBER_ADMIN for its own."
+        "member or all. SECRETARIAT and ALLIANCE_ADMIN for any; a MEMBER_ADMIN for its own.",
+        extensions=[FanOut()],
     )
     async def recognition_statistics(
         self, info: Ctx, year: int, hospital: str | None = None
@@ -298,7 +301,8 @@ class ResultQueries:
 class ResultMutations:
     @strawberry.mutation(
         description="Recognise another hospital's result, or decline it (with a reason) and "
-        "re-test. Stored at your hospital. CLINICIAN with purpose TREATMENT only."
+        "re-test. Stored at your hospital. CLINICIAN with purpose TREATMENT only.",
+        extensions=[FanOut()],
     )
     async def record_recognition_decision(
         self, info: Ctx, input: RecordRecognitionDecisionInput

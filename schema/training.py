@@ -11,6 +11,8 @@ from resolvers import training
 from resolvers.training import Placement as PlacementRecord
 from resolvers.training import TrainingEvent as TrainingEventRecord
 from schema.connections import Connection, Edge, PageInfo
+from schema.fan_out import FanOut
+from schema.selection import selects
 from schema.types import Ctx, Hospital, Node, hospital_of
 
 TrainingKind = strawberry.enum(training.TrainingKind)
@@ -153,21 +155,20 @@ class Placement(Node):
 
 @strawberry.type
 class TrainingEventConnection(Connection[TrainingEvent]):
-    query: strawberry.Private[object]
+    total: strawberry.Private[int | None]
 
     @strawberry.field(description="Over the members that answered.")
-    async def total_count(self, info: Ctx) -> int:
-        list_query, filters = self.query  # type: ignore[misc]
-        return await training.count_events(info.context, list_query, filters)
+    def total_count(self) -> int:
+        return self.total or 0
 
 
 @strawberry.type
 class PlacementConnection(Connection[Placement]):
-    query: strawberry.Private[object]
+    total: strawberry.Private[int | None]
 
     @strawberry.field(description="Over the members that answered.")
-    async def total_count(self, info: Ctx) -> int:
-        return await training.count_placements(info.context, self.query)  # type: ignore[arg-type]
+    def total_count(self) -> int:
+        return self.total or 0
 
 
 @strawberry.input
@@ -243,7 +244,8 @@ class PlacementPayload:
 class TrainingQueries:
     @strawberry.field(
         description="Training and academic events across the alliance, most recent first. "
-        "Every alliance role reads them all."
+        "Every alliance role reads them all.",
+        extensions=[FanOut()],
     )
     async def training_events(
         self,
@@ -259,19 +261,22 @@ class TrainingQueries:
             hospital=f.hospital,
             year=f.year,
         )
-        merged, list_query, filters = await training.events_page(info.context, query, first, after)
+        merged = await training.events_page(
+            info.context, query, first, after, with_total=selects(info, "totalCount")
+        )
         return TrainingEventConnection(
             edges=[
                 Edge(cursor=c, node=TrainingEvent.of(TrainingEventRecord(m, r)))
                 for c, m, r in merged.items
             ],
             page_info=PageInfo.of_items(merged.items, merged.has_next_page),
-            query=(list_query, filters),
+            total=merged.total,
         )
 
     @strawberry.field(
         description="Further-training placements (进修), latest start first. The two hospitals "
-        "see theirs; the alliance office sees all."
+        "see theirs; the alliance office sees all.",
+        extensions=[FanOut()],
     )
     async def placements(
         self,
@@ -282,13 +287,15 @@ class TrainingQueries:
     ) -> PlacementConnection | None:
         f = filter or PlacementFilter()
         query = training.PlacementQuery(hospital=f.hospital, year=f.year)
-        merged, list_query = await training.placements_page(info.context, query, first, after)
+        merged = await training.placements_page(
+            info.context, query, first, after, with_total=selects(info, "totalCount")
+        )
         return PlacementConnection(
             edges=[
                 Edge(cursor=c, node=Placement.of(PlacementRecord(m, r))) for c, m, r in merged.items
             ],
             page_info=PageInfo.of_items(merged.items, merged.has_next_page),
-            query=list_query,
+            total=merged.total,
         )
 
 
@@ -296,7 +303,8 @@ class TrainingQueries:
 class TrainingMutations:
     @strawberry.mutation(
         description="Record a training event at its host: a MEMBER_ADMIN for its own hospital, "
-        "the alliance office for any member."
+        "the alliance office for any member.",
+        extensions=[FanOut()],
     )
     async def record_training_event(
         self, info: Ctx, input: RecordTrainingEventInput
@@ -317,7 +325,8 @@ class TrainingMutations:
 
     @strawberry.mutation(
         description="Record a further-training placement (进修) at its host: a MEMBER_ADMIN of "
-        "the host, or the alliance office naming one."
+        "the host, or the alliance office naming one.",
+        extensions=[FanOut()],
     )
     async def record_placement(self, info: Ctx, input: RecordPlacementInput) -> PlacementPayload:
         new = training.NewPlacement(

@@ -17,7 +17,7 @@ import httpx
 import pytest
 import websockets
 
-from adapters.exchange.changes import WATCHED, ChangeFeed
+from adapters.exchange.changes import PostgresChangeFeed
 from adapters.exchange.columns import ColumnMap
 from adapters.registry.events import EventStore
 from adapters.registry.records import NewEvent
@@ -358,11 +358,11 @@ async def test_every_watched_table_is_read_under_the_hospitals_own_column_names(
     members = [m for m in settings.members if m.code in ("LHRH", "LHZY")]
     assert len(members) == 2
     for member in members:
-        feed = ChangeFeed(member.code, member.resolved_dsn(), ColumnMap(member.columns))
+        feed = PostgresChangeFeed(member.code, member.resolved_dsn(), ColumnMap(member.columns))
         assert await feed.connect(lambda: None) is False  # no NOTIFY trigger in the demo
         try:
-            since = (datetime(2000, 1, 1, tzinfo=UTC), 0)
-            read = {table: await feed.changes(table, since, 3) for table in WATCHED}
+            since = (datetime(2000, 1, 1, tzinfo=UTC), "")
+            read = {table: await feed.changes(table, since, 3) for table in feed.kinds}
         finally:
             await feed.close()
         for table in ("referral", "consultation", "consultation_report", "test_result"):
@@ -383,7 +383,7 @@ async def test_a_hospital_with_the_notify_trigger_is_heard_at_once(demo_env: Dem
     finally:
         await conn.close()
     heard = asyncio.Event()
-    feed = ChangeFeed(member.code, member.resolved_dsn(), ColumnMap(member.columns))
+    feed = PostgresChangeFeed(member.code, member.resolved_dsn(), ColumnMap(member.columns))
     assert await feed.connect(heard.set) is True
     try:
         await _his_writes_referral(member.resolved_dsn(), "LHGK", "LYZG")

@@ -113,7 +113,7 @@ async def test_metrics_show_requests_member_calls_circuits_and_pools(
     called = {
         labels["alliance_member"]
         for labels, v in calls
-        if labels["alliance_operation"] == "referrals" and labels["alliance_outcome"] == "ok" and v
+        if labels["alliance_operation"] == "page referral" and labels["alliance_outcome"] == "ok" and v
     }
     assert called == members
     assert {"alliance_adapter", "alliance_member", "alliance_operation"} <= set(calls[0][0])
@@ -147,7 +147,7 @@ async def test_ops_asking_for_an_explanation_gets_one_entry_per_member_call(
     body = await _post(api, REFERRALS, _ops_reader(demo_env), EXPLAIN)
     assert "errors" not in body, body["errors"]
     calls = body["extensions"]["federation"]["calls"]
-    listed = [c for c in calls if c["operation"] == "referrals"]
+    listed = [c for c in calls if c["operation"] == "page referral"]
     assert sorted(c["member"] for c in listed) == sorted(_members(demo_env))
     for call in listed:
         assert call["adapter"] == "postgres"
@@ -165,7 +165,7 @@ async def test_dataloader_batches_and_cache_hits_are_explained(api: Api, demo_en
     assert edges
     federation = body["extensions"]["federation"]
     batched = [c for c in federation["calls"] if c["via"] == "dataloader"]
-    assert batched and {c["operation"] for c in batched} == {"reports"}
+    assert batched and {c["operation"] for c in batched} == {"lookup consultation_report"}
     # One batch per member asked, never one call per consultation.
     assert len(batched) == len({c["member"] for c in batched}) <= len(edges)
     loaders = {entry["loader"]: entry for entry in federation["dataLoaders"]}

@@ -346,7 +346,7 @@ async def test_recording_decisions_stores_them_at_the_deciding_hospital(
     result_member, result_id = global_ids.decode_as(recognizable["id"], "TestResult")
     assert dict(row) == {
         "result_member": result_member,
-        "result_id": int(result_id),
+        "result_id": result_id,
         "patient_pseudonym": recognizable["patientPseudonym"],
         "loinc": loinc,
         "decided_by": "demo-clinician-lhzy",

@@ -24,8 +24,10 @@ from opentelemetry.sdk.trace import ReadableSpan
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 from opentelemetry.trace import SpanKind, StatusCode
 
-from adapters.exchange.postgres import ExchangeDatabase
-from adapters.exchange.records import ListQuery, ReferralFilter
+from adapters.exchange.postgres import PostgresExchange
+from adapters.sources import port
+from adapters.sources.port import PageRequest
+from adapters.sources.records import ListQuery, ReferralFilter
 from gateway import tracing
 from gateway.app import create_app
 from gateway.logs import JsonFormatter
@@ -171,13 +173,13 @@ async def test_one_trace_from_the_clients_span_to_each_members_database(
 
     calls = [s for s in found if s.kind is SpanKind.CLIENT and _attr(s, "alliance.member")]
     assert all(_descends(found, c, operation) for c in calls)
-    reads = [c for c in calls if _attr(c, "alliance.operation") == "results"]
+    reads = [c for c in calls if _attr(c, "alliance.operation") == "page test_result"]
     assert sorted(_attr(c, "alliance.member") for c in reads) == sorted(members), [
         c.name for c in reads
     ]
     for call in reads:
         member = _attr(call, "alliance.member")
-        assert call.name == f"{member} results"
+        assert call.name == f"{member} page test_result"
         assert call.parent is not None and call.parent.span_id == fan_out.context.span_id
         assert _attr(call, "alliance.adapter") == "postgres"
         assert _attr(call, "alliance.outcome") == "ok"
@@ -324,18 +326,18 @@ async def test_the_sqlcommenter_comment_reaches_postgresql(
 ) -> None:
     """What the member's server receives, seen by asyncpg's query logger on the one connection."""
     member = next(m for m in demo_env.info["members"] if m["code"] == READER)
-    db = ExchangeDatabase(member["code"], member["dsn"], pool_max_size=1)
+    db = PostgresExchange(member["code"], member["dsn"], pool_max_size=1)
     logged: list[Any] = []
     try:
-        pool = await db.pool()
+        pool = await db._pool_or_open()
         async with pool.acquire() as conn:
             conn.add_query_logger(logged.append)
-        query = ListQuery(parties=None, limit=1)
+        page = PageRequest(port.REFERRAL, ListQuery(parties=None, limit=1), ReferralFilter())
+        counted = PageRequest(port.REFERRAL, ListQuery(parties=None, limit=1), with_total=True)
 
-        await db.referrals(query, ReferralFilter())
+        await db.page(page)
         with tracing.tracer.start_as_current_span("asks a member") as span:
-            await db.referrals(query, ReferralFilter())
-            await db.count_referrals(query, ReferralFilter())
+            await db.page(counted)
         await asyncio.sleep(0)  # query loggers are called soon after the query
     finally:
         await db.close()

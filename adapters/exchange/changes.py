@@ -11,7 +11,8 @@ from datetime import datetime
 import asyncpg
 
 from adapters.exchange.columns import ColumnMap
-from adapters.exchange.records import ChangeRow
+from adapters.exchange.driver_errors import driver_errors
+from adapters.sources.records import ChangeRow
 
 NOTIFY_CHANNEL = "alliance_exchange_change"
 TRIGGER_NAME = "alliance_change_notify"
@@ -39,7 +40,11 @@ WATCHED: dict[str, _Watched] = {
 }
 
 
-class ChangeFeed:
+class PostgresChangeFeed:
+    """The source port's ChangeFeed over a PostgreSQL exchange database."""
+
+    kinds: tuple[str, ...] = tuple(WATCHED)
+
     def __init__(
         self, member: str, dsn: str, columns: ColumnMap, *, timeout_seconds: float = 5.0
     ) -> None:
@@ -62,12 +67,13 @@ class ChangeFeed:
             parties = ", ".join(f"p.{other.col(col)}" for col in watched.parties)
             join = f"JOIN {other.name} p ON p.{other.col('id')} = c.{key}"
         return (
-            f"SELECT c.{key} AS id, c.{version} AS version, c.{updated} AS updated_at, "
+            f"SELECT c.{key}::text AS id, c.{version} AS version, c.{updated} AS updated_at, "
             f"ARRAY[{parties}]::text[] AS parties FROM {t.name} c {join} "
-            f"WHERE c.{updated} >= $1 AND (c.{updated}, c.{key}) > ($1, $2) "
+            f"WHERE c.{updated} >= $1 AND (c.{updated}, c.{key}) > ($1, $2::bigint) "
             f"ORDER BY c.{updated}, c.{key} LIMIT $3"
         )
 
+    @driver_errors
     async def connect(self, on_notify: Callable[[], None]) -> bool:
         """Opens the feed's connection; True when the member has the NOTIFY trigger installed,
         in which case `on_notify` is called whenever a watched table changes."""
@@ -96,10 +102,13 @@ class ChangeFeed:
             except (OSError, asyncpg.PostgresError, TimeoutError):
                 conn.terminate()
 
-    async def changes(self, table: str, after: tuple[datetime, int], limit: int) -> list[ChangeRow]:
-        """Rows of `table` changed after `after` (updated_at, key), oldest first."""
+    @driver_errors
+    async def changes(self, table: str, after: tuple[datetime, str], limit: int) -> list[ChangeRow]:
+        """Rows of `table` changed after `after` (updated_at, key; "" before every key), oldest
+        first."""
         assert self._conn is not None, "connect() first"
-        rows = await self._conn.fetch(self._sql[table], after[0], after[1], limit)
+        key = int(after[1]) if after[1] else -1
+        rows = await self._conn.fetch(self._sql[table], after[0], key, limit)
         return [
             ChangeRow(
                 table, r["id"], r["version"], r["updated_at"], tuple(p for p in r["parties"] if p)
@@ -107,6 +116,7 @@ class ChangeFeed:
             for r in rows
         ]
 
+    @driver_errors
     async def now_or_latest(self, table: str) -> datetime:
         """Where a watch of `table` begins the first time: the present by the database's own
         clock (not ours: the clocks may differ), or a newest row stamped in its future."""

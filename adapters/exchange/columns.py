@@ -147,6 +147,20 @@ TABLES: dict[str, tuple[str, ...]] = {
 }
 
 
+# Row keys (and references to them) that are bigint in the published schema; the source port's
+# records carry keys as text.
+INTEGER_KEYS: dict[str, tuple[str, ...]] = {
+    "referral": ("id",),
+    "consultation": ("id",),
+    "consultation_report": ("consultation_id",),
+    "training_event": ("id",),
+    "training_participation": ("event_id",),
+    "placement": ("id",),
+    "test_result": ("id",),
+    "recognition_decision": ("id",),
+}
+
+
 def quote(identifier: str) -> str:
     if not _IDENTIFIER.match(identifier):
         raise ValueError(f"{identifier!r} is not a plain SQL identifier")
@@ -161,10 +175,17 @@ class Table:
         if unknown:
             raise ValueError(f"{name} has no columns {sorted(unknown)} to rename")
         self.name = quote(name)
+        self.logical_name = name
         self._physical = {c: quote(renamed.get(c, c)) for c in TABLES[name]}
         # Every query of the table selects this: built once, not per statement.
         self._select_list = ", ".join(
             p if p == quote(c) else f"{p} AS {quote(c)}" for c, p in self._physical.items()
+        )
+        self._record_list = ", ".join(
+            f"{p}::text AS {quote(c)}"
+            if c in INTEGER_KEYS.get(name, ())
+            else (p if p == quote(c) else f"{p} AS {quote(c)}")
+            for c, p in self._physical.items()
         )
 
     def col(self, logical: str) -> str:
@@ -176,6 +197,13 @@ class Table:
     def select_list(self) -> str:
         """Every column, under its logical name (renamed ones aliased back)."""
         return self._select_list
+
+    def record_list(self) -> str:
+        """The select list as the source port's records have it: integer keys as text."""
+        return self._record_list
+
+    def is_integer_key(self, logical: str) -> bool:
+        return logical in INTEGER_KEYS.get(self.logical_name, ())
 
 
 class ColumnMap:

@@ -172,7 +172,7 @@ CREATE TABLE IF NOT EXISTS quality_control (
 CREATE TABLE IF NOT EXISTS recognition_decision (
     id                  bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
     result_member       text NOT NULL,
-    result_id           bigint NOT NULL,
+    result_id           text NOT NULL,  -- the result's key at its member, whatever its kind of source
     patient_pseudonym   text NOT NULL,
     loinc               text,
     decided_by          text NOT NULL,

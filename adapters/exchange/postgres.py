@@ -1,40 +1,84 @@
-"""The PostgreSQL adapter for an exchange database: one pool per member, with that member's own
-credentials, bounded size and timeouts. Filters, order and limits are pushed down into SQL; every
-value is a bound parameter, every identifier comes from the checked column map."""
+"""The source port over a PostgreSQL exchange database: one pool per member, with that member's
+own credentials, bounded size and timeouts. Filters, order, keyset bounds, counts and aggregates
+are pushed down into SQL; every value is a bound parameter, every identifier comes from the
+checked column map. asyncpg's failures become SourceErrors here, where the driver is called."""
 
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Sequence
-from datetime import datetime
+import re
+from collections.abc import Mapping, Sequence
 from typing import Any, TypeVar
 
 import asyncpg
 from opentelemetry import trace
 
+from adapters.exchange.changes import PostgresChangeFeed
 from adapters.exchange.columns import ColumnMap, Table
-from adapters.exchange.records import (
+from adapters.exchange.driver_errors import driver_errors
+from adapters.sources import port
+from adapters.sources.errors import SourceError, SourceErrorCode
+from adapters.sources.port import (
+    AggregateRequest,
+    AggregateRow,
+    Capabilities,
+    Children,
+    Created,
+    CreateRequest,
+    LookupRequest,
+    Page,
+    PageRequest,
+    PoolStats,
+    RecordKind,
+    SourceConfig,
+    UpdateRequest,
+)
+from adapters.sources.records import (
     ConsultationFilter,
-    ConsultationRow,
-    DecisionRow,
     ListQuery,
-    ParticipationRow,
-    PlacementRow,
-    QualityControlRow,
-    RecognitionTally,
     ReferralFilter,
-    ReferralRow,
-    ReportRow,
-    ResultQuery,
-    ResultRow,
-    TrainingEventRow,
+    ResultFilter,
     TrainingFilter,
 )
-from adapters.observe import operation
-from adapters.resilience import SourceError, SourceErrorCode
-from adapters.rows import FromRow
 
-R = TypeVar("R", bound=FromRow)
+R = TypeVar("R")
+
+# A bigint row id, as text: what this adapter's keys look like.
+_KEY = re.compile(r"[1-9][0-9]{0,17}")
+
+# The columns naming the hospitals a record concerns, for the readers' party filter.
+_PARTIES: dict[str, tuple[str, ...]] = {
+    "referral": ("from_hospital", "to_hospital"),
+    "consultation": ("requesting_hospital", "invited_hospital"),
+    "placement": ("host_hospital", "home_hospital"),
+    "training_event": (),  # its host, or a hospital that sent participants: see _parties
+    "test_result": (),
+    "recognition_decision": (),
+}
+
+CAPABILITIES = Capabilities(
+    serves=frozenset(port.RECORD_KINDS),
+    writable=True,
+    notifies=True,
+    pushdown=frozenset(
+        {
+            "parties",
+            "with_party",
+            "since",
+            "until",
+            "bound",
+            "limit",
+            "directions",
+            "statuses",
+            "green_channel",
+            "kinds",
+            "modes",
+            "patient_pseudonym",
+            "item_codes",
+        }
+    ),
+    key_pattern=_KEY,
+)
 
 
 def traced(sql: str) -> str:
@@ -79,8 +123,11 @@ class _Where:
         return " AND ".join(self.parts) if self.parts else "TRUE"
 
 
-class ExchangeDatabase:
-    kind = "postgres"
+class PostgresExchange:
+    """A member's exchange database on PostgreSQL, as a SourcePort."""
+
+    adapter = "postgres"
+    capabilities = CAPABILITIES
 
     def __init__(
         self,
@@ -95,6 +142,14 @@ class ExchangeDatabase:
     ) -> None:
         self.member = member
         self.read_only = read_only
+        if read_only:
+            self.capabilities = Capabilities(
+                serves=CAPABILITIES.serves,
+                writable=False,
+                notifies=CAPABILITIES.notifies,
+                pushdown=CAPABILITIES.pushdown,
+                key_pattern=CAPABILITIES.key_pattern,
+            )
         self._dsn = dsn
         self._columns = columns or ColumnMap()
         self._pool_max_size = pool_max_size
@@ -103,10 +158,23 @@ class ExchangeDatabase:
         self._pool: asyncpg.Pool | None = None
         self._pool_lock = asyncio.Lock()
 
-    def t(self, table: str) -> Table:
-        return self._columns[table]
+    @classmethod
+    def from_config(cls, config: SourceConfig) -> PostgresExchange:
+        if not config.dsn:
+            raise ValueError(f"member {config.member}: a postgres source needs a dsn")
+        return cls(
+            config.member,
+            config.dsn,
+            columns=ColumnMap(config.columns),
+            read_only=config.read_only,
+            pool_max_size=config.pool_max_size,
+            connect_timeout_seconds=config.timeout_seconds,
+        )
 
-    async def pool(self) -> asyncpg.Pool:
+    def t(self, kind: RecordKind[Any]) -> Table:
+        return self._columns[kind.name]
+
+    async def _pool_or_open(self) -> asyncpg.Pool:
         # Created on first use, not at start-up: a member that is down must not stop the gateway,
         # and a member that comes back is reached again without a restart.
         if self._pool is not None:
@@ -127,414 +195,259 @@ class ExchangeDatabase:
         assert self._pool is not None
         return self._pool
 
+    def pool_stats(self) -> PoolStats | None:
+        pool = self._pool
+        if pool is None:
+            return None
+        return PoolStats(
+            size=pool.get_size(), idle=pool.get_idle_size(), max_size=pool.get_max_size()
+        )
+
     async def close(self) -> None:
         if self._pool is not None:
-            await self._pool.close()
-            self._pool = None
+            pool, self._pool = self._pool, None
+            await pool.close()
 
-    async def _fetch(self, row_type: type[R], sql: str, params: Sequence[Any]) -> list[R]:
-        pool = await self.pool()
-        return [row_type.from_row(r) for r in await pool.fetch(traced(sql), *params)]
+    def change_feed(self) -> PostgresChangeFeed:
+        return PostgresChangeFeed(self.member, self._dsn, self._columns)
 
-    async def _fetchval(self, sql: str, params: Sequence[Any]) -> Any:
-        pool = await self.pool()
-        return await pool.fetchval(traced(sql), *params)
+    async def _fetch(
+        self, kind: RecordKind[R], sql: str, params: Sequence[Any], db: Any = None
+    ) -> list[R]:
+        rows = await (db or await self._pool_or_open()).fetch(traced(sql), *params)
+        return [_record(kind, r) for r in rows]
 
     def _refuse_writes(self) -> None:
         if self.read_only:
+            raise SourceError(SourceErrorCode.SOURCE_READ_ONLY, self.member)
+
+    def _key(self, t: Table, logical: str, value: str) -> Any:
+        """A key in the column's own type: an integer key that cannot be one matches nothing."""
+        if not t.is_integer_key(logical):
+            return value
+        if _KEY.fullmatch(value) is None:
             raise SourceError(
-                SourceErrorCode.SOURCE_READ_ONLY,
+                SourceErrorCode.SOURCE_REJECTED,
                 self.member,
-                f"Member {self.member}'s source is read-only; the change cannot be stored there.",
+                f"{value[:40]!r} is not a key of member {self.member}'s {t.logical_name} records.",
             )
+        return int(value)
 
-    # -- generic list, insert and transition -------------------------------------------------
+    def _keys(self, t: Table, logical: str, values: Sequence[str]) -> list[Any]:
+        if not t.is_integer_key(logical):
+            return list(values)
+        return [int(v) for v in values if _KEY.fullmatch(v)]
 
-    def _list_where(
-        self, table: str, time_col: str, parties: Sequence[str], q: ListQuery
+    # -- lists -----------------------------------------------------------------------------
+
+    def _where(
+        self, kind: RecordKind[Any], q: ListQuery, f: port.RecordFilter, *, bounded: bool
     ) -> _Where:
-        t, w = self.t(table), _Where()
-        if q.parties is not None:
-            w.add(
-                "(" + " OR ".join(f"{t.col(p)} = ANY({{}}::text[])" for p in parties) + ")",
-                *([list(q.parties)] * len(parties)),
-            )
-        if q.with_party is not None:
-            w.add(
-                "(" + " OR ".join(f"{t.col(p)} = {{}}" for p in parties) + ")",
-                *([q.with_party] * len(parties)),
-            )
+        t, w = self.t(kind), _Where()
+        sort = kind.sort_field
+        assert sort is not None, f"{kind!r} is not listed"
+        self._parties(kind, t, q, w)
         if q.since is not None:
-            w.add(f"{t.col(time_col)} >= {{}}", q.since)
+            w.add(f"{t.col(sort)} >= {{}}", q.since)
         if q.until is not None:
-            w.add(f"{t.col(time_col)} < {{}}", q.until)
-        if q.bound is not None:
-            w.add(f"({t.col(time_col)}, {t.col('id')}) < ({{}}, {{}})", q.bound.value, q.bound.id)
+            w.add(f"{t.col(sort)} < {{}}", q.until)
+        if bounded and q.bound is not None:
+            b = q.bound
+            if b.key is not None:
+                w.add(
+                    f"({t.col(sort)}, {t.col('id')}) < ({{}}, {{}})",
+                    b.value,
+                    self._key(t, "id", b.key),
+                )
+            else:
+                w.add(f"{t.col(sort)} {'<=' if b.ties_after else '<'} {{}}", b.value)
+        if isinstance(f, ReferralFilter):
+            _any(w, t, "direction", f.directions)
+            _any(w, t, "status", f.statuses)
+            if f.green_channel is not None:
+                w.add(f"{t.col('green_channel')} = {{}}", f.green_channel)
+        elif isinstance(f, ConsultationFilter):
+            _any(w, t, "kind", f.kinds)
+            _any(w, t, "status", f.statuses)
+        elif isinstance(f, TrainingFilter):
+            _any(w, t, "kind", f.kinds)
+            _any(w, t, "mode", f.modes)
+        elif isinstance(f, ResultFilter):
+            w.add(f"{t.col('patient_pseudonym')} = {{}}", f.patient_pseudonym)
+            if f.item_codes:
+                codes = list(f.item_codes)
+                w.add(
+                    f"({t.col('item_code')} = ANY({{}}::text[]) "
+                    f"OR {t.col('loinc')} = ANY({{}}::text[]))",
+                    codes,
+                    codes,
+                )
         return w
 
-    async def _page(
-        self, row_type: type[R], table: str, time_col: str, w: _Where, limit: int
-    ) -> list[R]:
-        t = self.t(table)
+    def _parties(self, kind: RecordKind[Any], t: Table, q: ListQuery, w: _Where) -> None:
+        wanted = [
+            hospitals
+            for hospitals in (q.parties, (q.with_party,) if q.with_party else None)
+            if hospitals is not None
+        ]
+        if kind is port.TRAINING_EVENT:
+            # An event concerns its host and every hospital that sent participants.
+            p = self._columns["training_participation"]
+            for hospitals in wanted:
+                param = w.param(list(hospitals))
+                w.parts.append(
+                    f"({t.col('host_hospital')} = ANY({param}::text[]) OR EXISTS (SELECT 1 FROM "
+                    f"{p.name} WHERE {p.col('event_id')} = {t.name}.{t.col('id')} "
+                    f"AND {p.col('hospital')} = ANY({param}::text[])))"
+                )
+            return
+        columns = _PARTIES[kind.name]
+        for hospitals in wanted:
+            if not columns:
+                continue
+            param = w.param(list(hospitals))
+            w.parts.append(
+                "(" + " OR ".join(f"{t.col(c)} = ANY({param}::text[])" for c in columns) + ")"
+            )
+
+    @driver_errors
+    async def page(self, request: PageRequest[R]) -> Page[R]:
+        kind, q = request.kind, request.query
+        t, sort = self.t(kind), kind.sort_field
+        w = self._where(kind, q, request.filter, bounded=True)
         sql = (
-            f"SELECT {t.select_list()} FROM {t.name} WHERE {w.sql} "
-            f"ORDER BY {t.col(time_col)} DESC, {t.col('id')} DESC LIMIT {w.param(limit)}"
+            f"SELECT {t.record_list()} FROM {t.name} WHERE {w.sql} "
+            f"ORDER BY {t.col(sort or 'id')} DESC, {t.col('id')} DESC LIMIT {w.param(q.limit)}"
         )
-        return await self._fetch(row_type, sql, w.params)
-
-    async def _count(self, table: str, w: _Where) -> int:
-        return await self._fetchval(
-            f"SELECT count(*) FROM {self.t(table).name} WHERE {w.sql}", w.params
+        if not request.with_total:
+            return Page(await self._fetch(kind, sql, w.params))
+        counted = self._where(kind, q, request.filter, bounded=False)
+        count_sql = f"SELECT count(*) FROM {t.name} WHERE {counted.sql}"
+        pool = await self._pool_or_open()
+        # Both at once, on two connections: a slow member costs one deadline, not two.
+        records, total = await asyncio.gather(
+            self._fetch(kind, sql, w.params),
+            pool.fetchval(traced(count_sql), *counted.params),
         )
+        return Page(records, int(total))
 
-    async def _by_ids(
-        self, row_type: type[R], table: str, ids: Sequence[int], key: str = "id"
-    ) -> list[R]:
-        t = self.t(table)
+    @driver_errors
+    async def aggregate(self, request: AggregateRequest) -> list[AggregateRow]:
+        kind, t = request.kind, self.t(request.kind)
+        w = self._where(kind, request.query, request.filter, bounded=False)
+        groups = [t.col(g) for g in request.group_by]
+        sums = [f"coalesce(sum({t.col(s)}), 0)" for s in request.sums]
+        group_sql = f" GROUP BY {', '.join(groups)}" if groups else ""
+        sql = (
+            f"SELECT {', '.join([*groups, 'count(*)', *sums])} FROM {t.name} "
+            f"WHERE {w.sql}{group_sql}"
+        )
+        rows = await (await self._pool_or_open()).fetch(traced(sql), *w.params)
+        n = len(groups)
+        return [
+            AggregateRow(
+                group=tuple(r[i] for i in range(n)),
+                count=int(r[n]),
+                sums=tuple(int(r[i]) for i in range(n + 1, n + 1 + len(sums))),
+            )
+            for r in rows
+        ]
+
+    @driver_errors
+    async def lookup(self, request: LookupRequest[R]) -> list[R]:
+        kind, t = request.kind, self.t(request.kind)
+        keys = self._keys(t, request.field, request.values)
+        if not keys:
+            return []
+        w = _Where()
+        array = "bigint[]" if t.is_integer_key(request.field) else "text[]"
+        w.add(f"{t.col(request.field)} = ANY({{}}::{array})", keys)
+        for name, value in request.where:
+            w.add(f"{t.col(name)} = {{}}", self._key(t, name, value))
+        order = f" ORDER BY {t.col(kind.sort_field)} DESC" if kind.sort_field else ""
         return await self._fetch(
-            row_type,
-            f"SELECT {t.select_list()} FROM {t.name} WHERE {t.col(key)} = ANY($1::bigint[])",
-            [list(ids)],
+            kind, f"SELECT {t.record_list()} FROM {t.name} WHERE {w.sql}{order}", w.params
         )
+
+    # -- writes -----------------------------------------------------------------------------
 
     async def _insert(
-        self,
-        row_type: type[R],
-        table: str,
-        values: dict[str, Any],
-        conn: asyncpg.Connection | None = None,
+        self, kind: RecordKind[R], values: Mapping[str, Any], conn: asyncpg.Connection
     ) -> R:
-        t = self.t(table)
+        t = self.t(kind)
         names = list(values)
         placeholders = ", ".join(f"${i}" for i in range(1, len(names) + 1))
         sql = (
             f"INSERT INTO {t.name} ({t.cols(names)}) VALUES ({placeholders}) "
-            f"RETURNING {t.select_list()}"
+            f"RETURNING {t.record_list()}"
         )
-        db = conn or await self.pool()
-        return row_type.from_row(await db.fetchrow(traced(sql), *values.values()))
+        params = [self._key(t, n, v) if isinstance(v, str) else v for n, v in values.items()]
+        return _record(kind, await conn.fetchrow(traced(sql), *params))
 
-    async def _transition(
-        self,
-        row_type: type[R],
-        table: str,
-        row_id: int,
-        allowed_from: Sequence[str],
-        changes: dict[str, Any],
-    ) -> R | None:
-        """Apply `changes` if the row's status is one of `allowed_from`; None otherwise."""
+    async def _insert_children(
+        self, children: Children | None, parent_key: str, conn: asyncpg.Connection
+    ) -> None:
+        if children is None:
+            return
+        for values in children.values:
+            await self._insert(children.kind, {**values, children.parent_field: parent_key}, conn)
+
+    @driver_errors
+    async def create(self, request: CreateRequest[R]) -> Created[R]:
         self._refuse_writes()
-        t, w = self.t(table), _Where()
-        sets = [f"{t.col(k)} = {w.param(v)}" for k, v in changes.items()]
+        kind, t = request.kind, self.t(request.kind)
+        pool = await self._pool_or_open()
+        try:
+            async with pool.acquire() as conn, conn.transaction():
+                record = await self._insert(kind, request.values, conn)
+                await self._insert_children(request.children, record.id, conn)  # type: ignore[attr-defined]
+                return Created(record, True)
+        except asyncpg.UniqueViolationError:
+            key = request.values.get("idempotency_key")
+            if key is None:
+                raise
+            existing = await self._fetch(
+                kind,
+                f"SELECT {t.record_list()} FROM {t.name} WHERE {t.col('idempotency_key')} = $1",
+                [key],
+            )
+            if not existing:
+                raise
+            return Created(existing[0], False)
+
+    @driver_errors
+    async def update(self, request: UpdateRequest[R]) -> R | None:
+        self._refuse_writes()
+        kind, t, w = request.kind, self.t(request.kind), _Where()
+        sets = [f"{t.col(k)} = {w.param(v)}" for k, v in request.changes.items()]
         sets += [f"{t.col('version')} = {t.col('version')} + 1", f"{t.col('updated_at')} = now()"]
-        w.add(f"{t.col('id')} = {{}}", row_id)
-        w.add(f"{t.col('status')} = ANY({{}}::text[])", list(allowed_from))
-        sql = f"UPDATE {t.name} SET {', '.join(sets)} WHERE {w.sql} RETURNING {t.select_list()}"
-        row = await (await self.pool()).fetchrow(traced(sql), *w.params)
-        return row_type.from_row(row) if row else None
-
-    # -- referrals -----------------------------------------------------------------------------
-
-    _REFERRAL_PARTIES = ("from_hospital", "to_hospital")
-
-    def _referral_where(self, q: ListQuery, f: ReferralFilter) -> _Where:
-        t = self.t("referral")
-        w = self._list_where("referral", "created_at", self._REFERRAL_PARTIES, q)
-        if f.directions:
-            w.add(f"{t.col('direction')} = ANY({{}}::text[])", list(f.directions))
-        if f.statuses:
-            w.add(f"{t.col('status')} = ANY({{}}::text[])", list(f.statuses))
-        if f.green_channel is not None:
-            w.add(f"{t.col('green_channel')} = {{}}", f.green_channel)
-        return w
-
-    @operation("referrals")
-    async def referrals(self, q: ListQuery, f: ReferralFilter) -> list[ReferralRow]:
-        return await self._page(
-            ReferralRow, "referral", "created_at", self._referral_where(q, f), q.limit
-        )
-
-    @operation("count_referrals")
-    async def count_referrals(self, q: ListQuery, f: ReferralFilter) -> int:
-        return await self._count("referral", self._referral_where(q, f))
-
-    @operation("referrals_by_id")
-    async def referrals_by_id(self, ids: Sequence[int]) -> list[ReferralRow]:
-        return await self._by_ids(ReferralRow, "referral", ids)
-
-    @operation("insert_referral")
-    async def insert_referral(self, values: dict[str, Any]) -> tuple[ReferralRow, bool]:
-        """Returns the row and whether it is new: the idempotency key makes a retry harmless."""
-        self._refuse_writes()
-        t = self.t("referral")
-        try:
-            return await self._insert(ReferralRow, "referral", values), True
-        except asyncpg.UniqueViolationError:
-            existing = await self._fetch(
-                ReferralRow,
-                f"SELECT {t.select_list()} FROM {t.name} WHERE {t.col('idempotency_key')} = $1",
-                [values["idempotency_key"]],
-            )
-            if not existing:
-                raise
-            return existing[0], False
-
-    @operation("transition_referral")
-    async def transition_referral(
-        self, row_id: int, allowed_from: Sequence[str], changes: dict[str, Any]
-    ) -> ReferralRow | None:
-        return await self._transition(ReferralRow, "referral", row_id, allowed_from, changes)
-
-    # -- consultations -------------------------------------------------------------------------
-
-    _CONSULTATION_PARTIES = ("requesting_hospital", "invited_hospital")
-
-    def _consultation_where(self, q: ListQuery, f: ConsultationFilter) -> _Where:
-        t = self.t("consultation")
-        w = self._list_where("consultation", "created_at", self._CONSULTATION_PARTIES, q)
-        if f.kinds:
-            w.add(f"{t.col('kind')} = ANY({{}}::text[])", list(f.kinds))
-        if f.statuses:
-            w.add(f"{t.col('status')} = ANY({{}}::text[])", list(f.statuses))
-        return w
-
-    @operation("consultations")
-    async def consultations(self, q: ListQuery, f: ConsultationFilter) -> list[ConsultationRow]:
-        return await self._page(
-            ConsultationRow, "consultation", "created_at", self._consultation_where(q, f), q.limit
-        )
-
-    @operation("count_consultations")
-    async def count_consultations(self, q: ListQuery, f: ConsultationFilter) -> int:
-        return await self._count("consultation", self._consultation_where(q, f))
-
-    @operation("consultations_by_id")
-    async def consultations_by_id(self, ids: Sequence[int]) -> list[ConsultationRow]:
-        return await self._by_ids(ConsultationRow, "consultation", ids)
-
-    @operation("reports")
-    async def reports(self, consultation_ids: Sequence[int]) -> list[ReportRow]:
-        return await self._by_ids(
-            ReportRow, "consultation_report", consultation_ids, key="consultation_id"
-        )
-
-    @operation("insert_consultation")
-    async def insert_consultation(self, values: dict[str, Any]) -> tuple[ConsultationRow, bool]:
-        self._refuse_writes()
-        t = self.t("consultation")
-        try:
-            return await self._insert(ConsultationRow, "consultation", values), True
-        except asyncpg.UniqueViolationError:
-            existing = await self._fetch(
-                ConsultationRow,
-                f"SELECT {t.select_list()} FROM {t.name} WHERE {t.col('idempotency_key')} = $1",
-                [values["idempotency_key"]],
-            )
-            if not existing:
-                raise
-            return existing[0], False
-
-    @operation("transition_consultation")
-    async def transition_consultation(
-        self, row_id: int, allowed_from: Sequence[str], changes: dict[str, Any]
-    ) -> ConsultationRow | None:
-        return await self._transition(
-            ConsultationRow, "consultation", row_id, allowed_from, changes
-        )
-
-    @operation("report_consultation")
-    async def report_consultation(
-        self, row_id: int, allowed_from: Sequence[str], expert_name: str, opinion: str
-    ) -> ConsultationRow | None:
-        """Store the signed opinion and move the consultation to REPORTED, atomically."""
-        self._refuse_writes()
-        pool = await self.pool()
+        w.add(f"{t.col('id')} = {{}}", self._key(t, "id", request.key))
+        w.add(f"{t.col('version')} = {{}}", request.expected_version)
+        sql = f"UPDATE {t.name} SET {', '.join(sets)} WHERE {w.sql} RETURNING {t.record_list()}"
+        pool = await self._pool_or_open()
         async with pool.acquire() as conn, conn.transaction():
-            t, w = self.t("consultation"), _Where()
-            w.add(f"{t.col('id')} = {{}}", row_id)
-            w.add(f"{t.col('status')} = ANY({{}}::text[])", list(allowed_from))
-            row = await conn.fetchrow(
-                traced(
-                    f"UPDATE {t.name} SET {t.col('status')} = 'REPORTED', "
-                    f"{t.col('version')} = {t.col('version')} + 1, {t.col('updated_at')} = now() "
-                    f"WHERE {w.sql} RETURNING {t.select_list()}"
-                ),
-                *w.params,
-            )
+            row = await conn.fetchrow(traced(sql), *w.params)
             if row is None:
                 return None
-            await self._insert(
-                ReportRow,
-                "consultation_report",
-                {"consultation_id": row_id, "expert_name": expert_name, "opinion": opinion},
-                conn,
-            )
-            return ConsultationRow.from_row(row)
+            await self._insert_children(request.children, request.key, conn)
+            return _record(kind, row)
 
-    # -- training and placements ---------------------------------------------------------------
-
-    def _training_where(self, q: ListQuery, f: TrainingFilter) -> _Where:
-        t, p = self.t("training_event"), self.t("training_participation")
-        # An event concerns its host and every hospital that sent participants.
-        w = self._list_where(
-            "training_event",
-            "held_on",
-            (),
-            ListQuery(parties=None, since=q.since, until=q.until, bound=q.bound, limit=q.limit),
-        )
-        for hospitals in (q.parties, (q.with_party,) if q.with_party else None):
-            if hospitals is None:
-                continue
-            param = w.param(list(hospitals))
-            w.parts.append(
-                f"({t.col('host_hospital')} = ANY({param}::text[]) OR EXISTS (SELECT 1 FROM "
-                f"{p.name} WHERE {p.col('event_id')} = {t.name}.{t.col('id')} "
-                f"AND {p.col('hospital')} = ANY({param}::text[])))"
-            )
-        if f.kinds:
-            w.add(f"{t.col('kind')} = ANY({{}}::text[])", list(f.kinds))
-        if f.modes:
-            w.add(f"{t.col('mode')} = ANY({{}}::text[])", list(f.modes))
-        return w
-
-    @operation("training_events")
-    async def training_events(self, q: ListQuery, f: TrainingFilter) -> list[TrainingEventRow]:
-        return await self._page(
-            TrainingEventRow, "training_event", "held_on", self._training_where(q, f), q.limit
-        )
-
-    @operation("count_training_events")
-    async def count_training_events(self, q: ListQuery, f: TrainingFilter) -> int:
-        return await self._count("training_event", self._training_where(q, f))
-
-    @operation("training_events_by_id")
-    async def training_events_by_id(self, ids: Sequence[int]) -> list[TrainingEventRow]:
-        return await self._by_ids(TrainingEventRow, "training_event", ids)
-
-    @operation("participation")
-    async def participation(self, event_ids: Sequence[int]) -> list[ParticipationRow]:
-        return await self._by_ids(
-            ParticipationRow, "training_participation", event_ids, key="event_id"
-        )
-
-    @operation("insert_training_event")
-    async def insert_training_event(
-        self, values: dict[str, Any], participants: dict[str, int]
-    ) -> TrainingEventRow:
-        self._refuse_writes()
-        pool = await self.pool()
-        async with pool.acquire() as conn, conn.transaction():
-            event = await self._insert(TrainingEventRow, "training_event", values, conn)
-            for hospital, count in participants.items():
-                await self._insert(
-                    ParticipationRow,
-                    "training_participation",
-                    {"event_id": event.id, "hospital": hospital, "participants": count},
-                    conn,
-                )
-            return event
-
-    def _placement_where(self, q: ListQuery) -> _Where:
-        return self._list_where("placement", "starts_on", ("host_hospital", "home_hospital"), q)
-
-    @operation("placements")
-    async def placements(self, q: ListQuery) -> list[PlacementRow]:
-        return await self._page(
-            PlacementRow, "placement", "starts_on", self._placement_where(q), q.limit
-        )
-
-    @operation("count_placements")
-    async def count_placements(self, q: ListQuery) -> int:
-        return await self._count("placement", self._placement_where(q))
-
-    @operation("placements_by_id")
-    async def placements_by_id(self, ids: Sequence[int]) -> list[PlacementRow]:
-        return await self._by_ids(PlacementRow, "placement", ids)
-
-    @operation("insert_placement")
-    async def insert_placement(self, values: dict[str, Any]) -> PlacementRow:
-        self._refuse_writes()
-        return await self._insert(PlacementRow, "placement", values)
-
-    # -- results and recognition ---------------------------------------------------------------
-
-    @operation("results")
-    async def results(self, q: ResultQuery) -> list[ResultRow]:
-        t, w = self.t("test_result"), _Where()
-        w.add(f"{t.col('patient_pseudonym')} = {{}}", q.patient_pseudonym)
-        w.add(f"{t.col('performed_at')} >= {{}}", q.performed_since)
-        if q.item_codes:
-            w.add(
-                f"({t.col('item_code')} = ANY({{}}::text[]) OR {t.col('loinc')} = ANY({{}}::text[]))",
-                list(q.item_codes),
-                list(q.item_codes),
-            )
-        if q.bound is not None:
-            w.add(
-                f"({t.col('performed_at')}, {t.col('id')}) < ({{}}, {{}})",
-                q.bound.value,
-                q.bound.id,
-            )
-        return await self._page(ResultRow, "test_result", "performed_at", w, q.limit)
-
-    @operation("results_by_id")
-    async def results_by_id(self, ids: Sequence[int]) -> list[ResultRow]:
-        return await self._by_ids(ResultRow, "test_result", ids)
-
-    @operation("quality_control")
-    async def quality_control(self, loincs: Sequence[str]) -> list[QualityControlRow]:
-        t = self.t("quality_control")
-        return await self._fetch(
-            QualityControlRow,
-            f"SELECT {t.select_list()} FROM {t.name} WHERE {t.col('loinc')} = ANY($1::text[])",
-            [list(loincs)],
-        )
-
-    @operation("decisions_on")
-    async def decisions_on(
-        self, result_member: str, result_ids: Sequence[int]
-    ) -> list[DecisionRow]:
-        t = self.t("recognition_decision")
-        return await self._fetch(
-            DecisionRow,
-            f"SELECT {t.select_list()} FROM {t.name} WHERE {t.col('result_member')} = $1 "
-            f"AND {t.col('result_id')} = ANY($2::bigint[]) ORDER BY {t.col('decided_at')} DESC",
-            [result_member, list(result_ids)],
-        )
-
-    @operation("decisions_by_id")
-    async def decisions_by_id(self, ids: Sequence[int]) -> list[DecisionRow]:
-        return await self._by_ids(DecisionRow, "recognition_decision", ids)
-
-    @operation("insert_decision")
-    async def insert_decision(self, values: dict[str, Any]) -> DecisionRow:
-        self._refuse_writes()
-        return await self._insert(DecisionRow, "recognition_decision", values)
-
-    @operation("recognition_tally")
-    async def recognition_tally(self, since: datetime, until: datetime) -> RecognitionTally:
-        t = self.t("recognition_decision")
-        rows = await (await self.pool()).fetch(
-            traced(
-                f"SELECT {t.col('decision')} AS decision, {t.col('reason')} AS reason, "
-                f"count(*) AS n, coalesce(sum({t.col('retest_cost_fen')}), 0) AS cost "
-                f"FROM {t.name} WHERE {t.col('decided_at')} >= $1 AND {t.col('decided_at')} < $2 "
-                f"GROUP BY 1, 2"
-            ),
-            since,
-            until,
-        )
-        recognized, cost, declined = 0, 0, {}
-        for r in rows:
-            if r["decision"] == "RECOGNIZED":
-                recognized += r["n"]
-                cost += r["cost"]
-            else:
-                declined[r["reason"]] = declined.get(r["reason"], 0) + r["n"]
-        return RecognitionTally(
-            recognized=recognized, declined_by_reason=declined, retests_avoided_cost_fen=int(cost)
-        )
-
-    @operation("ping")
+    @driver_errors
     async def ping(self) -> None:
-        await self._fetchval("SELECT 1", [])
+        await (await self._pool_or_open()).fetchval("SELECT 1")
+
+
+def _any(w: _Where, t: Table, column: str, values: tuple[str, ...] | None) -> None:
+    if values:
+        w.add(f"{t.col(column)} = ANY({{}}::text[])", list(values))
+
+
+_FIELDS: dict[type, tuple[str, ...]] = {}
+
+
+def _record(kind: RecordKind[R], row: Mapping[str, Any]) -> R:
+    # Records are built by the thousand per page: the field names are looked up once per type.
+    names = _FIELDS.get(kind.record)
+    if names is None:
+        names = _FIELDS[kind.record] = tuple(kind.record.__dataclass_fields__)  # type: ignore[attr-defined]
+    return kind.record(*[row[n] for n in names])

@@ -11,7 +11,7 @@ from graphql import GraphQLError
 from strawberry.extensions import SchemaExtension
 from strawberry.types.execution import PreExecutionError
 
-from adapters.resilience import SourceError
+from adapters.sources.errors import SourceError
 from resolvers.errors import ErrorCode, GatewayError
 
 log = logging.getLogger("alliance_gateway.errors")

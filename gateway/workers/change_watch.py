@@ -20,14 +20,15 @@ from datetime import datetime, timedelta
 
 import asyncpg
 
-from adapters.exchange.changes import WATCHED, ChangeFeed
 from adapters.registry.events import EventStore, claim_watches
+from adapters.sources.errors import SourceError
+from adapters.sources.port import ChangeFeed
 from resolvers import events
 from resolvers.events import DetectedBy
 
 log = logging.getLogger(__name__)
 
-_SOURCE_ERRORS = (OSError, asyncpg.PostgresError, asyncpg.InterfaceError, TimeoutError)
+_SOURCE_ERRORS = (SourceError, OSError, asyncpg.PostgresError, asyncpg.InterfaceError, TimeoutError)
 
 
 @dataclass(frozen=True, slots=True)
@@ -93,7 +94,7 @@ class MemberWatch:
     async def _load_watermarks(self) -> None:
         stored = await self._store.watermarks(self.feed.member)
         first: list[tuple[str, str, datetime]] = []
-        for table in WATCHED:
+        for table in self.feed.kinds:
             if table in self._tables:
                 continue
             if table in stored:
@@ -113,7 +114,7 @@ class MemberWatch:
     async def _poll_table(self, table: str, state: _TableState) -> None:
         member = self.feed.member
         overlap = timedelta(seconds=self._settings.overlap_seconds)
-        after = (state.watermark - overlap, 0)
+        after = (state.watermark - overlap, "")
         while True:
             rows = await self.feed.changes(table, after, self._settings.batch_size)
             if not rows:

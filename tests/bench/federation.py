@@ -33,9 +33,10 @@ ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT))
 
 from adapters.exchange.columns import ColumnMap  # noqa: E402
-from adapters.exchange.postgres import ExchangeDatabase  # noqa: E402
-from adapters.exchange.records import ListQuery, ReferralFilter  # noqa: E402
+from adapters.exchange.postgres import PostgresExchange  # noqa: E402
 from adapters.registry.store import RegistryStore  # noqa: E402
+from adapters.sources import port  # noqa: E402
+from adapters.sources.records import ListQuery, ReferralFilter  # noqa: E402
 from gateway.demo import data as demo_data  # noqa: E402
 from gateway.demo import provision  # noqa: E402
 from gateway.settings import load_settings  # noqa: E402
@@ -159,21 +160,23 @@ async def measure_gateway(url: str, token: str, duration: float) -> dict[int, Me
 
 
 async def measure_direct(
-    sources: list[ExchangeDatabase], registry: RegistryStore, duration: float
+    sources: list[PostgresExchange], registry: RegistryStore, duration: float
 ) -> dict[int, Measure]:
-    query = ListQuery(parties=None, limit=PAGE + 1)
+    request = port.PageRequest(
+        port.REFERRAL, ListQuery(parties=None, limit=PAGE + 1), ReferralFilter()
+    )
 
     async def call() -> None:
-        pages = await asyncio.gather(*(s.referrals(query, ReferralFilter()) for s in sources))
+        pages = await asyncio.gather(*(s.page(request) for s in sources))
         merged = heapq.merge(
             *[
-                [(r.created_at, s.member, r.id, r) for r in page]
+                [(r.created_at, s.member, r) for r in page.records]
                 for s, page in zip(sources, pages, strict=True)
             ],
-            key=lambda item: item[:3],
+            key=lambda item: item[:2],
             reverse=True,
         )
-        rows = [item[3] for _, item in zip(range(PAGE), merged, strict=False)]
+        rows = [item[2] for _, item in zip(range(PAGE), merged, strict=False)]
         names = await registry.hospitals(
             sorted({r.from_hospital for r in rows} | {r.to_hospital for r in rows})
         )
@@ -207,7 +210,7 @@ async def run(
     quiet = {"OTEL_TRACES_EXPORTER": "none", "OTEL_METRICS_EXPORTER": "none"}
 
     sources = [
-        ExchangeDatabase(m.code, m.resolved_dsn(), columns=ColumnMap(m.columns))
+        PostgresExchange(m.code, m.resolved_dsn(), columns=ColumnMap(m.columns))
         for m in settings.members
     ]
     pool = await asyncpg.create_pool(settings.registry.dsn, min_size=1, max_size=8)

@@ -1,21 +1,24 @@
-"""Typed rows of an exchange database and the queries the gateway pushes down. Plain data.
+"""The records a member's source holds, as the gateway sees them whatever the kind of source, and
+the queries the gateway pushes down. Plain data, no driver types.
 
-Rows are read-only by convention but not frozen: a frozen dataclass's __init__ costs about ten
-times as much, and a page builds hundreds of rows from every member."""
+Record keys are strings (`id`, and every reference to another record's key): a database row id,
+a FHIR logical id or a composite key all fit. Each adapter says which keys it can have issued
+(`Capabilities.key_pattern`).
+
+Records are read-only by convention but not frozen: a frozen dataclass's __init__ costs about ten
+times as much, and a page builds hundreds of records from every member."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import date, datetime
 from decimal import Decimal
 from typing import Any
 
-from adapters.rows import FromRow
-
 
 @dataclass(slots=True)
-class ReferralRow(FromRow):
-    id: int
+class ReferralRow:
+    id: str
     referral_no: str
     direction: str
     from_hospital: str
@@ -48,8 +51,8 @@ class ReferralRow(FromRow):
 
 
 @dataclass(slots=True)
-class ConsultationRow(FromRow):
-    id: int
+class ConsultationRow:
+    id: str
     kind: str
     requesting_hospital: str
     requesting_doctor: str
@@ -80,8 +83,8 @@ class ConsultationRow(FromRow):
 
 
 @dataclass(slots=True)
-class ReportRow(FromRow):
-    consultation_id: int
+class ReportRow:
+    consultation_id: str
     issued_at: datetime
     expert_name: str
     opinion: str
@@ -89,8 +92,8 @@ class ReportRow(FromRow):
 
 
 @dataclass(slots=True)
-class TrainingEventRow(FromRow):
-    id: int
+class TrainingEventRow:
+    id: str
     kind: str
     host_hospital: str
     mode: str
@@ -105,15 +108,15 @@ class TrainingEventRow(FromRow):
 
 
 @dataclass(slots=True)
-class ParticipationRow(FromRow):
-    event_id: int
+class ParticipationRow:
+    event_id: str
     hospital: str
     participants: int
 
 
 @dataclass(slots=True)
-class PlacementRow(FromRow):
-    id: int
+class PlacementRow:
+    id: str
     host_hospital: str
     home_hospital: str
     trainee_name: str
@@ -130,8 +133,8 @@ class PlacementRow(FromRow):
 
 
 @dataclass(slots=True)
-class ResultRow(FromRow):
-    id: int
+class ResultRow:
+    id: str
     patient_pseudonym: str
     item_code: str
     item_name: str
@@ -146,7 +149,7 @@ class ResultRow(FromRow):
 
 
 @dataclass(slots=True)
-class QualityControlRow(FromRow):
+class QualityControlRow:
     loinc: str
     scheme: str
     valid_from: date
@@ -154,10 +157,10 @@ class QualityControlRow(FromRow):
 
 
 @dataclass(slots=True)
-class DecisionRow(FromRow):
-    id: int
+class DecisionRow:
+    id: str
     result_member: str
-    result_id: int
+    result_id: str
     patient_pseudonym: str
     loinc: str | None
     decided_by: str
@@ -171,10 +174,12 @@ class DecisionRow(FromRow):
 
 @dataclass(frozen=True, slots=True)
 class Bound:
-    """Rows strictly after (sort value, id) in descending order: `(sort, id) < (value, id)`."""
+    """Where a page resumes, newest first. With a key: the records strictly after (value, key) in
+    the source's own order. Without one: every record at `value` too (`ties_after`), or none."""
 
     value: Any
-    id: int
+    key: str | None = None
+    ties_after: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -209,21 +214,11 @@ class TrainingFilter:
 
 
 @dataclass(frozen=True, slots=True)
-class ResultQuery:
+class ResultFilter:
+    """One patient's results; `ListQuery.since` is the earliest `performed_at`."""
+
     patient_pseudonym: str
-    performed_since: datetime
     item_codes: tuple[str, ...] | None = None
-    bound: Bound | None = None
-    limit: int = 50
-
-
-@dataclass(frozen=True, slots=True)
-class RecognitionTally:
-    """Decisions taken at one hospital in one year."""
-
-    recognized: int = 0
-    declined_by_reason: dict[str, int] = field(default_factory=dict)
-    retests_avoided_cost_fen: int = 0
 
 
 @dataclass(frozen=True, slots=True)
@@ -232,7 +227,7 @@ class ChangeRow:
     hospitals it concerns. Nothing of its content."""
 
     table: str
-    id: int
+    id: str
     version: int
     updated_at: datetime
     parties: tuple[str, ...]
