@@ -467,6 +467,7 @@ class ExplainFederation(SchemaExtension):
                         "member": c.member,
                         "adapter": c.adapter,
                         "operation": c.operation,
+                        "asked": c.asked,
                         "via": c.via,
                         "durationMs": round(c.duration_ms, 2),
                         "rows": c.rows,

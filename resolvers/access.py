@@ -2,7 +2,9 @@
 
 A hospital's staff and systems (CLINICIAN, MEMBER_ADMIN, PARTNER_SYSTEM) see the records their
 hospital is a party to, with the patient's pseudonym, sex and age. The alliance office
-(SECRETARIAT, ALLIANCE_ADMIN) sees every record, without the patient. Others see none."""
+(SECRETARIAT, ALLIANCE_ADMIN) sees every record, without the patient. Operations (OPS) sees every
+record's shape (kinds, statuses, hospitals, times) and nothing clinical, so that every query shape
+can be run, traced and explained by the people who run the gateway. Others see none."""
 
 from __future__ import annotations
 
@@ -19,11 +21,15 @@ OFFICE_ROLES = (Role.SECRETARIAT, Role.ALLIANCE_ADMIN)
 class RecordScope:
     parties: tuple[str, ...] | None  # None: every record
     sees_patients: bool
+    # Diagnoses and free-text reasons: not for operations.
+    sees_clinical_text: bool = True
 
 
 def record_scope(principal: Principal, what: str) -> RecordScope:
     if principal.has_any(*OFFICE_ROLES):
         return RecordScope(parties=None, sees_patients=False)
+    if principal.has_any(Role.OPS):
+        return RecordScope(parties=None, sees_patients=False, sees_clinical_text=False)
     if principal.has_any(*PARTY_ROLES):
         if not principal.hospital_code:
             raise forbidden(f"Reading {what} needs a token that names your hospital.")

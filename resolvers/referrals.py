@@ -85,6 +85,11 @@ def sees_patient(ctx: RequestContext, referral: Referral) -> bool:
     return scope.sees_patients and _is_party(ctx, referral.row)
 
 
+def sees_clinical_text(ctx: RequestContext) -> bool:
+    """The diagnosis and reason: every reader but operations."""
+    return record_scope(ctx.who, "referrals").sees_clinical_text
+
+
 def _is_party(ctx: RequestContext, row: ReferralRow) -> bool:
     return ctx.who.hospital_code in (row.from_hospital, row.to_hospital)
 

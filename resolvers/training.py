@@ -113,9 +113,9 @@ class Placement(Owned[PlacementRow]):
 
 
 def _require_event_reader(ctx: RequestContext) -> None:
-    """Training data holds no patients: every alliance role reads every event, OPS none."""
+    """Training data holds no patients: every alliance role reads every event."""
     who = ctx.who
-    if not who.has_any(*PARTY_ROLES, *OFFICE_ROLES):
+    if not who.has_any(*PARTY_ROLES, *OFFICE_ROLES, Role.OPS):
         raise forbidden(f"{', '.join(who.roles)} may not read training events.")
 
 

@@ -84,13 +84,17 @@ class Referral(Node):
             pseudonym=row.patient_pseudonym, sex=Sex(row.patient_sex), age=row.patient_age
         )
 
-    @strawberry.field
-    def diagnosis(self) -> Diagnosis:
+    @strawberry.field(description="Null for operations (OPS), which see no clinical content.")
+    def diagnosis(self, info: Ctx) -> Diagnosis | None:
+        if not referrals.sees_clinical_text(info.context):
+            return None
         return Diagnosis(code=self.record.row.diagnosis_code, name=self.record.row.diagnosis_name)
 
-    @strawberry.field(description="Indication and reason (转诊指征/原因).")
-    def reason(self) -> str:
-        return self.record.row.reason
+    @strawberry.field(
+        description="Indication and reason (转诊指征/原因). Null for operations (OPS)."
+    )
+    def reason(self, info: Ctx) -> str | None:
+        return self.record.row.reason if referrals.sees_clinical_text(info.context) else None
 
     @strawberry.field(description="Parties only.")
     def condition_summary(self, info: Ctx) -> str | None:

@@ -28,6 +28,10 @@ HEALTH = """{ sourceHealth { member adapter status circuit consecutiveFailures l
 EXPLAIN = {"x-alliance-explain": "1"}
 
 
+REFERRALS_WITH_TOTAL = """{ referrals(first: 5) { totalCount
+  edges { node { id status patient { pseudonym } } } } }"""
+
+
 def _members(demo: Demo) -> set[str]:
     return {m["code"] for m in demo.info["members"]}
 
@@ -156,6 +160,21 @@ async def test_ops_asking_for_an_explanation_gets_one_entry_per_member_call(
         assert call["durationMs"] >= 0 and isinstance(call["rows"], int)
     rows = sum(c["rows"] for c in listed)
     assert rows >= len(body["data"]["referrals"]["edges"])
+
+
+async def test_ops_alone_explains_a_referrals_query_without_seeing_patients(
+    api: Api, demo_env: Demo
+) -> None:
+    body = await _post(api, REFERRALS_WITH_TOTAL, demo_env.token("OPS"), EXPLAIN)
+    assert "errors" not in body, body["errors"]
+    assert all(e["node"]["patient"] is None for e in body["data"]["referrals"]["edges"])
+    calls = body["extensions"]["federation"]["calls"]
+    assert sorted(c["member"] for c in calls) == sorted(_members(demo_env))
+    for call in calls:
+        # What was asked, by shape: one call per member carries the page and its count.
+        assert call["operation"] == "page referral"
+        assert call["asked"] == "page referral limit=6 +total by -", call
+        assert call["outcome"] == "ok" and call["adapter"] == "postgres"
 
 
 async def test_dataloader_batches_and_cache_hits_are_explained(api: Api, demo_env: Demo) -> None:
