@@ -20,9 +20,7 @@ from resolvers.principal import Role
 
 # A ping slower than this share of the member's deadline marks the source DEGRADED.
 SLOW_SHARE = 0.5
-_DOWN = {code for code in SourceErrorCode if code.unhealthy} | {
-    SourceErrorCode.SOURCE_CIRCUIT_OPEN
-}
+_DOWN = {code for code in SourceErrorCode if code.unhealthy} | {SourceErrorCode.SOURCE_CIRCUIT_OPEN}
 
 
 class SourceStatus(StrEnum):

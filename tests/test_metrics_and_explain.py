@@ -117,7 +117,9 @@ async def test_metrics_show_requests_member_calls_circuits_and_pools(
     called = {
         labels["alliance_member"]
         for labels, v in calls
-        if labels["alliance_operation"] == "page referral" and labels["alliance_outcome"] == "ok" and v
+        if labels["alliance_operation"] == "page referral"
+        and labels["alliance_outcome"] == "ok"
+        and v
     }
     assert called == members
     assert {"alliance_adapter", "alliance_member", "alliance_operation"} <= set(calls[0][0])
