@@ -11,8 +11,7 @@ from datetime import datetime
 from enum import StrEnum
 from typing import TYPE_CHECKING
 
-import asyncpg
-
+from adapters.registry.events import EventLogUnavailable
 from adapters.registry.records import EventRecord, NewEvent
 from adapters.sources.records import ChangeRow
 from resolvers import global_ids
@@ -140,7 +139,7 @@ async def record(ctx: RequestContext, member: str, *changes: ChangeRow) -> None:
         return
     try:
         await ctx.event_store.append([of_change(member, c, DetectedBy.GATEWAY) for c in changes])
-    except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError, TimeoutError) as e:
+    except (EventLogUnavailable, TimeoutError) as e:
         log.warning(
             "could not log a mutation's event; the change watcher will",
             extra={"member": member, "error": type(e).__name__},

@@ -11,6 +11,12 @@ import asyncpg
 from adapters.registry.records import EventRecord, NewEvent
 
 CHANNEL = "alliance_events"
+
+
+class EventLogUnavailable(Exception):
+    """The event log could not be written: the registry database is down or refused."""
+
+
 # Held for the rest of an appending transaction: cursors are then committed in the order they are
 # taken, and a reader never sees cursor N+1 before N.
 _APPEND_LOCK = 0x65766E74
@@ -83,6 +89,14 @@ class EventStore:
         watermarks forward, in one transaction."""
         if not events and not watermarks:
             return
+        try:
+            await self._append(events, watermarks)
+        except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError) as e:
+            raise EventLogUnavailable(type(e).__name__) from None
+
+    async def _append(
+        self, events: Sequence[NewEvent], watermarks: Sequence[tuple[str, str, datetime]]
+    ) -> None:
         async with self._pool.acquire() as conn, conn.transaction():
             await insert_events(conn, self._alliance_id, events)
             if watermarks:

@@ -20,7 +20,7 @@ from datetime import datetime, timedelta
 
 import asyncpg
 
-from adapters.registry.events import EventStore, claim_watches
+from adapters.registry.events import EventLogUnavailable, EventStore, claim_watches
 from adapters.sources.errors import SourceError
 from adapters.sources.port import ChangeFeed
 from resolvers import events
@@ -28,7 +28,14 @@ from resolvers.events import DetectedBy
 
 log = logging.getLogger(__name__)
 
-_SOURCE_ERRORS = (SourceError, OSError, asyncpg.PostgresError, asyncpg.InterfaceError, TimeoutError)
+_SOURCE_ERRORS = (
+    SourceError,
+    EventLogUnavailable,
+    OSError,
+    asyncpg.PostgresError,
+    asyncpg.InterfaceError,
+    TimeoutError,
+)
 
 
 @dataclass(frozen=True, slots=True)
