@@ -9,10 +9,7 @@ position follows, so pages never skip or repeat."""
 from __future__ import annotations
 
 import asyncio
-import base64
-import binascii
 import heapq
-import json
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime
@@ -24,6 +21,7 @@ from adapters.sources.port import RecordKind, SourcePort, SourceRequest
 from adapters.sources.records import Bound
 from resolvers import global_ids
 from resolvers.errors import bad_input
+from resolvers.pagination import cursor_parts, encode_cursor
 
 T = TypeVar("T")
 R = TypeVar("R")
@@ -177,28 +175,30 @@ class Position:
 
 
 def encode_position(kind: str, position: Position) -> str:
-    raw = json.dumps([kind, position.value.isoformat(), position.member, position.key])
-    return base64.urlsafe_b64encode(raw.encode()).decode().rstrip("=")
+    return encode_cursor(kind, [position.value.isoformat(), position.member, position.key])
 
 
 def decode_position(cursor: str, kind: str, federation: Federation) -> Position:
-    """The position a cursor of this list names. Cursors issued with integer keys (before keys
-    became strings) still work."""
+    """The position a cursor of this list names. Cursors issued before keys were strings (flat,
+    with an integer key) still work."""
     refused = bad_input("`after` is not a cursor of this list.", argument="after")
-    if len(cursor) > 1024:
+    found, *rest = cursor_parts(cursor)
+    if found != kind:
+        raise bad_input("`after` is a cursor of another list.", argument="after")
+    parts = rest[0] if len(rest) == 1 and isinstance(rest[0], list) else rest
+    if len(parts) != 3:
+        raise refused
+    value, member, key = parts
+    if isinstance(key, int) and not isinstance(key, bool):
+        key = str(key)
+    if not (isinstance(value, str) and isinstance(member, str) and isinstance(key, str)):
         raise refused
     try:
-        padded = cursor + "=" * (-len(cursor) % 4)
-        found, value, member, key = json.loads(base64.urlsafe_b64decode(padded.encode()))
         parsed: datetime | date = (
             datetime.fromisoformat(value) if "T" in value else date.fromisoformat(value)
         )
-    except (binascii.Error, ValueError, TypeError, RecursionError):
+    except ValueError:
         raise refused from None
-    if isinstance(key, int) and not isinstance(key, bool):
-        key = str(key)
-    if found != kind or not isinstance(member, str) or not isinstance(key, str):
-        raise refused
     if member in federation.members and not federation.holds(member, key):
         raise refused
     return Position(parsed, member, key)

@@ -34,12 +34,28 @@ def encode_cursor(kind: str, position: Any) -> str:
     return base64.urlsafe_b64encode(raw.encode()).decode().rstrip("=")
 
 
-def decode_cursor(cursor: str, kind: str) -> Any:
+_MAX_CURSOR_LENGTH = 1024
+
+
+def cursor_parts(cursor: str) -> list[Any]:
+    """What a cursor holds, [kind, position…]; BAD_USER_INPUT for anything we did not issue."""
+    refused = bad_input("`after` is not a cursor issued by this API.", argument="after")
+    if len(cursor) > _MAX_CURSOR_LENGTH:
+        raise refused
     try:
         padded = cursor + "=" * (-len(cursor) % 4)
-        found_kind, position = json.loads(base64.urlsafe_b64decode(padded.encode()))
-    except (binascii.Error, UnicodeDecodeError, ValueError, TypeError):
-        raise bad_input("`after` is not a cursor issued by this API.", argument="after") from None
+        parts = json.loads(base64.urlsafe_b64decode(padded.encode("ascii")))
+    except (binascii.Error, ValueError, RecursionError):
+        raise refused from None
+    if not isinstance(parts, list) or len(parts) < 2 or not isinstance(parts[0], str):
+        raise refused
+    return parts
+
+
+def decode_cursor(cursor: str, kind: str) -> Any:
+    found_kind, *position = cursor_parts(cursor)
     if found_kind != kind:
         raise bad_input("`after` is a cursor of another list.", argument="after")
-    return position
+    if len(position) != 1:
+        raise bad_input("`after` is not a cursor issued by this API.", argument="after")
+    return position[0]

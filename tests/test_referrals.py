@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import base64
+import json
 import uuid
 from typing import Any
 
 import asyncpg
+import pytest
 
 from resolvers.patients import check_character
 from tests.conftest import Api, Demo, error_codes
@@ -70,6 +73,51 @@ async def test_merged_pages_never_skip_or_repeat(api: Api) -> None:
     assert len({n["fromHospital"]["code"] for n in nodes}) >= 5, "rows come from many members"
     big = await api.run(LIST, {"filter": filter, "first": 100}, role="SECRETARIAT")
     assert [e["node"]["id"] for e in big["data"]["referrals"]["edges"]] == ids[:100]
+
+
+def _cursor(parts: list[Any]) -> str:
+    raw = json.dumps(parts).encode()
+    return base64.urlsafe_b64encode(raw).decode().rstrip("=")
+
+
+async def test_cursors_with_integer_keys_keep_working(api: Api) -> None:
+    """Cursors issued before record keys became strings: flat, with an integer key."""
+    first = await api.run(LIST, {"first": 3}, role="SECRETARIAT")
+    edges = first["data"]["referrals"]["edges"]
+    kind, (value, member, key) = json.loads(base64.urlsafe_b64decode(edges[1]["cursor"] + "=="))
+    old = _cursor([kind, value, member, int(key)])
+    resumed = await api.run(LIST, {"first": 1, "after": old}, role="SECRETARIAT")
+    assert resumed["data"]["referrals"]["edges"][0]["node"]["id"] == edges[2]["node"]["id"]
+
+
+@pytest.mark.parametrize(
+    "after",
+    [
+        _cursor(["Referral", "2026-01-01T00:00:00+08:00", "LHZX", "١٢٣"]),  # non-ASCII digits
+        _cursor(["Referral", "2026-01-01T00:00:00+08:00", "LHZX", "9" * 20]),  # past bigint
+        _cursor(["Referral", "2026-01-01T00:00:00+08:00", "LHZX", "12\u0000"]),
+        _cursor(["Referral", "not a time", "LHZX", "1"]),
+        _cursor(["Consultation", "2026-01-01T00:00:00+08:00", "LHZX", "1"]),
+        _cursor(["Referral", ["2026-01-01T00:00:00+08:00", "LHZX", True]]),
+        _cursor(["Referral"] + [[[[]]]] * 3),
+        "[" * 5000,
+        "x" * 5000,
+    ],
+)
+async def test_a_tampered_cursor_is_bad_input(api: Api, after: str) -> None:
+    body = await api.run(LIST, {"first": 3, "after": after}, role="SECRETARIAT")
+    assert error_codes(body) == ["BAD_USER_INPUT"], body
+    assert body["errors"][0]["extensions"]["argument"] == "after"
+
+
+@pytest.mark.parametrize("key", ["١٢٣", "9" * 20, "0", "-1", "1e3", "abc"])
+async def test_a_global_id_no_member_could_have_issued_finds_nothing(api: Api, key: str) -> None:
+    forged = base64.urlsafe_b64encode(f"Referral:LHZX:{key}".encode()).decode()
+    body = await api.run(
+        "query($id: ID!) { node(id: $id) { id } }", {"id": forged}, role="SECRETARIAT"
+    )
+    assert "errors" not in body, body
+    assert body["data"]["node"] is None
 
 
 async def test_parties_see_their_own_with_the_patient_and_the_office_sees_all_without(
