@@ -318,4 +318,3 @@ class SourceConfig:
     timeout_seconds: float = 2.0
     pool_max_size: int = 4
     columns: Mapping[str, Mapping[str, str]] = field(default_factory=dict)
-    options: Mapping[str, Any] = field(default_factory=dict)
