@@ -13,14 +13,14 @@ from resolvers.context import RequestContext
 
 
 class AuditFlush(SchemaExtension):
-    async def on_operation(self) -> AsyncIterator[None]:  # type: ignore[override]
+    async def on_operation(self) -> AsyncIterator[None]:
         context = self.execution_context.context
         if isinstance(context, RequestContext):
             context.next_operation()
         yield
         await self._flush()
 
-    async def on_stream_result(self, result: Any) -> AsyncIterator[None]:  # type: ignore[override]
+    async def on_stream_result(self, result: Any) -> AsyncIterator[None]:
         # A subscription's events each read records live: each is audited once sent, and the
         # next starts with fresh loaders, not with the rows the previous event read.
         yield

@@ -89,6 +89,8 @@ class TokenVerifier:
             subject=str(claims["sub"]),
             hospital_code=claims.get(CLAIMS.hospital),
             roles=granted,
-            purpose=Purpose(purpose) if purpose in Purpose.__members__ else None,
+            purpose=Purpose(purpose)
+            if isinstance(purpose, str) and purpose in Purpose.__members__
+            else None,
             expires_at=float(claims["exp"]),
         )

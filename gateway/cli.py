@@ -14,7 +14,7 @@ from typing import Any, NoReturn
 import asyncpg
 import uvicorn
 from starlette.types import ASGIApp
-from uvicorn.main import STARTUP_FAILURE
+from uvicorn.config import STARTUP_FAILURE
 
 from adapters.registry.migrate import apply_migrations
 from gateway.app import create_app

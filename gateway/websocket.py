@@ -48,7 +48,7 @@ async def _close_when_expired(websocket: WebSocket, expires_at: float) -> None:
         await asyncio.sleep(min(left, 30.0))
 
 
-class GraphQLWebSocket(GraphQL):
+class GraphQLWebSocket(GraphQL[RequestContext, None]):
     def __init__(
         self,
         schema: strawberry.Schema,
@@ -81,7 +81,7 @@ class GraphQLWebSocket(GraphQL):
                 context.principal = None
         return context
 
-    async def on_ws_connect(self, context: RequestContext) -> dict[str, object] | None:  # type: ignore[override]
+    async def on_ws_connect(self, context: RequestContext) -> dict[str, object] | None:
         supplied = context.connection_params.get("authorization") or context.connection_params.get(
             "Authorization"
         )

@@ -313,9 +313,9 @@ async def advance(
     ctx.audit.wrote("updateConsultation", row.patient_pseudonym)
     ctx.member_loaders.consultation.clear((member, row.id))
     ctx.member_loaders.report.clear((member, row.id))
-    changes = [_change(updated)]
+    recorded = [_change(updated)]
     if step is Step.REPORT:
         # The report is a row of its own, written in the same transaction: its first version.
-        changes.append(_change(updated, "consultation_report", 1))
-    await events.record(ctx, member, *changes)
+        recorded.append(_change(updated, "consultation_report", 1))
+    await events.record(ctx, member, *recorded)
     return Consultation(member, updated)

@@ -71,7 +71,7 @@ async def federated_page(
     return FederatedPage(merged.items, merged.has_next_page, total)
 
 
-OwnedT = TypeVar("OwnedT", bound=Owned)  # type: ignore[type-arg]
+OwnedT = TypeVar("OwnedT", bound=Owned[Any])
 
 
 def member_key(ctx: RequestContext, global_id: str, id_kind: str) -> tuple[str, str] | None:
@@ -81,7 +81,7 @@ def member_key(ctx: RequestContext, global_id: str, id_kind: str) -> tuple[str, 
 
 
 async def load_owned(
-    ctx: RequestContext, global_id: str, owned: type[OwnedT], loader: MemberLoader[str, Any]
+    ctx: RequestContext, global_id: str, owned: type[OwnedT], loader: MemberLoader[Any]
 ) -> OwnedT | None:
     """The record a global id names, read through its member's loader; None when the member is
     not configured here or holds no such record."""

@@ -181,7 +181,7 @@ async def submit_application(ctx: RequestContext, hospital: HospitalRecord) -> A
     if not hospital.code:
         hospital = replace(
             hospital,
-            code=who.hospital_code
+            code=(who.hospital_code or "")
             if _only_member_admin(ctx)
             else default_hospital_code(credit_code.normalise(hospital.credit_code)),
         )

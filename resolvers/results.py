@@ -173,8 +173,8 @@ class ResultBatch:
                 return None
             if isinstance(answer, BaseException):
                 raise answer
-            for row in answer:
-                found[(row.result_member, row.result_id)].append(row)
+            for decision in answer:
+                found[(decision.result_member, decision.result_id)].append(decision)
         return found
 
 

@@ -293,8 +293,8 @@ async def test_the_private_hospital_keeps_its_own_column_names(seeded: Seeded) -
     assert ("referral", "id") in physical and ("test_result", "id") in physical
     sexes = await _fetch(seeded.dsns["LHRH"], "SELECT DISTINCT hzxb FROM referral")
     assert {r["hzxb"] for r in sexes} <= {"MALE", "FEMALE"}
-    names = await _fetch(seeded.dsns["LHRH"], "SELECT count(DISTINCT xmmc) AS n FROM test_result")
-    assert names[0]["n"] > 10
+    items = await _fetch(seeded.dsns["LHRH"], "SELECT count(DISTINCT xmmc) AS n FROM test_result")
+    assert items[0]["n"] > 10
 
 
 async def test_seeding_again_changes_nothing(seeded: Seeded) -> None:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import time
 from collections.abc import AsyncIterator
+from typing import Any
 
 import jwt
 import pytest
@@ -70,7 +71,7 @@ async def test_a_token_signed_by_the_provider_is_accepted(
     [{"iss": "https://elsewhere.test"}, {"aud": "another-api"}, {"exp": int(time.time()) - 3600}],
 )
 async def test_issuer_audience_and_expiry_are_checked(
-    jwks_url: str, signing_key: ec.EllipticCurvePrivateKey, claims: dict[str, object]
+    jwks_url: str, signing_key: ec.EllipticCurvePrivateKey, claims: dict[str, Any]
 ) -> None:
     verifier = TokenVerifier(AuthSettings(jwks_url=jwks_url, issuer=ISSUER))
     with pytest.raises(AuthenticationError):

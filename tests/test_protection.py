@@ -5,11 +5,12 @@ persisted documents, introspection, and per-principal rate limiting."""
 from __future__ import annotations
 
 import asyncio
+import functools
 import hashlib
 import json
 from collections.abc import AsyncIterator
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import httpx
 import pytest
@@ -183,7 +184,8 @@ def test_limit_rules_are_made_once_so_the_validation_cache_hits() -> None:
     from strawberry.extensions.validation_cache import _get_validate_cache
 
     schema = build_schema(introspection=True, limits=QueryLimits(max_cost=10))
-    cache = _get_validate_cache(256)
+    # Declared a Callable, it is an lru_cache wrapper.
+    cache = cast("functools._lru_cache_wrapper[Any]", _get_validate_cache(256))
     document = "{ __typename }"
     schema.execute_sync(document)
     before = cache.cache_info().hits
@@ -191,7 +193,7 @@ def test_limit_rules_are_made_once_so_the_validation_cache_hits() -> None:
     assert cache.cache_info().hits == before + 1
     assert result.errors is None and result.data == {"__typename": "Query"}
     costly = schema.execute_sync("{ referrals(first: 5) { edges { node { id } } } }")
-    assert [e.extensions["code"] for e in costly.errors or []] == ["QUERY_TOO_COSTLY"]
+    assert [(e.extensions or {})["code"] for e in costly.errors or []] == ["QUERY_TOO_COSTLY"]
 
 
 # --- a stricter gateway: introspection off, a manifest, persisted documents for partners --------

@@ -20,7 +20,7 @@ def round_trips(monkeypatch: pytest.MonkeyPatch) -> Iterator[Counter[str]]:
     for name in ("fetch", "fetchrow", "fetchval", "execute", "executemany"):
         original = getattr(asyncpg.Pool, name)
 
-        def counting(self: asyncpg.Pool, *args: object, _original=original, **kw: object):  # type: ignore[no-untyped-def]
+        def counting(self: asyncpg.Pool, *args: object, _original=original, **kw: object):
             counts[self._connect_kwargs.get("database") or _database(self)] += 1
             return _original(self, *args, **kw)
 

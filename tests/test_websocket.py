@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
-from httpx_ws import WebSocketDisconnect, aconnect_ws
+from httpx_ws import AsyncWebSocketSession, WebSocketDisconnect, aconnect_ws
 
 from tests.conftest import Api, Demo
 
@@ -14,6 +14,7 @@ QUERY = "{ alliance { name leadHospital { code } } }"
 
 
 async def _operate(api: Api, init: dict[str, Any], headers: dict[str, str] | None = None) -> Any:
+    ws: AsyncWebSocketSession  # aconnect_ws's session type is left unsolved by its default
     async with aconnect_ws(
         "/graphql", api.http, subprotocols=PROTOCOL, headers=headers or {}
     ) as ws:
@@ -40,6 +41,7 @@ async def test_token_in_the_upgrade_request(api: Api, demo_env: Demo) -> None:
 
 @pytest.mark.parametrize("init", [{}, {"authorization": "Bearer not-a-token"}])
 async def test_connections_without_a_valid_token_are_closed(api: Api, init: dict[str, Any]) -> None:
+    ws: AsyncWebSocketSession
     async with aconnect_ws("/graphql", api.http, subprotocols=PROTOCOL) as ws:
         await ws.send_json({"type": "connection_init", "payload": init})
         with pytest.raises(WebSocketDisconnect) as closed:
@@ -58,6 +60,7 @@ async def test_each_operation_on_a_connection_reads_fresh_data(api: Api, demo_en
     referral_id = created["data"]["createReferral"]["referral"]["id"]
     status = "query($id: ID!) { node(id: $id) { ... on Referral { status } } }"
     init = {"authorization": f"Bearer {demo_env.token('CLINICIAN', 'LHZY')}"}
+    ws: AsyncWebSocketSession
     async with aconnect_ws("/graphql", api.http, subprotocols=PROTOCOL) as ws:
         await ws.send_json({"type": "connection_init", "payload": init})
         assert (await ws.receive_json())["type"] == "connection_ack"

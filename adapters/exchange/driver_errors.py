@@ -81,7 +81,7 @@ def driver_errors(
     through as they are: the caller's guard names them."""
 
     @functools.wraps(method)
-    async def translated(self: S, *args: P.args, **kwargs: P.kwargs) -> R:
+    async def translated(self: S, /, *args: P.args, **kwargs: P.kwargs) -> R:
         try:
             return await method(self, *args, **kwargs)
         except (SourceError, TimeoutError):

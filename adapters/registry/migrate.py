@@ -15,7 +15,7 @@ _MIGRATION_LOCK = 0x616C6C69
 
 def _migration_files() -> list[tuple[str, str]]:
     folder = resources.files(__package__).joinpath("migrations")
-    files = sorted(f for f in folder.iterdir() if f.name.endswith(".sql"))
+    files = sorted((f for f in folder.iterdir() if f.name.endswith(".sql")), key=lambda f: f.name)
     return [(f.name.removesuffix(".sql"), f.read_text(encoding="utf-8")) for f in files]
 
 

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import date, timedelta
+from typing import Required, TypedDict, Unpack
 
 from adapters.registry.records import AllianceRecord, HospitalRecord
 from resolvers import clock
@@ -33,8 +34,33 @@ def credit_code(registration: str, division: str, serial: int) -> str:
     return first17 + check_character(first17)
 
 
+class _HospitalDetails(TypedDict, total=False):
+    """HospitalRecord's fields that _hospital does not derive."""
+
+    grade: Required[str]
+    ownership: Required[str]
+    type: Required[str]
+    contact_name: Required[str]
+    contact_phone: Required[str]
+    specialty_beds: int
+    address: str | None
+    licence_number: str | None
+    licence_valid_until: date | None
+    authorised_beds: int | None
+    open_beds: int | None
+    staff_total: int | None
+    medical_staff: int | None
+    management_staff: int | None
+    specialty_ward: str | None
+
+
 def _hospital(
-    code: str, name: str, registration: str, division: str, serial: int, **kw: object
+    code: str,
+    name: str,
+    registration: str,
+    division: str,
+    serial: int,
+    **kw: Unpack[_HospitalDetails],
 ) -> HospitalRecord:
     return HospitalRecord(
         code=code,
@@ -42,7 +68,7 @@ def _hospital(
         credit_code=credit_code(registration, division, serial),
         division_code=division,
         **kw,
-    )  # type: ignore[arg-type]
+    )
 
 
 # 12 = a public institution (事业单位) registered by the staffing authority; 52 = a private

@@ -287,7 +287,7 @@ async def prepare(
         admin_dsn = embedded.admin_dsn
 
         def dsn_of(role: str) -> str:
-            return embedded.dsn(role, passwords[role], role)  # type: ignore[union-attr]
+            return embedded.dsn(role, passwords[role], role)
     else:
         admin_dsn = registry_dsn
 
@@ -311,7 +311,7 @@ async def prepare(
     ]
     patients = demo_patients(synthetic)
     linkage_key = passwords[LINKAGE_KEY]
-    members = []
+    members: list[dict[str, Any]] = []
     for index, hospital in enumerate(synthetic):
         role = _exchange_role(hospital.code)
         renamed = RENAMED_COLUMNS.get(hospital.code, {})

@@ -92,7 +92,7 @@ class PublicErrors(SchemaExtension):
         yield
         self._publish(self.execution_context.result)
 
-    def on_stream_result(self, result: Any) -> Iterator[None]:  # type: ignore[override]
+    def on_stream_result(self, result: Any) -> Iterator[None]:
         # Each event of a subscription is a result of its own, sent before the operation ends.
         self._publish(result)
         yield

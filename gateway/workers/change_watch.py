@@ -52,7 +52,7 @@ class WatchSettings:
 class _TableState:
     watermark: datetime
     # (row id, version) already recorded, with their updated_at: the overlap reads them again.
-    seen: dict[tuple[int, int], datetime] = field(default_factory=dict)
+    seen: dict[tuple[str, int], datetime] = field(default_factory=dict)
 
 
 class MemberWatch:
