@@ -17,8 +17,11 @@ from schema.fan_out import FanOut
 from schema.selection import selects
 from schema.types import Ctx, Hospital, Node, hospital_of
 
-ConsultationKind = strawberry.enum(consultations.ConsultationKind)
-ConsultationStatus = strawberry.enum(consultations.ConsultationStatus)
+# strawberry.enum registers each class in place and returns it: the names stay types.
+ConsultationKind = consultations.ConsultationKind
+strawberry.enum(ConsultationKind)
+ConsultationStatus = consultations.ConsultationStatus
+strawberry.enum(ConsultationStatus)
 
 
 @strawberry.type(description="The expert the invited hospital assigned.")

@@ -10,12 +10,19 @@ from resolvers import agreements, membership
 from resolvers.principal import Purpose as _Purpose
 from resolvers.principal import Role as _Role
 
-AgreementStatus = strawberry.enum(agreements.AgreementStatus)
-TerminationReason = strawberry.enum(agreements.TerminationReason)
-DueDiligenceItem = strawberry.enum(membership.DueDiligenceItem)
-ExitReason = strawberry.enum(membership.ExitReason)
-Role = strawberry.enum(_Role)
-Purpose = strawberry.enum(_Purpose)
+# strawberry.enum registers each class in place and returns it: the names stay types.
+AgreementStatus = agreements.AgreementStatus
+strawberry.enum(AgreementStatus)
+TerminationReason = agreements.TerminationReason
+strawberry.enum(TerminationReason)
+DueDiligenceItem = membership.DueDiligenceItem
+strawberry.enum(DueDiligenceItem)
+ExitReason = membership.ExitReason
+strawberry.enum(ExitReason)
+Role = _Role
+strawberry.enum(Role)
+Purpose = _Purpose
+strawberry.enum(Purpose)
 
 
 @strawberry.enum

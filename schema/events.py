@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import builtins
 import inspect
 from collections.abc import AsyncGenerator
 from datetime import datetime
@@ -16,13 +17,16 @@ from schema.query import node_by_id
 from schema.referrals import Referral
 from schema.results import RecognitionDecision, TestResult
 from schema.training import TrainingEvent
-from schema.types import Agreement, Ctx, Hospital, Member, Node, hospital_of
+from schema.types import Agreement, Ctx, Hospital, Member, Node, hospital_or_awaitable
 
-EventType = strawberry.enum(
-    events.EventType, description="What changed. Types may be added; ignore those you do not know."
+# strawberry.enum registers each class in place and returns it: the names stay types.
+EventType = events.EventType
+strawberry.enum(
+    EventType, description="What changed. Types may be added; ignore those you do not know."
 )
-EventDetection = strawberry.enum(
-    events.DetectedBy,
+EventDetection = events.DetectedBy
+strawberry.enum(
+    EventDetection,
     name="EventDetection",
     description="How the change reached the log: GATEWAY (a mutation through this API), WATCHER "
     "(written at the hospital directly and seen there), REGISTRY (the alliance office's records).",
@@ -44,7 +48,7 @@ class Event:
         return str(self.record.cursor)
 
     @strawberry.field
-    def type(self) -> EventType:  # type: ignore[valid-type]
+    def type(self) -> EventType:
         return events.EventType(self.record.type)
 
     @strawberry.field(description="When the change was made at its source.")
@@ -56,7 +60,7 @@ class Event:
         return self.record.recorded_at
 
     @strawberry.field
-    def detected_by(self) -> EventDetection:  # type: ignore[valid-type]
+    def detected_by(self) -> EventDetection:
         return events.DetectedBy(self.record.detected_by)
 
     @strawberry.field(description="The global id of the changed record.")
@@ -75,7 +79,7 @@ class Event:
     async def hospitals(self, info: Ctx) -> list[Hospital]:
         found = []
         for code in self.record.members:
-            hospital = hospital_of(info, code)
+            hospital = hospital_or_awaitable(info, code)
             found.append(await hospital if inspect.isawaitable(hospital) else hospital)
         return found
 
@@ -83,7 +87,8 @@ class Event:
     async def node(self, info: Ctx) -> Node | None:
         return await node_by_id(info, strawberry.ID(self.record.entity_id))
 
-    async def _typed(self, info: Ctx, cls: type[N]) -> N | None:
+    # builtins.type: the field `type` above shadows it in this class.
+    async def _typed(self, info: Ctx, cls: builtins.type[N]) -> N | None:
         if self.record.entity_type != cls.__name__:
             return None
         found = await node_by_id(info, strawberry.ID(self.record.entity_id))
@@ -130,7 +135,7 @@ class Subscription:
         self,
         info: Ctx,
         types: Annotated[
-            list[EventType] | None,  # type: ignore[valid-type]
+            list[EventType] | None,
             strawberry.argument(description="Only these types; all when omitted."),
         ] = None,
         members: Annotated[

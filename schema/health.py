@@ -8,13 +8,16 @@ from adapters.resilience import CircuitState as _CircuitState
 from resolvers import health
 from schema.types import Ctx
 
-SourceStatus = strawberry.enum(
-    health.SourceStatus,
+# strawberry.enum registers each class in place and returns it: the names stay types.
+SourceStatus = health.SourceStatus
+strawberry.enum(
+    SourceStatus,
     description="UP: answered in good time. DEGRADED: answered, but slowly or after recent "
     "failures. DOWN: did not answer, or its circuit is open. UNKNOWN: could not be told.",
 )
-CircuitState = strawberry.enum(
-    _CircuitState,
+CircuitState = _CircuitState
+strawberry.enum(
+    CircuitState,
     description="A member's circuit breaker: OPEN means it is not asked until a probe succeeds.",
 )
 
@@ -32,11 +35,11 @@ class SourceHealth:
         return self.record.adapter
 
     @strawberry.field
-    def status(self) -> SourceStatus:  # type: ignore[valid-type]
+    def status(self) -> SourceStatus:
         return self.record.status
 
     @strawberry.field
-    def circuit(self) -> CircuitState:  # type: ignore[valid-type]
+    def circuit(self) -> CircuitState:
         return self.record.circuit
 
     @strawberry.field

@@ -16,8 +16,11 @@ from schema.fan_out import FanOut
 from schema.selection import selects
 from schema.types import Ctx, Hospital, Node, hospital_of
 
-Direction = strawberry.enum(referrals.Direction)
-ReferralStatus = strawberry.enum(referrals.ReferralStatus)
+# strawberry.enum registers each class in place and returns it: the names stay types.
+Direction = referrals.Direction
+strawberry.enum(Direction)
+ReferralStatus = referrals.ReferralStatus
+strawberry.enum(ReferralStatus)
 
 
 @strawberry.type(

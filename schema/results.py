@@ -15,17 +15,22 @@ from schema.connections import Connection, Edge, PageInfo
 from schema.fan_out import FanOut
 from schema.types import Ctx, Hospital, Node, hospital_of
 
-TestCategory = strawberry.enum(
-    results.Category, description="LAB: a laboratory test (检验); EXAM: an examination (检查)."
+# strawberry.enum registers each class in place and returns it: the names stay types.
+TestCategory = results.Category
+strawberry.enum(
+    TestCategory, description="LAB: a laboratory test (检验); EXAM: an examination (检查)."
 )
-RecognitionReason = strawberry.enum(
-    recognition.RecognitionReason,
+RecognitionReason = recognition.RecognitionReason
+strawberry.enum(
+    RecognitionReason,
     description="Why a result is not recognisable at the reader's hospital: the first check that "
     "fails, in the order catalogue, quality control, validity window, level.",
 )
-RecognitionDecisionKind = strawberry.enum(recognition.Decision, name="RecognitionDecisionKind")
-DeclineReason = strawberry.enum(
-    recognition.DeclineReason,
+RecognitionDecisionKind = recognition.Decision
+strawberry.enum(RecognitionDecisionKind, name="RecognitionDecisionKind")
+DeclineReason = recognition.DeclineReason
+strawberry.enum(
+    DeclineReason,
     description="Why a clinician declines a result and re-tests: the six national reasons "
     "(国卫医发〔2022〕6号; OTHER needs a note) and the provincial PATIENT_REQUEST, "
     "LAB_FAILED_EQA and INTERVAL_TOO_LONG.",
@@ -37,7 +42,7 @@ class TestItem:
     code: str = strawberry.field(description="The performing hospital's own item code.")
     name: str
     loinc: str | None
-    category: TestCategory  # type: ignore[valid-type]
+    category: TestCategory
 
 
 @strawberry.type(description="The HR label (互认标识) of a recognised item.")
@@ -54,9 +59,7 @@ class Recognition:
         description="Performed at plus the catalogue's window (互认时限); null if not in the "
         "catalogue."
     )
-    reason: RecognitionReason | None = strawberry.field(  # type: ignore[valid-type]
-        description="Null when recognizable."
-    )
+    reason: RecognitionReason | None = strawberry.field(description="Null when recognizable.")
 
 
 @strawberry.type(
@@ -71,11 +74,11 @@ class RecognitionDecision(Node):
         return cls(id=strawberry.ID(record.global_id), record=record)
 
     @strawberry.field
-    def decision(self) -> RecognitionDecisionKind:  # type: ignore[valid-type]
+    def decision(self) -> RecognitionDecisionKind:
         return recognition.Decision(self.record.row.decision)
 
     @strawberry.field(description="Null when RECOGNIZED.")
-    def reason(self) -> DeclineReason | None:  # type: ignore[valid-type]
+    def reason(self) -> DeclineReason | None:
         reason = self.record.row.reason
         return recognition.DeclineReason(reason) if reason else None
 
@@ -201,7 +204,7 @@ class PatientLookupInput:
 
 @strawberry.type(description="Decisions declined for one reason.")
 class DeclineCount:
-    reason: DeclineReason  # type: ignore[valid-type]
+    reason: DeclineReason
     count: int
 
 
@@ -236,8 +239,8 @@ class RecognitionStatistics:
 @strawberry.input
 class RecordRecognitionDecisionInput:
     result_id: strawberry.ID
-    decision: RecognitionDecisionKind  # type: ignore[valid-type]
-    reason: DeclineReason | None = strawberry.field(  # type: ignore[valid-type]
+    decision: RecognitionDecisionKind
+    reason: DeclineReason | None = strawberry.field(
         default=None, description="Required when DECLINED; none when RECOGNIZED."
     )
     note: str | None = strawberry.field(default=None, description="Required for OTHER.")

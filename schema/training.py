@@ -15,9 +15,13 @@ from schema.fan_out import FanOut
 from schema.selection import selects
 from schema.types import Ctx, Hospital, Node, hospital_of
 
-TrainingKind = strawberry.enum(training.TrainingKind)
-TrainingMode = strawberry.enum(training.TrainingMode)
-Profession = strawberry.enum(training.Profession)
+# strawberry.enum registers each class in place and returns it: the names stay types.
+TrainingKind = training.TrainingKind
+strawberry.enum(TrainingKind)
+TrainingMode = training.TrainingMode
+strawberry.enum(TrainingMode)
+Profession = training.Profession
+strawberry.enum(Profession)
 
 
 @strawberry.type(description="How many people one hospital sent to an event.")

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Awaitable
 from datetime import date, datetime
-from typing import Annotated
+from typing import Annotated, cast
 
 import strawberry
 from strawberry.types import Info
@@ -139,7 +139,14 @@ class Hospital(Node):
         return Member(record=record) if record else None
 
 
-def hospital_of(info: Ctx, code: str) -> Hospital | Awaitable[Hospital]:
+def hospital_of(info: Ctx, code: str) -> Hospital:
+    """A referenced hospital, as the answer of a field typed Hospital: immediate, or an awaitable
+    that graphql-core awaits. Cast, because Strawberry takes the field's GraphQL type from the
+    resolver's annotation, which therefore cannot say Awaitable."""
+    return cast(Hospital, hospital_or_awaitable(info, code))
+
+
+def hospital_or_awaitable(info: Ctx, code: str) -> Hospital | Awaitable[Hospital]:
     """A referenced hospital. A page's hospitals are usually fetched ahead (see
     resolvers.lists): then the answer is immediate, with no awaitable per field."""
     known = info.context.loaders.known_hospitals.get(code)
@@ -230,7 +237,7 @@ class Member(Node):
         self.id = strawberry.ID(global_ids.encode("Member", record.hospital_code))
 
     async def _h(self, info: Ctx) -> HospitalRecord:
-        hospital = hospital_of(info, self.record.hospital_code)
+        hospital = hospital_or_awaitable(info, self.record.hospital_code)
         return (hospital if isinstance(hospital, Hospital) else await hospital).record
 
     @strawberry.field
