@@ -3,10 +3,15 @@
 from __future__ import annotations
 
 import asyncio
+import base64
+import json
 from dataclasses import dataclass
+from typing import Any
 
 import jwt
+from jwt.exceptions import InvalidJTIError, InvalidSubjectError
 
+from gateway.request_checks import bad_character
 from gateway.settings import AuthSettings
 from resolvers.principal import Principal, Purpose, Role
 
@@ -68,29 +73,129 @@ class TokenVerifier:
                 leeway=s.leeway_seconds,
                 options={"require": ["exp", "iat", "sub", "iss", "aud"]},
             )
-        except jwt.ExpiredSignatureError:
-            raise AuthenticationError("The token has expired; obtain a new one.") from None
-        except jwt.PyJWKClientError:
-            raise AuthenticationError(
-                "The token's signing key is not known to the gateway."
-            ) from None
-        except jwt.InvalidTokenError as e:
-            raise AuthenticationError(f"The token is not valid: {e}.") from None
-        roles = claims.get(CLAIMS.roles) or []
-        if isinstance(roles, str):
-            roles = roles.split()
-        granted = frozenset(Role(r) for r in roles if r in _KNOWN_ROLES)
-        if not granted:
-            raise NoGatewayRoleError(
-                "The token grants none of the gateway's roles: " + ", ".join(sorted(_KNOWN_ROLES))
-            )
-        purpose = claims.get(CLAIMS.purpose)
-        return Principal(
-            subject=str(claims["sub"]),
-            hospital_code=claims.get(CLAIMS.hospital),
-            roles=granted,
-            purpose=Purpose(purpose)
-            if isinstance(purpose, str) and purpose in Purpose.__members__
-            else None,
-            expires_at=float(claims["exp"]),
+        except jwt.PyJWTError as e:
+            raise AuthenticationError(self._why(e, token)) from None
+        except (ValueError, TypeError, RecursionError):
+            # PyJWT reads the header and payload as JSON; a pathological one fails inside it.
+            raise AuthenticationError(_MALFORMED) from None
+        return _principal(claims)
+
+    def _why(self, error: jwt.PyJWTError, token: str) -> str:
+        """The gateway's own words for a refused token: PyJWT's messages name its internals
+        (padding, segments, header strings)."""
+        s = self._settings
+        match error:
+            case jwt.ExpiredSignatureError():
+                return "The token has expired; obtain a new one."
+            case jwt.PyJWKClientError() | jwt.InvalidKeyError():
+                return "The token's signing key is not known to the gateway."
+            case jwt.InvalidAlgorithmError():
+                return (
+                    "The token is signed with an algorithm this gateway does not accept; "
+                    f"it accepts {', '.join(s.algorithms)}."
+                )
+            case jwt.InvalidSignatureError():
+                return "The token's signature does not verify with the gateway's key."
+            case jwt.InvalidAudienceError():
+                return "The token is not meant for this gateway: its `aud` claim is not ours."
+            case jwt.InvalidIssuerError():
+                return "The token's issuer (`iss`) is not one this gateway trusts."
+            case jwt.MissingRequiredClaimError(claim=claim):
+                return f"The token lacks the required claim `{claim}`."
+            case jwt.InvalidIssuedAtError():
+                return "The token's `iat` claim must be a time (a number of seconds)."
+            case jwt.ImmatureSignatureError():
+                return "The token is not valid yet (`nbf` or `iat` is in the future)."
+            case InvalidSubjectError():
+                return "The token's `sub` claim must be a string."
+            case InvalidJTIError():
+                return "The token's `jti` claim must be a string."
+            case jwt.DecodeError():
+                # After the signature checks out, PyJWT says DecodeError of `exp` and `nbf` too.
+                untimely = _untimely_claim(token)
+                if untimely is not None:
+                    return f"The token's `{untimely}` claim must be a time (a number of seconds)."
+                return _MALFORMED
+        return "The token is not valid."
+
+
+_MALFORMED = (
+    "The token is not a well-formed JWT: send it exactly as issued, three base64url parts "
+    "(header.payload.signature) of JSON and a signature."
+)
+# Roles held on behalf of one hospital: their tokens must name it.
+HOSPITAL_ROLES = frozenset({Role.CLINICIAN, Role.MEMBER_ADMIN, Role.PARTNER_SYSTEM})
+
+
+def _untimely_claim(token: str) -> str | None:
+    """`exp` or `nbf` when the (signature-checked) payload holds one that is not a number."""
+    try:
+        segment = token.split(".")[1]
+        payload = json.loads(base64.urlsafe_b64decode(segment + "=" * (-len(segment) % 4)))
+    except (IndexError, ValueError, TypeError, RecursionError):
+        return None
+    if not isinstance(payload, dict):
+        return None
+    for claim in ("exp", "nbf"):
+        value = payload.get(claim)
+        if claim in payload and (not isinstance(value, int | float) or isinstance(value, bool)):
+            return claim
+    return None
+
+
+def _refused_claim(claim: str, why: str) -> AuthenticationError:
+    return AuthenticationError(f"The token's `{claim}` claim {why}.")
+
+
+def _text(claim: str, value: Any) -> str:
+    """A string claim's value; AuthenticationError for any other type or a bad character."""
+    if not isinstance(value, str):
+        raise _refused_claim(claim, "must be a string")
+    problem = bad_character(value)
+    if problem is not None:
+        raise _refused_claim(claim, f"contains {problem}")
+    return value
+
+
+def _principal(claims: dict[str, Any]) -> Principal:
+    """The principal of verified claims, each of the type the gateway reads it as; an
+    AuthenticationError naming the claim otherwise."""
+    subject = _text("sub", claims["sub"])
+    roles = claims.get(CLAIMS.roles)
+    if roles is None:
+        roles = []
+    elif isinstance(roles, str):
+        roles = roles.split()
+    if not isinstance(roles, list):
+        raise _refused_claim(
+            CLAIMS.roles, "must be a list of role names (or one space-separated string)"
         )
+    names = [_text(CLAIMS.roles, r) for r in roles]
+    granted = frozenset(Role(r) for r in names if r in _KNOWN_ROLES)
+    hospital = claims.get(CLAIMS.hospital)
+    if hospital is not None:
+        hospital = _text(CLAIMS.hospital, hospital) or None  # "" names no hospital
+    purpose = claims.get(CLAIMS.purpose)
+    if purpose is not None:
+        purpose = _text(CLAIMS.purpose, purpose)
+    exp = claims["exp"]
+    if not granted:
+        raise NoGatewayRoleError(
+            "The token grants none of the gateway's roles: " + ", ".join(sorted(_KNOWN_ROLES))
+        )
+    needing = sorted(granted & HOSPITAL_ROLES)
+    if needing and hospital is None:
+        raise _refused_claim(
+            CLAIMS.hospital,
+            f"is missing: a token granting {', '.join(needing)} must name the hospital it acts "
+            "for, by its code (ask your identity provider to add the claim)",
+        )
+    return Principal(
+        subject=subject,
+        hospital_code=hospital,
+        roles=granted,
+        purpose=Purpose(purpose)
+        if purpose is not None and purpose in Purpose.__members__
+        else None,
+        expires_at=float(exp) if isinstance(exp, int | float) else None,
+    )

@@ -4,14 +4,14 @@ POST with a JSON body, `application/graphql-response+json` with its status codes
 
 from __future__ import annotations
 
-import json
+import logging
 from collections.abc import Callable
 from typing import Any
 
 import strawberry
 from graphql import GraphQLError
 from starlette.requests import Request
-from starlette.responses import HTMLResponse, JSONResponse, Response
+from starlette.responses import HTMLResponse, Response
 from strawberry.http.ides import get_graphql_ide_html
 from strawberry.schema.exceptions import CannotGetOperationTypeError, InvalidOperationTypeError
 from strawberry.types.execution import ExecutionResult, PreExecutionError
@@ -20,6 +20,15 @@ from strawberry.types.graphql import OperationType
 from gateway.auth import AuthenticationError, NoGatewayRoleError, TokenVerifier
 from gateway.persisted import PersistedDocumentError, PersistedDocuments
 from gateway.rate_limit import RATE_LIMITED, RateLimiter
+from gateway.request_checks import (
+    BODY,
+    JSONBody,
+    RequestRefused,
+    check_document,
+    check_json,
+    echo,
+    load_json,
+)
 from gateway.runtime.errors import publish_errors
 from gateway.sse import event_stream, wants_event_stream
 from resolvers.context import RequestContext
@@ -33,18 +42,36 @@ MAX_BODY_BYTES = 1 << 20
 # make_context(principal, explain=False)
 ContextFactory = Callable[..., RequestContext]
 EXPLAIN_HEADER = "x-alliance-explain"
+# The request parameters the endpoint reads; GET query parameters it does not read are ignored.
+PARAMETERS = ("query", "operationName", "variables", "extensions", "documentId")
+
+log = logging.getLogger("alliance_gateway.http")
 
 
 class RequestError(Exception):
     """A request the server cannot execute at all; answered with a status and one error."""
 
-    def __init__(self, status: int, code: str, message: str, headers: dict[str, str] | None = None):
+    def __init__(
+        self,
+        status: int,
+        code: str,
+        message: str,
+        headers: dict[str, str] | None = None,
+        extensions: dict[str, Any] | None = None,
+    ):
         super().__init__(message)
         self.status, self.code, self.message, self.headers = status, code, message, headers or {}
+        self.extensions = extensions or {}
+
+    @classmethod
+    def refused(cls, refusal: RequestRefused) -> RequestError:
+        return cls(400, refusal.code, refusal.message, extensions=refusal.extensions)
 
 
-def _error_body(code: str, message: str) -> dict[str, Any]:
-    return {"errors": [{"message": message, "extensions": {"code": code}}]}
+def _error_body(
+    code: str, message: str, extensions: dict[str, Any] | None = None
+) -> dict[str, Any]:
+    return {"errors": [{"message": message, "extensions": {**(extensions or {}), "code": code}}]}
 
 
 def negotiate(accept: str | None) -> str:
@@ -72,21 +99,30 @@ def negotiate(accept: str | None) -> str:
 
 
 def _json_param(raw: Any, name: str) -> dict[str, Any] | None:
+    """`variables` or `extensions`: a JSON object, or JSON text of one (GET). A body's have been
+    checked with it (`_params`); text is read and checked here."""
     if raw is None or raw == "":
         return None
     if isinstance(raw, str):
         try:
-            raw = json.loads(raw)
-        except ValueError:
-            raise RequestError(400, "BAD_REQUEST", f"`{name}` is not valid JSON.") from None
+            raw = load_json(raw, name, depth=2)
+        except RequestRefused as e:
+            raise RequestError.refused(e) from None
     if raw is not None and not isinstance(raw, dict):
         raise RequestError(400, "BAD_REQUEST", f"`{name}` must be a JSON object.")
     return raw
 
 
 async def _params(request: Request, max_body_bytes: int = MAX_BODY_BYTES) -> dict[str, Any]:
+    """The request's parameters, every string in them checked (gateway/request_checks.py)."""
     if request.method == "GET":
-        return dict(request.query_params)
+        params = {k: v for k, v in request.query_params.items() if k in PARAMETERS}
+        try:
+            for name, value in params.items():
+                check_json(value, name)
+        except RequestRefused as e:
+            raise RequestError.refused(e) from None
+        return params
     content_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
     if content_type != JSON:
         raise RequestError(415, "UNSUPPORTED_MEDIA_TYPE", "POST a JSON body (application/json).")
@@ -101,9 +137,9 @@ async def _params(request: Request, max_body_bytes: int = MAX_BODY_BYTES) -> dic
                 413, "PAYLOAD_TOO_LARGE", f"The body exceeds {max_body_bytes} bytes."
             )
     try:
-        params = json.loads(body)
-    except ValueError:
-        raise RequestError(400, "BAD_REQUEST", "The body is not valid JSON.") from None
+        params = load_json(bytes(body), BODY)
+    except RequestRefused as e:
+        raise RequestError.refused(e) from None
     if not isinstance(params, dict):
         raise RequestError(400, "BAD_REQUEST", "The body must be a JSON object (batching is off).")
     return params
@@ -169,8 +205,24 @@ class GraphQLHTTPEndpoint:
                 return await self._stream(request, params, principal)
             result = await self._execute(request, params, principal)
         except RequestError as e:
-            return JSONResponse(
-                _error_body(e.code, e.message), e.status, headers=e.headers, media_type=media_type
+            return JSONBody(
+                _error_body(e.code, e.message, e.extensions),
+                e.status,
+                headers=e.headers,
+                media_type=media_type,
+            )
+        except Exception:
+            # A failure of the gateway's own, still answered in JSON; the log has the stack (and,
+            # as every log line, no exception message: gateway/logs.py).
+            log.exception("unexpected failure serving a GraphQL request")
+            return JSONBody(
+                _error_body(
+                    ErrorCode.INTERNAL_SERVER_ERROR,
+                    "Internal error: the gateway could not serve this request. Operations has "
+                    "the details.",
+                ),
+                500,
+                media_type=media_type,
             )
         # Errors raised before the operation starts (parse errors) bypass schema extensions.
         publish_errors(result)
@@ -182,7 +234,7 @@ class GraphQLHTTPEndpoint:
             body["data"] = result.data
         if result.extensions:
             body["extensions"] = result.extensions
-        return JSONResponse(body, status, media_type=media_type)
+        return JSONBody(body, status, media_type=media_type)
 
     async def _authenticate(self, request: Request) -> Principal:
         try:
@@ -205,7 +257,7 @@ class GraphQLHTTPEndpoint:
             raise RequestError(
                 429,
                 RATE_LIMITED,
-                f"Too many requests from {principal.subject}: at most "
+                f"Too many requests from {echo(principal.subject)}: at most "
                 f"{self._rate_limiter.rate:g} a second (bursts of {self._rate_limiter.burst}). "
                 f"Retry after {wait} s.",
                 {"Retry-After": str(wait)},
@@ -230,6 +282,10 @@ class GraphQLHTTPEndpoint:
         operation_name = params.get("operationName") or None
         if operation_name is not None and not isinstance(operation_name, str):
             raise RequestError(400, "BAD_REQUEST", "`operationName` must be a string.")
+        try:
+            check_document(query, operation_name)
+        except RequestRefused as e:
+            raise RequestError.refused(e) from None
         return query, operation_name, extensions
 
     async def _stream(
@@ -299,4 +355,13 @@ class GraphQLHTTPEndpoint:
                 {"Allow": "POST"},
             ) from None
         except CannotGetOperationTypeError as e:
-            raise RequestError(400, "BAD_REQUEST", e.as_http_error_reason()) from None
+            # check_document refuses these first, unless it could not lex the document.
+            raise RequestError(
+                400,
+                "BAD_REQUEST",
+                f"`operationName` is `{echo(e.operation_name)}`, but the document defines no "
+                "operation of that name."
+                if e.operation_name
+                else "The request does not say which operation to run: pass `operationName`.",
+                extensions={"parameter": "operationName"},
+            ) from None

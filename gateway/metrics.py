@@ -7,7 +7,8 @@ observe (its members' circuit breakers, its pools) for the life of its lifespan,
 build several apps each see their own; where two live apps name the same member, the newer wins.
 
 Instruments (OpenTelemetry names; Prometheus translates dots to underscores and adds the unit):
-- alliance.graphql.requests, alliance.graphql.request.duration (ms): by operation name, type and
+- alliance.graphql.requests, alliance.graphql.request.duration (ms): by operation name (at most
+  MAX_OPERATION_NAMES of them, each cut to MAX_LABEL_CHARS and a hash), type and
   outcome (success | partial | error | refused), recorded by `OperationMetrics`; requests refused
   before an operation starts (401, 403, 406, 413, 415, ...) by `count_refusals`.
 - alliance.member.call.duration (ms), alliance.member.call.errors: recorded by adapters/observe.py.
@@ -23,6 +24,7 @@ hits, batches and keys."""
 
 from __future__ import annotations
 
+import hashlib
 import logging
 import os
 import time
@@ -71,8 +73,10 @@ ANONYMOUS = "(anonymous)"
 NOT_PARSED = "(unparsed)"
 UNKNOWN = "(unknown)"
 OTHER = "(other)"
-# Operation names come from clients: past this many distinct names, the rest count as OTHER.
+# Operation names come from clients: past this many distinct names, the rest count as OTHER,
+# and a name longer than MAX_LABEL_CHARS is cut to that and a hash of the whole (`_label`).
 MAX_OPERATION_NAMES = 200
+MAX_LABEL_CHARS = 64
 # Errors that say the client's request was refused rather than that the gateway failed it.
 REFUSAL_CODES = frozenset(
     {
@@ -256,9 +260,19 @@ _operation_names: set[str] = set()
 _recorded: ContextVar[list[bool] | None] = ContextVar("alliance_request_recorded", default=None)
 
 
+def _label(name: str) -> str:
+    """A client's name as a label of bounded length: its first MAX_LABEL_CHARS characters and
+    8 hex digits of its SHA-256 if it is longer (two long names rarely share a label)."""
+    if len(name) <= MAX_LABEL_CHARS:
+        return name
+    digest = hashlib.sha256(name.encode("utf-8", "surrogatepass")).hexdigest()[:8]
+    return f"{name[:MAX_LABEL_CHARS]}~{digest}"
+
+
 def _bounded_name(name: str | None) -> str:
     if not name:
         return ANONYMOUS
+    name = _label(name)
     if name in _operation_names:
         return name
     if len(_operation_names) >= MAX_OPERATION_NAMES:

@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import json
 import time
 from collections.abc import AsyncIterator
 from typing import Any
@@ -14,6 +13,7 @@ from typing import Any
 from starlette.responses import StreamingResponse
 from strawberry.types.execution import ExecutionResult, PreExecutionError
 
+from gateway.request_checks import dumps_json
 from resolvers.errors import ErrorCode
 
 EVENT_STREAM = "text/event-stream"
@@ -24,7 +24,8 @@ def wants_event_stream(accept: str | None) -> bool:
 
 
 def _frame(event: str, data: dict[str, Any] | None) -> str:
-    return f"event: {event}\ndata: {json.dumps(data, ensure_ascii=False) if data else ''}\n\n"
+    # JSON text holds no line break, so it is one `data:` line; dumps_json always encodes.
+    return f"event: {event}\ndata: {dumps_json(data) if data else ''}\n\n"
 
 
 def _payload(result: ExecutionResult) -> dict[str, Any]:

@@ -51,5 +51,7 @@ def acting_hospital(principal: Principal, action: str, *roles: Role) -> str:
 def require_treatment_purpose(principal: Principal, what: str) -> str:
     if not principal.has_any(Role.CLINICIAN) or principal.purpose is not Purpose.TREATMENT:
         raise forbidden(f"{what} is for a CLINICIAN treating the patient (purpose TREATMENT).")
-    assert principal.hospital_code is not None, "a clinician's token names its hospital"
+    if not principal.hospital_code:
+        # Authentication refuses such tokens (gateway/auth.py); this holds whoever builds one.
+        raise forbidden(f"{what} needs a token that names the clinician's hospital.")
     return principal.hospital_code
