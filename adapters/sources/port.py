@@ -275,7 +275,9 @@ class SourcePort(Protocol):
 
     member: str
     adapter: str  # the `kind` it was configured as: "postgres", "fhir", …
-    capabilities: Capabilities
+
+    @property
+    def capabilities(self) -> Capabilities: ...
 
     async def page(self, request: PageRequest[R]) -> Page[R]: ...
 

@@ -1,0 +1,199 @@
+"""The federation logic over in-memory sources: merge order and cursors with keys that are not
+numbers, ties across members, containment of any failure of one member, kinds a source does not
+serve. Fast; the same behaviour against real PostgreSQL is in test_referrals.py and
+test_fault_matrix.py."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from datetime import UTC, datetime, timedelta
+
+import pytest
+
+from adapters.resilience import CircuitBreaker, CircuitState, Guard
+from adapters.sources import port
+from adapters.sources.errors import SourceErrorCode
+from adapters.sources.port import PageRequest
+from adapters.sources.records import ListQuery, ReferralRow
+from resolvers.errors import GatewayError
+from resolvers.federation import Federation, MemberSource, bounds, fan_out, merge_pages
+from tests.memory_source import MemorySource
+
+T0 = datetime(2026, 11, 1, 8, 0, tzinfo=UTC)
+
+
+def referral(key: str, at: datetime, status: str = "INITIATED") -> ReferralRow:
+    return ReferralRow(
+        id=key,
+        referral_no=f"R-{key}",
+        direction="UP",
+        from_hospital="A",
+        from_department=None,
+        to_hospital="B",
+        to_department=None,
+        patient_pseudonym="p" * 64,
+        patient_sex="FEMALE",
+        patient_age=60,
+        diagnosis_code="S72.001",
+        diagnosis_name="股骨颈骨折",
+        reason="r",
+        condition_summary=None,
+        notes=None,
+        urgency="ROUTINE",
+        green_channel=False,
+        status=status,
+        status_reason=None,
+        requested_date=None,
+        arrived_at=None,
+        completed_at=None,
+        treatment_result=None,
+        discharge_summary=None,
+        rehab_advice=None,
+        idempotency_key=None,
+        created_by=None,
+        created_at=at,
+        updated_at=at,
+        version=1,
+    )
+
+
+def federation(*sources: MemorySource) -> Federation:
+    return Federation(
+        MemberSource(
+            s.member,
+            s,
+            Guard(
+                s.member,
+                timeout_seconds=0.5,
+                max_concurrency=4,
+                breaker=CircuitBreaker(failure_threshold=2, reset_after_seconds=60),
+                adapter=s.adapter,
+            ),
+        )
+        for s in sources
+    )
+
+
+def sources_with_ties() -> tuple[MemorySource, ...]:
+    # FHIR-like keys, many records at the very same time in several members.
+    a = MemorySource(
+        "AAA",
+        records={
+            "referral": [referral(f"a-{i}", T0 - timedelta(minutes=i // 3)) for i in range(20)]
+        },
+    )
+    b = MemorySource(
+        "BBB",
+        records={
+            "referral": [referral(f"b.{i}", T0 - timedelta(minutes=i // 4)) for i in range(17)]
+        },
+    )
+    c = MemorySource("CCC", records={"referral": [referral("only", T0)]})
+    return a, b, c
+
+
+async def read_all(fed: Federation, size: int) -> list[tuple[str, str]]:
+    seen: list[tuple[str, str]] = []
+    after: str | None = None
+    while True:
+        bound_of = bounds(after, "Referral", fed)
+        answered = await fan_out(
+            fed,
+            fed.codes(),
+            lambda code, bound_of=bound_of: PageRequest(  # type: ignore[misc]
+                port.REFERRAL, ListQuery(parties=None, bound=bound_of(code), limit=size + 1)
+            ),
+        )
+        assert answered.errors == []
+        merged = merge_pages(
+            "Referral",
+            {code: page.records for code, page in answered.results.items()},
+            lambda r: r.created_at,
+            size,
+        )
+        seen += [(member, row.id) for _, member, row in merged.items]
+        if not merged.has_next_page:
+            return seen
+        after = merged.items[-1][0]
+
+
+@pytest.mark.parametrize("size", [1, 2, 3, 7, 50])
+async def test_pages_of_any_size_never_skip_or_repeat_with_string_keys_and_ties(size: int) -> None:
+    fed = federation(*sources_with_ties())
+    everything = await read_all(fed, 100)
+    assert len(everything) == len(set(everything)) == 38
+    assert await read_all(fed, size) == everything
+
+
+async def test_a_member_failing_in_an_unforeseen_way_costs_only_its_part() -> None:
+    a, b, c = sources_with_ties()
+
+    def broken() -> None:
+        raise RuntimeError("a bug inside an adapter")
+
+    b.before = broken
+    fed = federation(a, b, c)
+    request = PageRequest(port.REFERRAL, ListQuery(parties=None, limit=100), with_total=True)
+    for attempt in range(3):
+        answered = await fan_out(fed, fed.codes(), lambda _: request)
+        assert sorted(answered.results) == ["AAA", "CCC"]
+        assert [(e.member, e.code) for e in answered.errors] == [
+            (
+                "BBB",
+                SourceErrorCode.SOURCE_CIRCUIT_OPEN
+                if attempt == 2
+                else SourceErrorCode.SOURCE_FAILED,
+            )
+        ]
+        assert "RuntimeError" not in answered.errors[0].message
+    assert fed.members["BBB"].guard.breaker.state is CircuitState.OPEN
+    assert sum(p.total or 0 for p in answered.results.values()) == 21
+
+
+async def test_a_slow_member_costs_one_deadline_with_its_total() -> None:
+    a, b, _ = sources_with_ties()
+    b.delay_seconds = 5
+    fed = federation(a, b)
+    request = PageRequest(port.REFERRAL, ListQuery(parties=None, limit=10), with_total=True)
+    started = datetime.now(UTC)
+    answered = await fan_out(fed, fed.codes(), lambda _: request)
+    elapsed = (datetime.now(UTC) - started).total_seconds()
+    assert [e.code for e in answered.errors] == [SourceErrorCode.SOURCE_TIMEOUT]
+    assert answered.results["AAA"].total == 20
+    assert elapsed < 0.9, "one deadline (0.5 s), not two"
+    assert len(a.asked) == 1 and "+total" in a.asked[0], "page and total in one call"
+
+
+async def test_a_kind_a_source_does_not_serve_leaves_it_out_silently() -> None:
+    a, b, _ = sources_with_ties()
+    b.serves = frozenset({port.TEST_RESULT})
+    fed = federation(a, b)
+    request = PageRequest(port.REFERRAL, ListQuery(parties=None, limit=100))
+    answered = await fan_out(fed, fed.codes(), lambda _: request)
+    assert list(answered.results) == ["AAA"] and answered.errors == []
+    assert b.asked == []
+
+
+@pytest.mark.parametrize("key", ["", "with space", "x" * 65, "semi;colon", "١٢٣"])
+async def test_a_cursor_key_the_member_could_not_have_issued_is_bad_input(key: str) -> None:
+    from resolvers.federation import Position, encode_position
+
+    fed = federation(*sources_with_ties())
+    cursor = encode_position("Referral", Position(T0, "AAA", key))
+    with pytest.raises(GatewayError) as refused:
+        bounds(cursor, "Referral", fed)
+    assert refused.value.code == "BAD_USER_INPUT"
+
+
+async def test_updates_apply_only_at_the_expected_version() -> None:
+    a, _, _ = sources_with_ties()
+    current = a.records["referral"][0]
+    moved = await a.update(
+        port.UpdateRequest(port.REFERRAL, current.id, current.version, {"status": "ACCEPTED"})
+    )
+    assert moved is not None and moved.version == 2 and moved.status == "ACCEPTED"
+    stale = await a.update(
+        port.UpdateRequest(port.REFERRAL, current.id, current.version, {"status": "REJECTED"})
+    )
+    assert stale is None
+    assert replace(moved) == a.records["referral"][0]
