@@ -77,3 +77,22 @@ def finish_call(call: MemberCall, result: object) -> None:
     calls = explained_calls.get()
     if calls is not None:
         calls.append(call)
+
+
+def traced(sql: str) -> str:
+    """`sql` with the W3C sqlcommenter comment `/*traceparent='00-<trace>-<span>-<flags>'*/` of the
+    current span, so that the hospital's DBA can find the trace of a statement in their logs.
+
+    Every SQL adapter sends its statements through this. Only while a span is being recorded:
+    every commented statement is unique text, so a driver's statement cache (asyncpg's) cannot
+    reuse it (one more prepare per statement, and cached statements are pushed out). Unsampled and
+    untraced requests send the plain SQL and keep the cache."""
+    span = trace.get_current_span()
+    if not span.is_recording():
+        return sql
+    ctx = span.get_span_context()
+    if not ctx.is_valid:
+        return sql
+    return (
+        f"{sql} /*traceparent='00-{ctx.trace_id:032x}-{ctx.span_id:016x}-{ctx.trace_flags:02x}'*/"
+    )

@@ -11,11 +11,11 @@ from collections.abc import Mapping, Sequence
 from typing import Any, TypeVar
 
 import asyncpg
-from opentelemetry import trace
 
 from adapters.exchange.changes import PostgresChangeFeed
 from adapters.exchange.columns import ColumnMap, Table
 from adapters.exchange.driver_errors import driver_errors
+from adapters.observe import traced
 from adapters.sources import port
 from adapters.sources.errors import SourceError, SourceErrorCode
 from adapters.sources.port import (
@@ -79,24 +79,6 @@ CAPABILITIES = Capabilities(
     ),
     key_pattern=_KEY,
 )
-
-
-def traced(sql: str) -> str:
-    """`sql` with the W3C sqlcommenter comment `/*traceparent='00-<trace>-<span>-<flags>'*/` of the
-    current span, so that the hospital's DBA can find the trace of a statement in their logs.
-
-    Only while a span is being recorded: every commented statement is unique text, so asyncpg's
-    statement cache cannot reuse it (one more prepare per statement, and cached statements are
-    pushed out). Unsampled and untraced requests send the plain SQL and keep the cache."""
-    span = trace.get_current_span()
-    if not span.is_recording():
-        return sql
-    ctx = span.get_span_context()
-    if not ctx.is_valid:
-        return sql
-    return (
-        f"{sql} /*traceparent='00-{ctx.trace_id:032x}-{ctx.span_id:016x}-{ctx.trace_flags:02x}'*/"
-    )
 
 
 class _Where:
