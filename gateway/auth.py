@@ -120,7 +120,7 @@ class TokenVerifier:
 
 
 _MALFORMED = (
-    "The token is not a well-formed JWT: send it exactly as issued, three base64url parts "
+    "The token is not a valid JWT: send it exactly as issued, three base64url parts "
     "(header.payload.signature) of JSON and a signature."
 )
 # Roles held on behalf of one hospital: their tokens must name it.

@@ -4,9 +4,12 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import errno
 import gc
+import json
 import logging
 import os
+import socket
 import sys
 from pathlib import Path
 from typing import Any, NoReturn
@@ -17,7 +20,9 @@ from starlette.types import ASGIApp
 from uvicorn.config import STARTUP_FAILURE
 
 from adapters.registry.migrate import apply_migrations
+from adapters.registry.store import RegistryStore
 from gateway.app import create_app
+from gateway.auth import HOSPITAL_ROLES
 from gateway.logs import configure_logging
 from gateway.settings import Settings, load_settings
 from resolvers.principal import Purpose, Role
@@ -79,8 +84,66 @@ def _serve_simulating(settings: Settings, host: str, port: int, interval: float)
         raise SystemExit(STARTUP_FAILURE)
 
 
+def port_problem(host: str, port: int) -> str | None:
+    """Why the gateway could not listen on host:port (naming the process that holds the port when
+    psutil can), or None when it can. Bound as uvicorn binds, with SO_REUSEADDR."""
+    try:
+        family, kind, proto, _, address = socket.getaddrinfo(
+            host, port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE
+        )[0]
+    except (socket.gaierror, UnicodeError):
+        return f"cannot serve on {host}: no such address"
+    with socket.socket(family, kind, proto) as probe:
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            probe.bind(address)
+        except OSError as e:
+            if e.errno != errno.EADDRINUSE:
+                return f"cannot serve on port {port} on {host}: {e.strerror}"
+            holder = _listener(port)
+            return f"port {port} on {host} is in use" + (f" by {holder}" if holder else "")
+    return None
+
+
+def _listener(port: int) -> str | None:
+    """The process listening on `port`, as `name (pid N)`, if psutil is installed (the demo's
+    dependency) and may see it."""
+    try:
+        import psutil
+    except ImportError:
+        return None
+    try:
+        connections = psutil.net_connections(kind="inet")
+    except (psutil.Error, OSError):
+        return None
+    for c in connections:
+        if c.status == psutil.CONN_LISTEN and c.laddr and c.laddr.port == port and c.pid:
+            try:
+                process = psutil.Process(c.pid)
+                command = " ".join(process.cmdline())
+                name = process.name()
+            except psutil.Error:
+                return f"pid {c.pid}"
+            if len(command) > 100:
+                command = command[:99] + "…"
+            return f"{name} (pid {c.pid}: {command})" if command else f"{name} (pid {c.pid})"
+    return None
+
+
+def _require_port(command: str, host: str, port: int) -> None:
+    problem = port_problem(host, port)
+    if problem is not None:
+        print(
+            f"alliance-gateway {command}: {problem}. Stop it, or choose another port with --port.",
+            file=sys.stderr,
+        )
+        raise SystemExit(1)
+
+
 def cmd_serve(args: argparse.Namespace) -> None:
-    _serve(load_settings(_config_path(args.config)), args.host, args.port)
+    settings = load_settings(_config_path(args.config))
+    _require_port("serve", args.host, args.port)
+    _serve(settings, args.host, args.port)
 
 
 def cmd_migrate(args: argparse.Namespace) -> None:
@@ -119,6 +182,9 @@ def cmd_demo(args: argparse.Namespace) -> None:
     if args.simulate_activity and args.seed_only:
         # Before preparing anything: the simulator runs only while the gateway serves.
         args.usage_error("--simulate-activity needs the gateway to serve; drop --seed-only")
+    if not args.seed_only:
+        # Before anything is prepared: seeding takes a while, and then could not be served.
+        _require_port("demo", args.host, args.port)
     try:
         from gateway.demo import provision
     except ModuleNotFoundError as e:
@@ -147,20 +213,103 @@ def cmd_demo(args: argparse.Namespace) -> None:
         _serve(settings, args.host, args.port)
 
 
+# Where `token` looks for the demo's directory when --data-dir is not given: `demo-data` in the
+# working directory or one of its parents, then in the checkout this package was loaded from.
+DEMO_DATA = "demo-data"
+_CHECKOUT = Path(__file__).resolve().parents[1]
+
+
+def demo_data_dir(value: str | None) -> Path:
+    """The demo's data directory: --data-dir resolved, or found; SystemExit saying where it
+    looked when there is none."""
+    if value is not None:
+        chosen = Path(value).expanduser().resolve()
+        if not (chosen / "demo.json").is_file():
+            _fail(
+                "token",
+                f"{chosen} holds no demo.json: it is not a demo data directory. Prepare one with "
+                f"`alliance-gateway demo --data-dir {value} --seed-only`, or name the directory "
+                "`demo` wrote (by default demo-data in the directory you ran it from).",
+            )
+        return chosen
+    cwd = Path.cwd().resolve()
+    candidates = [d / DEMO_DATA for d in (cwd, *cwd.parents)]
+    candidates.append(_CHECKOUT / DEMO_DATA)
+    for candidate in candidates:
+        if (candidate / "demo.json").is_file():
+            return candidate
+    _fail(
+        "token",
+        f"found no {DEMO_DATA}/demo.json in {cwd}, its parents or {_CHECKOUT}. Run "
+        "`alliance-gateway demo` first, or pass --data-dir DIR (the directory `demo` wrote).",
+    )
+
+
+def _fail(command: str, message: str) -> NoReturn:
+    print(f"alliance-gateway {command}: {message}", file=sys.stderr)
+    raise SystemExit(1)
+
+
+async def _registered_hospitals(dsn: str | None, code: str) -> set[str] | None:
+    """The hospital codes in the registry among [code] and all others, or None when the registry
+    cannot be reached (the demo is not running)."""
+    if not dsn:
+        return None
+    try:
+        conn = await asyncpg.connect(dsn, timeout=3)
+    except (OSError, TimeoutError, asyncpg.PostgresError, asyncpg.InterfaceError):
+        return None
+    try:
+        store = RegistryStore(conn)
+        if await store.hospitals([code]):
+            return {code}
+        return set(await store.hospital_codes())
+    finally:
+        await conn.close()
+
+
+def _demo_json_hospitals(data_dir: Path) -> set[str]:
+    info = json.loads((data_dir / "demo.json").read_text(encoding="utf-8"))
+    codes = {m["code"] for m in info.get("members", [])}
+    return codes | {t["member"] for t in info.get("tokens", []) if t.get("member")}
+
+
 def cmd_token(args: argparse.Namespace) -> None:
     # The demo's own signing key: needs none of the demo's dependencies.
     from gateway.demo import tokens
 
-    data_dir = Path(args.data_dir)
+    role = Role(args.role)
+    if role in HOSPITAL_ROLES and not args.member:
+        args.usage_error(
+            f"a {role} token acts for one hospital: name it with --member CODE "
+            "(a hospital code in the registry, e.g. LHZX)"
+        )
+    data_dir = demo_data_dir(args.data_dir)
     settings = load_settings(data_dir / "alliance.toml")
-    subject = args.subject or f"{args.role.lower()}-{(args.member or 'alliance').lower()}"
+    if args.member:
+        known = asyncio.run(_registered_hospitals(settings.registry.dsn, args.member))
+        where = "the registry"
+        if known is None:
+            known, where = _demo_json_hospitals(data_dir), f"{data_dir / 'demo.json'}"
+            print(
+                f"alliance-gateway token: the registry is not reachable (is `demo` running?); "
+                f"checked --member against {where}",
+                file=sys.stderr,
+            )
+        if args.member not in known:
+            _fail(
+                "token",
+                f"hospital {args.member!r} is not in {where}; known hospitals: "
+                + ", ".join(sorted(known)),
+            )
+    subject = args.subject or f"{role.lower()}-{(args.member or 'alliance').lower()}"
     print(
         tokens.mint(
             data_dir / tokens.PRIVATE_KEY_FILE,
             issuer=settings.auth.issuer,
             audience=settings.auth.audience,
             subject=subject,
-            roles=[args.role],
+            roles=[role.value],
             hospital=args.member,
             purpose=args.purpose,
             ttl_seconds=args.ttl,
@@ -168,17 +317,44 @@ def cmd_token(args: argparse.Namespace) -> None:
     )
 
 
+class _HelpFormatter(argparse.HelpFormatter):
+    """Every option's help ends with its default, when it has one worth saying."""
+
+    def _get_help_string(self, action: argparse.Action) -> str | None:
+        help_text = action.help or ""
+        default = action.default
+        if (
+            "%(default)" not in help_text
+            and action.option_strings
+            and default not in (None, False, argparse.SUPPRESS)
+        ):
+            help_text += " (default: %(default)s)"
+        return help_text
+
+
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="alliance-gateway", description=__doc__)
+    parser = argparse.ArgumentParser(
+        prog="alliance-gateway", description=__doc__, formatter_class=_HelpFormatter
+    )
     sub = parser.add_subparsers(dest="command", required=True)
 
-    demo = sub.add_parser("demo", help="run the gateway on an embedded demo alliance")
-    demo.add_argument("--host", default="127.0.0.1")
-    demo.add_argument("--port", type=int, default=8000)
-    demo.add_argument("--data-dir", default="demo-data")
+    def command(name: str, help_text: str) -> argparse.ArgumentParser:
+        return sub.add_parser(
+            name, help=help_text, description=help_text, formatter_class=_HelpFormatter
+        )
+
+    demo = command("demo", "run the gateway on an embedded demo alliance")
+    demo.add_argument("--host", default="127.0.0.1", help="address to serve on")
+    demo.add_argument("--port", type=int, default=8000, help="port to serve on")
+    demo.add_argument(
+        "--data-dir",
+        default=DEMO_DATA,
+        help="where PostgreSQL data, alliance.toml, keys and demo.json (tokens) live",
+    )
     demo.add_argument("--reset", action="store_true", help="delete the directory and start over")
     demo.add_argument(
-        "--registry-dsn", help="use this PostgreSQL (superuser) instead of the embedded one"
+        "--registry-dsn",
+        help="use this PostgreSQL (a superuser DSN) instead of the embedded one",
     )
     demo.add_argument("--seed-only", action="store_true", help="prepare everything, do not serve")
     demo.add_argument(
@@ -199,28 +375,40 @@ def build_parser() -> argparse.ArgumentParser:
         type=_positive_seconds,
         default=3.0,
         metavar="SECONDS",
-        help="about how often a simulated write happens (default: 3.0)",
+        help="about how often a simulated write happens",
     )
     demo.set_defaults(func=cmd_demo, usage_error=demo.error)
 
-    serve = sub.add_parser("serve", help="run the gateway with a configuration file")
+    serve = command("serve", "run the gateway with a configuration file")
     serve.add_argument("--config", help="alliance.toml (default: $ALLIANCE_CONFIG)")
-    serve.add_argument("--host", default="127.0.0.1")
-    serve.add_argument("--port", type=int, default=8000)
+    serve.add_argument("--host", default="127.0.0.1", help="address to serve on")
+    serve.add_argument("--port", type=int, default=8000, help="port to serve on")
     serve.set_defaults(func=cmd_serve)
 
-    migrate = sub.add_parser("migrate", help="apply the registry's SQL migrations")
+    migrate = command("migrate", "apply the registry's SQL migrations")
     migrate.add_argument("--config", help="alliance.toml (default: $ALLIANCE_CONFIG)")
     migrate.set_defaults(func=cmd_migrate)
 
-    token = sub.add_parser("token", help="mint a token with the demo's signing key")
-    token.add_argument("--data-dir", default="demo-data")
-    token.add_argument("--role", required=True, choices=[r.value for r in Role])
-    token.add_argument("--member", help="the hospital code the token speaks for")
-    token.add_argument("--purpose", choices=[p.value for p in Purpose])
-    token.add_argument("--subject")
+    token = command("token", "mint a token with the demo's signing key; prints just the token")
+    token.add_argument(
+        "--data-dir",
+        help=f"the demo's directory (default: {DEMO_DATA} in the working directory or a parent "
+        "of it, else in the checkout)",
+    )
+    token.add_argument("--role", required=True, choices=[r.value for r in Role], help="its role")
+    token.add_argument(
+        "--member",
+        help="the hospital code the token speaks for, as registered; required for "
+        + ", ".join(sorted(HOSPITAL_ROLES)),
+    )
+    token.add_argument(
+        "--purpose",
+        choices=[p.value for p in Purpose],
+        help="the purpose_of_use claim (none if not given)",
+    )
+    token.add_argument("--subject", help="`sub` claim (default: ROLE-MEMBER, lower case)")
     token.add_argument("--ttl", type=int, default=24 * 3600, help="lifetime in seconds")
-    token.set_defaults(func=cmd_token)
+    token.set_defaults(func=cmd_token, usage_error=token.error)
     return parser
 
 

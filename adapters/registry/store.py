@@ -97,6 +97,9 @@ class RegistryStore:
         rows = await self._db.fetch("SELECT * FROM hospital WHERE code = ANY($1::text[])", codes)
         return [HospitalRecord.from_row(r) for r in rows]
 
+    async def hospital_codes(self) -> list[str]:
+        return [r["code"] for r in await self._db.fetch("SELECT code FROM hospital ORDER BY code")]
+
     async def hospital_by_credit_code(self, credit_code: str) -> HospitalRecord | None:
         row = await self._db.fetchrow("SELECT * FROM hospital WHERE credit_code = $1", credit_code)
         return HospitalRecord.from_row(row) if row else None
