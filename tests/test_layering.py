@@ -10,8 +10,8 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
-DRIVERS = ("asyncpg", "aiomysql", "asyncmy", "httpx", "psycopg")
-CONCRETE_ADAPTERS = ("adapters.exchange",)
+DRIVERS = ("asyncpg", "aiomysql", "asyncmy", "pymysql", "httpx", "psycopg")
+CONCRETE_ADAPTERS = ("adapters.exchange", "adapters.mysql")
 
 
 def _imports(package: str) -> list[tuple[str, str]]:

@@ -11,6 +11,7 @@ from adapters.sources.port import SourceConfig, SourcePort
 # kind → "module:callable" building its adapter from a SourceConfig.
 _FACTORIES: dict[str, str] = {
     "postgres": "adapters.exchange.postgres:PostgresExchange.from_config",
+    "mysql": "adapters.mysql.source:MysqlExchange.from_config",
 }
 
 

@@ -1,0 +1,501 @@
+"""The source port over a MySQL 8 / MariaDB 10.11 exchange database: one aiomysql pool per member,
+with that member's own credentials, bounded size, connect and read timeouts and a server-side
+statement limit (see `session`). Filters, order, keyset bounds, counts and aggregates are pushed
+down into SQL; every value is a bound parameter, every identifier comes from the checked column
+map (`adapters.exchange.columns`, quoted for the session's ANSI_QUOTES). aiomysql's failures
+become SourceErrors here, where the driver is called."""
+
+from __future__ import annotations
+
+import asyncio
+import re
+import weakref
+from collections.abc import AsyncIterator, Mapping, Sequence
+from contextlib import asynccontextmanager
+from typing import Any, TypeVar
+
+import aiomysql
+
+from adapters.exchange.columns import ColumnMap, Table
+from adapters.mysql import session, values
+from adapters.mysql.changes import MysqlChangeFeed
+from adapters.mysql.driver_errors import driver_errors, error_number
+from adapters.observe import traced
+from adapters.sources import port
+from adapters.sources.errors import SourceError, SourceErrorCode
+from adapters.sources.port import (
+    AggregateRequest,
+    AggregateRow,
+    Capabilities,
+    Children,
+    Created,
+    CreateRequest,
+    LookupRequest,
+    Page,
+    PageRequest,
+    PoolStats,
+    RecordKind,
+    SourceConfig,
+    UpdateRequest,
+)
+from adapters.sources.records import (
+    ConsultationFilter,
+    ListQuery,
+    ReferralFilter,
+    ResultFilter,
+    TrainingFilter,
+)
+
+R = TypeVar("R")
+
+# A BIGINT row id, as text: what this adapter's keys look like.
+_KEY = re.compile(r"[1-9][0-9]{0,17}")
+
+# The columns naming the hospitals a record concerns, for the readers' party filter.
+_PARTIES: dict[str, tuple[str, ...]] = {
+    "referral": ("from_hospital", "to_hospital"),
+    "consultation": ("requesting_hospital", "invited_hospital"),
+    "placement": ("host_hospital", "home_hospital"),
+    "training_event": (),  # its host, or a hospital that sent participants: see _parties
+    "test_result": (),
+    "recognition_decision": (),
+}
+
+_DUPLICATE_KEY = 1062
+
+CAPABILITIES = Capabilities(
+    serves=frozenset(port.RECORD_KINDS),
+    writable=True,
+    notifies=False,  # MySQL has no NOTIFY: change capture polls by the updated_at watermark
+    pushdown=frozenset(
+        {
+            "parties",
+            "with_party",
+            "since",
+            "until",
+            "bound",
+            "limit",
+            "directions",
+            "statuses",
+            "green_channel",
+            "kinds",
+            "modes",
+            "patient_pseudonym",
+            "item_codes",
+        }
+    ),
+    key_pattern=_KEY,
+)
+
+
+class _Where:
+    """A WHERE clause built from parts, with its parameters in order (%s placeholders)."""
+
+    def __init__(self) -> None:
+        self.parts: list[str] = []
+        self.params: list[Any] = []
+
+    def add(self, sql: str, *args: Any) -> None:
+        """`sql` uses {} for each value, in order."""
+        self.params.extend(values.param(v) for v in args)
+        self.parts.append(sql.format(*["%s"] * len(args)))
+
+    def any_of(self, column: str, choices: Sequence[Any]) -> str:
+        """`column IN (…)`, its values added; an empty list matches nothing."""
+        if not choices:
+            return "FALSE"
+        self.params.extend(values.param(v) for v in choices)
+        return f"{column} IN ({', '.join(['%s'] * len(choices))})"
+
+    @property
+    def sql(self) -> str:
+        return " AND ".join(self.parts) if self.parts else "TRUE"
+
+
+class MysqlExchange:
+    """A member's exchange database on MySQL or MariaDB, as a SourcePort."""
+
+    adapter = "mysql"
+    capabilities = CAPABILITIES
+
+    def __init__(
+        self,
+        member: str,
+        dsn: str,
+        *,
+        columns: ColumnMap | None = None,
+        read_only: bool = False,
+        pool_max_size: int = 5,
+        connect_timeout_seconds: float = 2.0,
+        statement_timeout_seconds: float = 5.0,
+    ) -> None:
+        self.member = member
+        self.read_only = read_only
+        if read_only:
+            self.capabilities = Capabilities(
+                serves=CAPABILITIES.serves,
+                writable=False,
+                notifies=CAPABILITIES.notifies,
+                pushdown=CAPABILITIES.pushdown,
+                key_pattern=CAPABILITIES.key_pattern,
+            )
+        self._dsn = dsn
+        self._options = session.connect_options(dsn, connect_timeout=connect_timeout_seconds)
+        self._columns = columns or ColumnMap()
+        self._pool_max_size = pool_max_size
+        self._statement_timeout = statement_timeout_seconds
+        # No statement waits on the socket longer than the server's own limit, plus a margin.
+        self._read_timeout = statement_timeout_seconds + 1.0
+        self._pool: aiomysql.Pool | None = None
+        self._pool_lock = asyncio.Lock()
+        self._prepared: weakref.WeakSet[aiomysql.Connection] = weakref.WeakSet()
+
+    @classmethod
+    def from_config(cls, config: SourceConfig) -> MysqlExchange:
+        if not config.dsn:
+            raise ValueError(f"member {config.member}: a mysql source needs a dsn")
+        return cls(
+            config.member,
+            config.dsn,
+            columns=ColumnMap(config.columns),
+            read_only=config.read_only,
+            pool_max_size=config.pool_max_size,
+            connect_timeout_seconds=config.timeout_seconds,
+        )
+
+    def t(self, kind: RecordKind[Any]) -> Table:
+        return self._columns[kind.name]
+
+    async def _pool_or_open(self) -> aiomysql.Pool:
+        # Created on first use, not at start-up: a member that is down must not stop the gateway,
+        # and a member that comes back is reached again without a restart.
+        if self._pool is not None:
+            return self._pool
+        async with self._pool_lock:
+            if self._pool is None:
+                self._pool = await aiomysql.create_pool(
+                    minsize=0, maxsize=self._pool_max_size, pool_recycle=60, **self._options
+                )
+        assert self._pool is not None
+        return self._pool
+
+    @asynccontextmanager
+    async def _connection(self) -> AsyncIterator[aiomysql.Connection]:
+        """A pooled connection whose session is set up. A statement cancelled by a deadline
+        closes its connection (aiomysql does), so a half-read answer is never reused."""
+        pool = await self._pool_or_open()
+        async with pool.acquire() as conn:
+            if conn not in self._prepared:
+                async with asyncio.timeout(self._read_timeout):
+                    await session.prepare(conn, self._statement_timeout)
+                self._prepared.add(conn)
+            yield conn
+
+    async def _query(
+        self, conn: aiomysql.Connection, sql: str, params: Sequence[Any]
+    ) -> tuple[list[str], list[tuple[Any, ...]]]:
+        async with asyncio.timeout(self._read_timeout), conn.cursor() as cur:
+            await cur.execute(traced(sql), list(params))
+            columns = [d[0] for d in cur.description or ()]
+            return columns, list(await cur.fetchall())
+
+    async def _execute(self, conn: aiomysql.Connection, sql: str, params: Sequence[Any]) -> int:
+        """Runs a write; the number of rows it changed."""
+        async with asyncio.timeout(self._read_timeout), conn.cursor() as cur:
+            await cur.execute(traced(sql), list(params))
+            return int(cur.rowcount)
+
+    async def _insert_id(self, conn: aiomysql.Connection, sql: str, params: Sequence[Any]) -> int:
+        async with asyncio.timeout(self._read_timeout), conn.cursor() as cur:
+            await cur.execute(traced(sql), list(params))
+            return int(cur.lastrowid)
+
+    async def _fetch(
+        self,
+        kind: RecordKind[R],
+        sql: str,
+        params: Sequence[Any],
+        conn: aiomysql.Connection | None = None,
+    ) -> list[R]:
+        if conn is not None:
+            columns, rows = await self._query(conn, sql, params)
+        else:
+            async with self._connection() as pooled:
+                columns, rows = await self._query(pooled, sql, params)
+        return values.records(kind, columns, rows)
+
+    async def _scalar(self, sql: str, params: Sequence[Any]) -> Any:
+        async with self._connection() as conn:
+            _, rows = await self._query(conn, sql, params)
+        return rows[0][0] if rows else None
+
+    def pool_stats(self) -> PoolStats | None:
+        pool = self._pool
+        if pool is None:
+            return None
+        return PoolStats(size=pool.size, idle=pool.freesize, max_size=pool.maxsize)
+
+    async def close(self) -> None:
+        if self._pool is not None:
+            pool, self._pool = self._pool, None
+            pool.terminate()
+            await pool.wait_closed()
+
+    def change_feed(self) -> MysqlChangeFeed:
+        return MysqlChangeFeed(
+            self.member, self._dsn, self._columns, statement_timeout_seconds=self._statement_timeout
+        )
+
+    def _refuse_writes(self) -> None:
+        if self.read_only:
+            raise SourceError(SourceErrorCode.SOURCE_READ_ONLY, self.member)
+
+    def _key(self, t: Table, logical: str, value: str) -> Any:
+        """A key in the column's own type: an integer key that cannot be one matches nothing."""
+        if not t.is_integer_key(logical):
+            return value
+        if _KEY.fullmatch(value) is None:
+            raise SourceError(
+                SourceErrorCode.SOURCE_REJECTED,
+                self.member,
+                f"{value[:40]!r} is not a key of member {self.member}'s {t.logical_name} records.",
+            )
+        return int(value)
+
+    def _keys(self, t: Table, logical: str, keys: Sequence[str]) -> list[Any]:
+        if not t.is_integer_key(logical):
+            return list(keys)
+        return [int(v) for v in keys if _KEY.fullmatch(v)]
+
+    # -- lists -----------------------------------------------------------------------------
+
+    def _where(
+        self, kind: RecordKind[Any], q: ListQuery, f: port.RecordFilter, *, bounded: bool
+    ) -> _Where:
+        t, w = self.t(kind), _Where()
+        sort = kind.sort_field
+        assert sort is not None, f"{kind!r} is not listed"
+        s, key = t.col(sort), t.col("id")
+        self._parties(kind, t, q, w)
+        if q.since is not None:
+            w.add(f"{s} >= {{}}", q.since)
+        if q.until is not None:
+            w.add(f"{s} < {{}}", q.until)
+        if bounded and q.bound is not None:
+            b = q.bound
+            if b.key is not None:
+                # Expanded rather than a row comparison, so that both engines range-scan the
+                # (sort, id) index from the bound.
+                w.add(
+                    f"{s} <= {{}} AND ({s} < {{}} OR {key} < {{}})",
+                    b.value,
+                    b.value,
+                    self._key(t, "id", b.key),
+                )
+            else:
+                w.add(f"{s} {'<=' if b.ties_after else '<'} {{}}", b.value)
+        if isinstance(f, ReferralFilter):
+            _any(w, t, "direction", f.directions)
+            _any(w, t, "status", f.statuses)
+            if f.green_channel is not None:
+                w.add(f"{t.col('green_channel')} = {{}}", f.green_channel)
+        elif isinstance(f, ConsultationFilter):
+            _any(w, t, "kind", f.kinds)
+            _any(w, t, "status", f.statuses)
+        elif isinstance(f, TrainingFilter):
+            _any(w, t, "kind", f.kinds)
+            _any(w, t, "mode", f.modes)
+        elif isinstance(f, ResultFilter):
+            w.add(f"{t.col('patient_pseudonym')} = {{}}", f.patient_pseudonym)
+            if f.item_codes:
+                codes = list(f.item_codes)
+                items = w.any_of(t.col("item_code"), codes)
+                loincs = w.any_of(t.col("loinc"), codes)
+                w.parts.append(f"({items} OR {loincs})")
+        return w
+
+    def _parties(self, kind: RecordKind[Any], t: Table, q: ListQuery, w: _Where) -> None:
+        wanted = [
+            hospitals
+            for hospitals in (q.parties, (q.with_party,) if q.with_party else None)
+            if hospitals is not None
+        ]
+        if kind is port.TRAINING_EVENT:
+            # An event concerns its host and every hospital that sent participants.
+            p = self._columns["training_participation"]
+            for hospitals in wanted:
+                host = w.any_of(t.col("host_hospital"), hospitals)
+                sent = w.any_of(f"p.{p.col('hospital')}", hospitals)
+                w.parts.append(
+                    f"({host} OR EXISTS (SELECT 1 FROM {p.name} p WHERE "
+                    f"p.{p.col('event_id')} = {t.name}.{t.col('id')} AND {sent}))"
+                )
+            return
+        columns = _PARTIES[kind.name]
+        for hospitals in wanted:
+            if not columns:
+                continue
+            w.parts.append("(" + " OR ".join(w.any_of(t.col(c), hospitals) for c in columns) + ")")
+
+    @driver_errors
+    async def page(self, request: PageRequest[R]) -> Page[R]:
+        kind, q = request.kind, request.query
+        t, sort = self.t(kind), kind.sort_field
+        w = self._where(kind, q, request.filter, bounded=True)
+        sql = (
+            f"SELECT {t.select_list()} FROM {t.name} WHERE {w.sql} "
+            f"ORDER BY {t.col(sort or 'id')} DESC, {t.col('id')} DESC LIMIT {int(q.limit)}"
+        )
+        if not request.with_total:
+            return Page(await self._fetch(kind, sql, w.params))
+        counted = self._where(kind, q, request.filter, bounded=False)
+        count_sql = f"SELECT COUNT(*) FROM {t.name} WHERE {counted.sql}"
+        # Both at once, on two connections: a slow member costs one deadline, not two.
+        records, total = await asyncio.gather(
+            self._fetch(kind, sql, w.params), self._scalar(count_sql, counted.params)
+        )
+        return Page(records, int(total))
+
+    @driver_errors
+    async def aggregate(self, request: AggregateRequest) -> list[AggregateRow]:
+        kind, t = request.kind, self.t(request.kind)
+        w = self._where(kind, request.query, request.filter, bounded=False)
+        groups = [t.col(g) for g in request.group_by]
+        sums = [f"COALESCE(SUM({t.col(s)}), 0)" for s in request.sums]
+        group_sql = f" GROUP BY {', '.join(groups)}" if groups else ""
+        sql = (
+            f"SELECT {', '.join([*groups, 'COUNT(*)', *sums])} FROM {t.name} "
+            f"WHERE {w.sql}{group_sql}"
+        )
+        async with self._connection() as conn:
+            _, rows = await self._query(conn, sql, w.params)
+        n = len(groups)
+        return [
+            AggregateRow(
+                group=tuple(r[i] for i in range(n)),
+                count=int(r[n]),
+                sums=tuple(int(r[i]) for i in range(n + 1, n + 1 + len(sums))),
+            )
+            for r in rows
+        ]
+
+    @driver_errors
+    async def lookup(self, request: LookupRequest[R]) -> list[R]:
+        kind, t = request.kind, self.t(request.kind)
+        keys = self._keys(t, request.field, request.values)
+        if not keys:
+            return []
+        w = _Where()
+        w.parts.append(w.any_of(t.col(request.field), keys))
+        for name, value in request.where:
+            w.add(f"{t.col(name)} = {{}}", self._key(t, name, value))
+        order = f" ORDER BY {t.col(kind.sort_field)} DESC" if kind.sort_field else ""
+        return await self._fetch(
+            kind, f"SELECT {t.select_list()} FROM {t.name} WHERE {w.sql}{order}", w.params
+        )
+
+    # -- writes -----------------------------------------------------------------------------
+
+    def _insert_sql(self, t: Table, row: Mapping[str, Any]) -> tuple[str, list[Any]]:
+        names = list(row)
+        sql = f"INSERT INTO {t.name} ({t.cols(names)}) VALUES ({', '.join(['%s'] * len(names))})"
+        params = [
+            values.param(self._key(t, n, v) if isinstance(v, str) else v) for n, v in row.items()
+        ]
+        return sql, params
+
+    async def _insert_children(
+        self, children: Children | None, parent_key: str, conn: aiomysql.Connection
+    ) -> None:
+        if children is None:
+            return
+        t = self.t(children.kind)
+        for row in children.values:
+            sql, params = self._insert_sql(t, {**row, children.parent_field: parent_key})
+            await self._execute(conn, sql, params)
+
+    def _by_key_sql(self, t: Table) -> str:
+        return f"SELECT {t.select_list()} FROM {t.name} WHERE {t.col('id')} = %s"
+
+    @driver_errors
+    async def create(self, request: CreateRequest[R]) -> Created[R]:
+        self._refuse_writes()
+        kind, t = request.kind, self.t(request.kind)
+        try:
+            async with self._connection() as conn:
+                await conn.begin()
+                try:
+                    sql, params = self._insert_sql(t, request.values)
+                    key = str(await self._insert_id(conn, sql, params))
+                    await self._insert_children(request.children, key, conn)
+                    created = await self._fetch(kind, self._by_key_sql(t), [int(key)], conn)
+                    await conn.commit()
+                except BaseException as e:
+                    await _abandon(conn, e)
+                    raise
+                return Created(created[0], True)
+        except aiomysql.IntegrityError as e:
+            idempotency_key = request.values.get("idempotency_key")
+            if error_number(e) != _DUPLICATE_KEY or idempotency_key is None:
+                raise
+            existing = await self._fetch(
+                kind,
+                f"SELECT {t.select_list()} FROM {t.name} WHERE {t.col('idempotency_key')} = %s",
+                [idempotency_key],
+            )
+            if not existing:
+                raise
+            return Created(existing[0], False)
+
+    @driver_errors
+    async def update(self, request: UpdateRequest[R]) -> R | None:
+        self._refuse_writes()
+        kind, t, w = request.kind, self.t(request.kind), _Where()
+        sets = [f"{t.col(k)} = %s" for k in request.changes]
+        params = [values.param(v) for v in request.changes.values()]
+        sets += [
+            f"{t.col('version')} = {t.col('version')} + 1",
+            f"{t.col('updated_at')} = CURRENT_TIMESTAMP(6)",
+        ]
+        key = self._key(t, "id", request.key)
+        w.add(f"{t.col('id')} = {{}}", key)
+        w.add(f"{t.col('version')} = {{}}", request.expected_version)
+        sql = f"UPDATE {t.name} SET {', '.join(sets)} WHERE {w.sql}"
+        async with self._connection() as conn:
+            await conn.begin()
+            try:
+                if await self._execute(conn, sql, [*params, *w.params]) == 0:
+                    await conn.rollback()
+                    return None
+                await self._insert_children(request.children, request.key, conn)
+                updated = await self._fetch(kind, self._by_key_sql(t), [key], conn)
+                await conn.commit()
+            except BaseException as e:
+                await _abandon(conn, e)
+                raise
+            return updated[0]
+
+    @driver_errors
+    async def ping(self) -> None:
+        await self._scalar("SELECT 1", [])
+
+
+async def _abandon(conn: aiomysql.Connection, error: BaseException) -> None:
+    """Ends a transaction that failed: rolled back when the server refused a statement; closed
+    (the server then rolls back) when the call was cancelled or the connection broke. The pool
+    drops a closed connection and never takes one back inside a transaction."""
+    if conn.closed:
+        return
+    if not isinstance(error, Exception) or isinstance(error, TimeoutError):
+        conn.close()
+        return
+    try:
+        async with asyncio.timeout(2.0):
+            await conn.rollback()
+    except Exception:
+        conn.close()
+
+
+def _any(w: _Where, t: Table, column: str, choices: tuple[str, ...] | None) -> None:
+    if choices:
+        w.parts.append(w.any_of(t.col(column), list(choices)))
