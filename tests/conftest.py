@@ -22,6 +22,9 @@ from gateway.app import create_app
 from gateway.demo import provision
 from gateway.settings import load_settings
 
+# The session's MariaDB server (fixtures), for the tests of the MySQL adapter.
+from tests.mariadb_server import mariadb, mariadb_if_installed  # noqa: F401
+
 
 @dataclass
 class Demo:
