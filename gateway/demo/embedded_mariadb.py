@@ -56,7 +56,9 @@ class EmbeddedMariaDB:
         self._state_file = self.data_dir.parent / f"{self.data_dir.name}.json"
         self._process: subprocess.Popen[bytes] | None = None
         state = json.loads(self._state_file.read_text()) if self._state_file.exists() else {}
-        self.port: int = state.get("port") or _free_port()
+        # The port of an earlier run, if still free (or held by that run's server, still up).
+        port = state.get("port")
+        self.port: int = port if port and (self.running() or _port_free(port)) else _free_port()
         self.socket: str = state.get("socket") or self._socket_path()
 
     def _socket_path(self) -> str:
@@ -123,8 +125,6 @@ class EmbeddedMariaDB:
             await asyncio.to_thread(self._install)
         if self.running() and await self._answers():
             return  # left running by an earlier process over this directory
-        if self._state_file.exists() and not await asyncio.to_thread(_port_free, self.port):
-            self.port = _free_port()
         self._state_file.write_text(json.dumps({"port": self.port, "socket": self.socket}))
         with self.log.open("ab") as log:
             self._process = subprocess.Popen(
@@ -246,6 +246,7 @@ class EmbeddedMariaDB:
 
 def _port_free(port: int) -> bool:
     with socket.socket() as s:
+        s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # as mariadbd binds it
         try:
             s.bind(("127.0.0.1", port))
         except OSError:
