@@ -1,4 +1,4 @@
-"""`alliance-gateway`: demo, serve, migrate, token."""
+"""`alliance-gateway`: demo, serve, migrate, init, token."""
 
 from __future__ import annotations
 
@@ -160,6 +160,46 @@ def cmd_migrate(args: argparse.Namespace) -> None:
     print("applied: " + ", ".join(applied) if applied else "registry is up to date")
 
 
+def cmd_init(args: argparse.Namespace) -> None:
+    from gateway.founding_file import load_founding
+    from resolvers import founding
+
+    settings = load_settings(_config_path(args.config))
+    path = Path(args.file)
+    try:
+        plan = load_founding(path)
+        if plan.alliance.id != settings.alliance_id:
+            raise founding.FoundingRefused(
+                f"{path} founds alliance {plan.alliance.id!r}, but the configuration serves "
+                f"alliance_id {settings.alliance_id!r}; nothing was written.",
+                [],
+            )
+        plan = founding.validate(plan, settings.rules)
+        if not settings.registry.dsn:
+            _fail("init", "no registry DSN: set [registry] dsn or ALLIANCE_REGISTRY__DSN")
+
+        async def run() -> founding.Outcome:
+            conn = await asyncpg.connect(settings.registry.dsn)
+            try:
+                await apply_migrations(conn)
+                return await founding.register(RegistryStore(conn), plan)
+            finally:
+                await conn.close()
+
+        outcome = asyncio.run(run())
+    except founding.FoundingRefused as e:
+        _fail("init", str(e))
+    alliance = plan.alliance
+    if outcome is founding.Outcome.UNCHANGED:
+        print(f"alliance {alliance.id} is registered as {path} founds it; nothing to do")
+        return
+    print(
+        f"registered alliance {alliance.id} ({alliance.name}): lead hospital {plan.lead.code}, "
+        f"{len(plan.members)} founding members with their agreements, "
+        f"{len(plan.council)} council seats"
+    )
+
+
 # `demo` and `token` import the embedded demo (gateway.demo) only when they run: the serving code
 # never loads it, and a production install, without the demo's dependencies, still serves.
 # The top-level modules of those dependencies (the `demo` extra and group in pyproject.toml):
@@ -224,10 +264,11 @@ def demo_data_dir(value: str | None) -> Path:
     looked when there is none."""
     if value is not None:
         chosen = Path(value).expanduser().resolve()
-        if not (chosen / "demo.json").is_file():
+        if not _has_signing_key(chosen):
             _fail(
                 "token",
-                f"{chosen} holds no demo.json: it is not a demo data directory. Prepare one with "
+                f"{chosen} holds no demo.json (nor an alliance.toml beside a signing-key.pem): it "
+                "is not a demo data directory. Prepare one with "
                 f"`alliance-gateway demo --data-dir {value} --seed-only`, or name the directory "
                 "`demo` wrote (by default demo-data in the directory you ran it from).",
             )
@@ -243,6 +284,13 @@ def demo_data_dir(value: str | None) -> Path:
         f"found no {DEMO_DATA}/demo.json in {cwd}, its parents or {_CHECKOUT}. Run "
         "`alliance-gateway demo` first, or pass --data-dir DIR (the directory `demo` wrote).",
     )
+
+
+def _has_signing_key(directory: Path) -> bool:
+    """The demo's directory, or one laid out as it is (docker compose's trial key and config)."""
+    if (directory / "demo.json").is_file():
+        return True
+    return (directory / "alliance.toml").is_file() and (directory / "signing-key.pem").is_file()
 
 
 def _fail(command: str, message: str) -> NoReturn:
@@ -269,6 +317,8 @@ async def _registered_hospitals(dsn: str | None, code: str) -> set[str] | None:
 
 
 def _demo_json_hospitals(data_dir: Path) -> set[str]:
+    if not (data_dir / "demo.json").is_file():
+        return set()
     info = json.loads((data_dir / "demo.json").read_text(encoding="utf-8"))
     codes = {m["code"] for m in info.get("members", [])}
     return codes | {t["member"] for t in info.get("tokens", []) if t.get("member")}
@@ -388,6 +438,15 @@ def build_parser() -> argparse.ArgumentParser:
     migrate = command("migrate", "apply the registry's SQL migrations")
     migrate.add_argument("--config", help="alliance.toml (default: $ALLIANCE_CONFIG)")
     migrate.set_defaults(func=cmd_migrate)
+
+    init = command(
+        "init",
+        "register an alliance (its lead hospital, council, founding members and their "
+        "agreements) in the registry from a founding file; the same file again changes nothing",
+    )
+    init.add_argument("file", metavar="FOUNDING_FILE", help="e.g. docker/founding.example.toml")
+    init.add_argument("--config", help="alliance.toml (default: $ALLIANCE_CONFIG)")
+    init.set_defaults(func=cmd_init)
 
     token = command("token", "mint a token with the demo's signing key; prints just the token")
     token.add_argument(

@@ -93,7 +93,9 @@ class SignedMembership:
 # -- validation -----------------------------------------------------------------------------
 
 
-def _validate_hospital(h: HospitalRecord) -> HospitalRecord:
+def validate_hospital(h: HospitalRecord) -> HospitalRecord:
+    """The hospital, normalised, as every hospital entering the registry must be (an applicant, or
+    a founding member given to `alliance-gateway init`); BAD_USER_INPUT naming the field."""
     h = replace(h, credit_code=credit_code.normalise(h.credit_code), name=h.name.strip())
     if not h.name or len(h.name) > 100:
         raise bad_input("hospital.name must hold 1 to 100 characters.", field="hospital.name")
@@ -187,23 +189,10 @@ async def submit_application(ctx: RequestContext, hospital: HospitalRecord) -> A
         )
     if _only_member_admin(ctx) and hospital.code != who.hospital_code:
         raise forbidden("A MEMBER_ADMIN may apply only for the hospital named in its token.")
-    hospital = _validate_hospital(hospital)
+    hospital = validate_hospital(hospital)
     check_inclusion(hospital, ctx.rules.inclusion)
     async with ctx.registry.transaction() as tx:
-        known = await tx.hospital_by_credit_code(hospital.credit_code)
-        if known is not None and known.code != hospital.code:
-            raise GatewayError(
-                ErrorCode.CONFLICT,
-                f"This credit code is registered as hospital {known.code}; apply under that code.",
-                field="hospital.code",
-            )
-        existing = await tx.hospitals([hospital.code])
-        if existing and existing[0].credit_code != hospital.credit_code:
-            raise GatewayError(
-                ErrorCode.CONFLICT,
-                f"Hospital code {hospital.code} is taken.",
-                field="hospital.code",
-            )
+        await check_hospital_identity(tx, hospital)
         membership = await tx.membership_for_update(ctx.alliance_id, hospital.code)
         if membership is not None and membership.status == "ACTIVE":
             raise GatewayError(ErrorCode.CONFLICT, f"{hospital.name} is already an active member.")
@@ -213,6 +202,24 @@ async def submit_application(ctx: RequestContext, hospital: HospitalRecord) -> A
             )
         await tx.upsert_hospital(hospital)
         return await tx.insert_application(ctx.alliance_id, hospital.code, who.subject)
+
+
+async def check_hospital_identity(tx: RegistryStore, hospital: HospitalRecord) -> None:
+    """CONFLICT unless the hospital's code and credit code are new, or registered together."""
+    known = await tx.hospital_by_credit_code(hospital.credit_code)
+    if known is not None and known.code != hospital.code:
+        raise GatewayError(
+            ErrorCode.CONFLICT,
+            f"This credit code is registered as hospital {known.code}; apply under that code.",
+            field="hospital.code",
+        )
+    existing = await tx.hospitals([hospital.code])
+    if existing and existing[0].credit_code != hospital.credit_code:
+        raise GatewayError(
+            ErrorCode.CONFLICT,
+            f"Hospital code {hospital.code} is taken.",
+            field="hospital.code",
+        )
 
 
 def _only_member_admin(ctx: RequestContext) -> bool:

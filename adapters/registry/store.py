@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
 from datetime import date
@@ -441,6 +442,26 @@ class RegistryStore:
             holder_title,
             hospital_code,
             since,
+        )
+
+    async def lock_founding(self, alliance_id: str) -> None:
+        """Inside `transaction()`: one founding of this alliance at a time."""
+        await self._db.execute(
+            "SELECT pg_advisory_xact_lock(hashtext('alliance_founding:' || $1))", alliance_id
+        )
+
+    async def founding_plan(self, alliance_id: str) -> Any:
+        """The founding `alliance-gateway init` registered (JSON values), or None."""
+        plan = await self._db.fetchval(
+            "SELECT plan FROM alliance_founding WHERE alliance_id = $1", alliance_id
+        )
+        return None if plan is None else json.loads(plan)
+
+    async def record_founding(self, alliance_id: str, plan: dict[str, Any]) -> None:
+        await self._db.execute(
+            "INSERT INTO alliance_founding (alliance_id, plan) VALUES ($1, $2::jsonb)",
+            alliance_id,
+            json.dumps(plan, ensure_ascii=False, sort_keys=True),
         )
 
     async def set_plaque_granted(self, alliance_id: str, hospital_code: str, on: date) -> None:
