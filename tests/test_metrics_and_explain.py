@@ -121,7 +121,8 @@ async def test_metrics_show_requests_member_calls_circuits_and_pools(
         and labels["alliance_outcome"] == "ok"
         and v
     }
-    assert called == members
+    # The meter is the process's: other tests' members (in-memory ones too) may be there as well.
+    assert members <= called
     assert {"alliance_adapter", "alliance_member", "alliance_operation"} <= set(calls[0][0])
 
     circuits = {
