@@ -4,13 +4,19 @@ Uses the OpenTelemetry API only: without a configured SDK every instrument is a 
 
 from __future__ import annotations
 
+import asyncio
+import time
+from collections.abc import Awaitable
 from contextvars import ContextVar
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypeVar
 
 from opentelemetry import metrics, trace
 
+from adapters.sources.errors import SourceError
 from adapters.sources.port import Page
+
+T = TypeVar("T")
 
 tracer = trace.get_tracer("alliance_gateway.members")
 meter = metrics.get_meter("alliance_gateway.members")
@@ -31,7 +37,7 @@ class MemberCall:
     adapter: str
     operation: str = "call"
     asked: str = ""  # the request's shape: kind, pushed-down fields, limit; never a value
-    via: str = "direct"  # or "dataloader": a batch serving several fields
+    via: str = "direct"  # or "dataloader": a batch serving several fields; or "coalesced"
     duration_ms: float = 0.0
     rows: int | None = None
     outcome: str = "ok"
@@ -58,13 +64,17 @@ def start_call(member: str, adapter: str, operation: str, asked: str) -> MemberC
     )
 
 
-def finish_call(call: MemberCall, result: object) -> None:
+def _count_rows(call: MemberCall, result: object) -> None:
     if isinstance(result, list):
         call.rows = len(result)
     elif isinstance(result, Page):
         call.rows = len(result.records)
     elif result is not None:
         call.rows = 1
+
+
+def finish_call(call: MemberCall, result: object) -> None:
+    _count_rows(call, result)
     attributes = {
         "alliance.member": call.member,
         "alliance.adapter": call.adapter,
@@ -77,6 +87,27 @@ def finish_call(call: MemberCall, result: object) -> None:
     calls = explained_calls.get()
     if calls is not None:
         calls.append(call)
+
+
+async def coalesced(
+    member: str, adapter: str, operation: str, asked: str, shared: Awaitable[T]
+) -> T:
+    """Waits for an identical call already in flight. Explained as a call of its own (`via`
+    coalesced), but not counted again in the member-call metrics: the member was asked once."""
+    call = MemberCall(member, adapter, operation, asked, via="coalesced")
+    started = time.perf_counter()
+    try:
+        result = await asyncio.shield(shared)
+    except SourceError as e:
+        call.outcome, call.code = "error", e.code.value
+        raise
+    finally:
+        call.duration_ms = (time.perf_counter() - started) * 1000
+        calls = explained_calls.get()
+        if calls is not None:
+            calls.append(call)
+    _count_rows(call, result)
+    return result
 
 
 def traced(sql: str) -> str:

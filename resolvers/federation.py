@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 from datetime import date, datetime
 from typing import Any, ClassVar, Generic, TypeVar
 
+from adapters import observe
 from adapters.resilience import Guard
 from adapters.sources.errors import SourceError, SourceErrorCode
 from adapters.sources.port import RecordKind, SourcePort, SourceRequest
@@ -33,6 +34,12 @@ class MemberSource:
     code: str
     source: SourcePort
     guard: Guard
+    # Reads in flight, by request: an identical read asked meanwhile (by any operation: a
+    # dashboard many people open) shares the answer instead of asking the member again. A read
+    # carries the reader's visibility (its parties), so only readers who may see the same share.
+    _in_flight: dict[SourceRequest[Any], asyncio.Future[Any]] = field(
+        default_factory=dict, repr=False
+    )
 
     def serves(self, kind: RecordKind[Any] | None) -> bool:
         return kind is None or kind in self.source.capabilities.serves
@@ -46,9 +53,28 @@ class MemberSource:
             if request.kind is None
             else (f"{request.operation} {request.kind.name}")
         )
-        return await self.guard.call(
-            operation, request.describe(), lambda: request.send(self.source)
+        if not request.coalescible:
+            return await self.guard.call(
+                operation, request.describe(), lambda: request.send(self.source)
+            )
+        shared = self._in_flight.get(request)
+        if shared is not None:
+            return await observe.coalesced(
+                self.code, self.source.adapter, operation, request.describe(), shared
+            )
+        call = asyncio.ensure_future(
+            self.guard.call(operation, request.describe(), lambda: request.send(self.source))
         )
+        self._in_flight[request] = call
+        call.add_done_callback(lambda done: self._settled(request, done))
+        # Shielded: one reader giving up does not cancel the call the others are waiting for.
+        return await asyncio.shield(call)
+
+    def _settled(self, request: SourceRequest[Any], call: asyncio.Future[Any]) -> None:
+        if self._in_flight.get(request) is call:
+            del self._in_flight[request]
+        if not call.cancelled():
+            call.exception()  # retrieved: every reader may have gone
 
 
 class Federation:

@@ -5,6 +5,7 @@ test_fault_matrix.py."""
 
 from __future__ import annotations
 
+import asyncio
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 
@@ -197,3 +198,34 @@ async def test_updates_apply_only_at_the_expected_version() -> None:
     )
     assert stale is None
     assert replace(moved) == a.records["referral"][0]
+
+
+async def test_identical_reads_in_flight_are_asked_once_and_shared() -> None:
+    a, _, _ = sources_with_ties()
+    a.delay_seconds = 0.05
+    fed = federation(a)
+    member = fed.members["AAA"]
+    everyone = PageRequest(port.REFERRAL, ListQuery(parties=None, limit=5))
+    one_hospital = PageRequest(port.REFERRAL, ListQuery(parties=("A",), limit=5))
+    pages = await asyncio.gather(
+        *(member.ask(everyone) for _ in range(5)), member.ask(one_hospital)
+    )
+    assert len(a.asked) == 2, "one call per distinct read, whatever the number of readers"
+    assert all(p is pages[0] for p in pages[:5])
+    # Once settled, the next read asks again: nothing is cached beyond the flight.
+    await member.ask(everyone)
+    assert len(a.asked) == 3
+
+
+async def test_a_reader_giving_up_does_not_cancel_the_shared_read() -> None:
+    a, _, _ = sources_with_ties()
+    a.delay_seconds = 0.05
+    member = federation(a).members["AAA"]
+    request = PageRequest(port.REFERRAL, ListQuery(parties=None, limit=5))
+    first = asyncio.ensure_future(member.ask(request))
+    await asyncio.sleep(0.01)
+    second = asyncio.ensure_future(member.ask(request))
+    await asyncio.sleep(0.01)
+    first.cancel()
+    page = await second
+    assert len(page.records) == 5 and len(a.asked) == 1

@@ -126,6 +126,8 @@ class SourceRequest(Generic[T]):
     """One call to one member's source."""
 
     operation: ClassVar[str]
+    # A read whose identical twins in flight may share its answer (requests are frozen data).
+    coalescible: ClassVar[bool] = False
     kind: RecordKind[Any] | None
 
     def send(self, source: SourcePort) -> Awaitable[T]:
@@ -145,6 +147,7 @@ class PageRequest(SourceRequest[Page[R]]):
     filter: RecordFilter = None
     with_total: bool = False
     operation = "page"
+    coalescible = True
 
     def send(self, source: SourcePort) -> Awaitable[Page[R]]:
         return source.page(self)
@@ -173,6 +176,7 @@ class LookupRequest(SourceRequest[list[R]]):
     field: str = "id"
     where: tuple[tuple[str, str], ...] = ()
     operation = "lookup"
+    coalescible = True
 
     def send(self, source: SourcePort) -> Awaitable[list[R]]:
         return source.lookup(self)
@@ -222,6 +226,7 @@ class AggregateRequest(SourceRequest[list[AggregateRow]]):
     sums: tuple[str, ...] = ()
     filter: RecordFilter = None
     operation = "aggregate"
+    coalescible = True
 
     def send(self, source: SourcePort) -> Awaitable[list[AggregateRow]]:
         return source.aggregate(self)
