@@ -5,10 +5,13 @@ from __future__ import annotations
 import asyncio
 import base64
 import json
+import time
+from collections import OrderedDict
 from dataclasses import dataclass
 from typing import Any
 
 import jwt
+from cryptography.hazmat.primitives import serialization
 from jwt.exceptions import InvalidJTIError, InvalidSubjectError
 
 from gateway.request_checks import bad_character
@@ -36,15 +39,23 @@ class _Claims:
 CLAIMS = _Claims()
 
 
+# Verified tokens remembered, so a client's every request does not verify its signature again.
+_VERIFIED_CAPACITY = 4096
+
+
 class TokenVerifier:
     def __init__(self, settings: AuthSettings) -> None:
         self._settings = settings
         self._jwks: jwt.PyJWKClient | None = None
-        self._public_key: str | None = None
+        self._public_key: object | None = None
+        self._verified: OrderedDict[str, Principal] = OrderedDict()
         if settings.jwks_url:
             self._jwks = jwt.PyJWKClient(settings.jwks_url, cache_keys=True, lifespan=300)
         elif settings.public_key_file is not None:
-            self._public_key = settings.public_key_file.read_text(encoding="ascii")
+            # Parsed once: PyJWT would parse a PEM text again for every token.
+            self._public_key = serialization.load_pem_public_key(
+                settings.public_key_file.read_bytes()
+            )
 
     async def _key(self, token: str) -> object:
         if self._jwks is not None:
@@ -62,6 +73,22 @@ class TokenVerifier:
         return await self.verify(token.strip())
 
     async def verify(self, token: str) -> Principal:
+        known = self._verified.get(token)
+        if known is not None:
+            if (
+                known.expires_at is None
+                or time.time() < known.expires_at + self._settings.leeway_seconds
+            ):
+                self._verified.move_to_end(token)
+                return known
+            del self._verified[token]
+        principal = await self._verify(token)
+        self._verified[token] = principal
+        if len(self._verified) > _VERIFIED_CAPACITY:
+            self._verified.popitem(last=False)
+        return principal
+
+    async def _verify(self, token: str) -> Principal:
         s = self._settings
         try:
             claims = jwt.decode(

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 import time
 from collections.abc import AsyncIterator
@@ -85,3 +86,15 @@ async def test_unknown_keys_are_refused(jwks_url: str) -> None:
         await verifier.verify(_token(stranger, kid="key-2"))
     with pytest.raises(AuthenticationError):
         await verifier.verify(_token(stranger, kid="key-1"))
+
+
+async def test_a_remembered_token_is_still_refused_once_it_expires(
+    jwks_url: str, signing_key: ec.EllipticCurvePrivateKey
+) -> None:
+    verifier = TokenVerifier(AuthSettings(jwks_url=jwks_url, issuer=ISSUER, leeway_seconds=0))
+    token = _token(signing_key, exp=int(time.time()) + 2)
+    first = await verifier.verify(token)
+    assert await verifier.verify(token) is first, "verified once, remembered"
+    await asyncio.sleep(max(0.0, (first.expires_at or 0) - time.time()) + 0.1)
+    with pytest.raises(AuthenticationError, match="expired"):
+        await verifier.verify(token)
