@@ -25,6 +25,7 @@ from adapters.sources.kinds import open_source
 from gateway import metrics
 from gateway.audit_flush import AuditFlush
 from gateway.auth import TokenVerifier
+from gateway.graphiql_page import GraphiQLPage
 from gateway.graphql_http import GraphQLHTTPEndpoint
 from gateway.persisted import PersistedDocuments
 from gateway.rate_limit import RateLimiter
@@ -200,11 +201,20 @@ def create_app(settings: Settings) -> Starlette:
         )
 
     limit = settings.rate_limit
+    graphiql = (
+        GraphiQLPage(
+            settings.graphiql_assets,
+            demo_tokens=settings.graphiql_demo_tokens,
+            gateway_version=gateway_version(),
+        )
+        if settings.graphiql
+        else None
+    )
     http = GraphQLHTTPEndpoint(
         schema,
         verifier,
         make_context,
-        graphiql=settings.graphiql,
+        graphiql=graphiql,
         max_body_bytes=settings.limits.max_body_bytes,
         persisted=PersistedDocuments.load(
             settings.persisted_documents.manifest,
@@ -226,6 +236,7 @@ def create_app(settings: Settings) -> Starlette:
                 methods=["GET", "POST", "PUT", "PATCH", "DELETE"],
             ),
             WebSocketRoute("/graphql", ws),
+            *(graphiql.routes() if graphiql is not None else []),
             Route("/healthz", healthz),
             Route("/readyz", readyz),
             Route("/metrics", metrics.metrics_endpoint),

@@ -23,6 +23,7 @@ from adapters.registry.migrate import apply_migrations
 from adapters.registry.store import RegistryStore
 from gateway.app import create_app
 from gateway.auth import HOSPITAL_ROLES
+from gateway.graphiql_page import BUILD_COMMAND, GraphiQLPage
 from gateway.logs import configure_logging
 from gateway.settings import Settings, load_settings
 from resolvers.principal import Purpose, Role
@@ -244,8 +245,15 @@ def cmd_demo(args: argparse.Namespace) -> None:
     print(f"demo ready in {prepared.paths.root}: tokens in {prepared.paths.demo_json}")
     if args.seed_only:
         return
-    print(f"GraphiQL at {url}  (Ctrl-C stops the gateway and the embedded PostgreSQL)")
-    settings = load_settings(prepared.paths.config)
+    # The demo's GraphiQL page offers its tokens without login (on the demo only).
+    settings = load_settings(prepared.paths.config, graphiql_demo_tokens=prepared.paths.demo_json)
+    if GraphiQLPage(settings.graphiql_assets).installed:
+        print(f"GraphiQL at {url}  (Ctrl-C stops the gateway and the embedded PostgreSQL)")
+    else:
+        print(
+            f"GraphQL at {url}; GraphiQL's assets are not installed: {BUILD_COMMAND}"
+            "  (Ctrl-C stops the gateway and the embedded PostgreSQL)"
+        )
     if args.simulate_activity:
         print(f"the demo hospitals write new activity about every {args.activity_interval:g}s")
         _serve_simulating(settings, args.host, args.port, args.activity_interval)

@@ -11,13 +11,13 @@ from typing import Any
 import strawberry
 from graphql import GraphQLError
 from starlette.requests import Request
-from starlette.responses import HTMLResponse, Response
-from strawberry.http.ides import get_graphql_ide_html
+from starlette.responses import Response
 from strawberry.schema.exceptions import CannotGetOperationTypeError, InvalidOperationTypeError
 from strawberry.types.execution import ExecutionResult, PreExecutionError
 from strawberry.types.graphql import OperationType
 
 from gateway.auth import AuthenticationError, NoGatewayRoleError, TokenVerifier
+from gateway.graphiql_page import GraphiQLPage
 from gateway.persisted import PersistedDocumentError, PersistedDocuments
 from gateway.rate_limit import RATE_LIMITED, RateLimiter
 from gateway.request_checks import (
@@ -160,7 +160,7 @@ class GraphQLHTTPEndpoint:
         verifier: TokenVerifier,
         make_context: ContextFactory,
         *,
-        graphiql: bool,
+        graphiql: GraphiQLPage | None,
         max_body_bytes: int = MAX_BODY_BYTES,
         persisted: PersistedDocuments | None = None,
         rate_limiter: RateLimiter | None = None,
@@ -177,15 +177,15 @@ class GraphQLHTTPEndpoint:
 
     def _wants_ide(self, request: Request) -> bool:
         return (
-            self._graphiql
+            self._graphiql is not None
             and request.method == "GET"
             and "text/html" in request.headers.get("accept", "")
             and "query" not in request.query_params
         )
 
     async def __call__(self, request: Request) -> Response:
-        if self._wants_ide(request):
-            return HTMLResponse(get_graphql_ide_html())
+        if self._graphiql is not None and self._wants_ide(request):
+            return self._graphiql.page()
         media_type = JSON
         try:
             if request.method not in ("GET", "POST"):

@@ -170,6 +170,10 @@ class Settings(BaseSettings):
     # The alliance's linkage key for patient pseudonyms (HMAC). Keep it in the environment.
     linkage_key: SecretStr | None = None
     graphiql: bool = False
+    # GraphiQL's assets (`npm run build` in gateway/graphiql/); default: that directory's static/.
+    graphiql_assets: Path | None = None
+    # A demo.json whose tokens the GraphiQL page offers without login: the demo's, never production.
+    graphiql_demo_tokens: Path | None = None
     introspection: bool = False
     limits: LimitSettings = LimitSettings()
     persisted_documents: PersistedDocumentSettings = PersistedDocumentSettings()
