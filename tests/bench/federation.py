@@ -1,11 +1,15 @@
 """Federation benchmark: the same merged page of 50 referrals, through the gateway and as a
-direct asyncpg fan-out to the same member databases (no GraphQL), at concurrency 1 and 8.
+direct asyncpg fan-out to the same member databases (no GraphQL), at concurrency 1, 8 and 32.
 
     uv run python tests/bench/federation.py --members 10 --duration 10 [--tracing]
 
 Starts its own stack (embedded PostgreSQL, N member databases, a gateway process), prints a
-summary and, last, one JSON line. With --tracing it measures the gateway a second time while it
-exports traces and metrics over OTLP/HTTP to a local receiver, and reports the overhead."""
+summary and, last, one JSON line. The gateway is measured twice: with every request different
+(its own `until` bound, so no two can share a member call) and with identical concurrent
+requests (a dashboard many people open, where identical member calls in flight are shared). For
+the gateway it also prints the CPU its process spent per request and the member errors seen. With
+--tracing it measures the varied requests a second time while the gateway exports traces and
+metrics over OTLP/HTTP to a local receiver, and reports the overhead."""
 
 from __future__ import annotations
 
@@ -23,27 +27,33 @@ import tempfile
 import time
 import tomllib
 from collections.abc import AsyncIterator, Awaitable, Callable
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import asyncpg
 import httpx
+import psutil
 import tomli_w
 
 ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT))
 
-from adapters.exchange.columns import ColumnMap  # noqa: E402
-from adapters.exchange.postgres import PostgresExchange  # noqa: E402
 from adapters.registry.store import RegistryStore  # noqa: E402
 from adapters.sources import port  # noqa: E402
+from adapters.sources.kinds import open_source  # noqa: E402
+from adapters.sources.port import SourcePort  # noqa: E402
 from adapters.sources.records import ListQuery, ReferralFilter  # noqa: E402
 from gateway.demo import data as demo_data  # noqa: E402
 from gateway.demo import provision  # noqa: E402
 from gateway.settings import load_settings  # noqa: E402
 
 PAGE = 50
-QUERY = """{ referrals(first: 50) { edges { cursor node { id status direction createdAt
+QUERY = """query Page($until: DateTime) { referrals(first: 50, filter: {until: $until}) {
+  edges { cursor node { id status direction createdAt
   fromHospital { name } toHospital { name } diagnosis { code } } } } }"""
+CONCURRENCY = (1, 8, 32)
+# Every referral is older than this; a microsecond more per request makes each one unique.
+FAR = datetime(2100, 1, 1, tzinfo=UTC)
 Measure = dict[str, float]
 
 
@@ -113,7 +123,7 @@ async def otlp_receiver() -> AsyncIterator[tuple[str, dict[str, int]]]:
 
 
 @contextlib.asynccontextmanager
-async def gateway(config: Path, env: dict[str, str]) -> AsyncIterator[str]:
+async def gateway(config: Path, env: dict[str, str]) -> AsyncIterator[tuple[str, int]]:
     port = _free_port()
     process = subprocess.Popen(
         [
@@ -138,29 +148,54 @@ async def gateway(config: Path, env: dict[str, str]) -> AsyncIterator[str]:
                     if (await probe.get(f"http://127.0.0.1:{port}/readyz")).status_code == 200:
                         break
                 await asyncio.sleep(0.1)
-        yield f"http://127.0.0.1:{port}/graphql"
+        yield f"http://127.0.0.1:{port}/graphql", process.pid
     finally:
         process.terminate()
         process.wait(10)
 
 
-async def measure_gateway(url: str, token: str, duration: float) -> dict[int, Measure]:
-    async with httpx.AsyncClient(timeout=30, limits=httpx.Limits(max_connections=16)) as http:
+def _cpu_seconds(pid: int) -> float:
+    times = psutil.Process(pid).cpu_times()
+    return float(times.user + times.system)
+
+
+async def measure_gateway(
+    url: str, token: str, duration: float, pid: int, *, varied: bool
+) -> dict[int, Measure]:
+    limits = httpx.Limits(max_connections=max(CONCURRENCY) * 2)
+    sent = iter(range(1, 1 << 40))
+    errors = 0
+    async with httpx.AsyncClient(timeout=30, limits=limits) as http:
 
         async def call() -> None:
+            nonlocal errors
+            until = FAR + timedelta(microseconds=next(sent) if varied else 0)
+            variables = {"until": until.isoformat()}
             response = await http.post(
-                url, json={"query": QUERY}, headers={"authorization": f"Bearer {token}"}
+                url,
+                json={"query": QUERY, "variables": variables},
+                headers={"authorization": f"Bearer {token}"},
             )
             body = response.json()
-            assert "errors" not in body and len(body["data"]["referrals"]["edges"]) == PAGE, body
+            # A member that missed its deadline is counted, not fatal: under load that is the
+            # figure to watch.
+            errors += len(body.get("errors", []))
+            assert len(body["data"]["referrals"]["edges"]) == PAGE, body
 
         for _ in range(30):
             await call()
-        return {c: await _measure(call, c, duration) for c in (1, 8)}
+        measured: dict[int, Measure] = {}
+        for c in CONCURRENCY:
+            errors, cpu = 0, _cpu_seconds(pid)
+            m = await _measure(call, c, duration)
+            m["cpu_ms_per_request"] = round((_cpu_seconds(pid) - cpu) * 1000 / m["requests"], 2)
+            m["member_errors"] = errors
+            measured[c] = m
+        return measured
 
 
 async def measure_direct(
-    sources: list[PostgresExchange], registry: RegistryStore, duration: float
+    sources: list[SourcePort], registry: RegistryStore, duration: float
 ) -> dict[int, Measure]:
     request = port.PageRequest(
         port.REFERRAL, ListQuery(parties=None, limit=PAGE + 1), ReferralFilter()
@@ -184,7 +219,7 @@ async def measure_direct(
 
     for _ in range(30):
         await call()
-    return {c: await _measure(call, c, duration) for c in (1, 8)}
+    return {c: await _measure(call, c, duration) for c in CONCURRENCY}
 
 
 async def run(
@@ -209,18 +244,17 @@ async def run(
     token = next(t["token"] for t in info["tokens"] if t["role"] == "SECRETARIAT")
     quiet = {"OTEL_TRACES_EXPORTER": "none", "OTEL_METRICS_EXPORTER": "none"}
 
-    sources = [
-        PostgresExchange(m.code, m.resolved_dsn(), columns=ColumnMap(m.columns))
-        for m in settings.members
-    ]
+    sources = [open_source(m.source_config()) for m in settings.members]
     pool = await asyncpg.create_pool(settings.registry.dsn, min_size=1, max_size=8)
     try:
-        async with gateway(config, quiet) as url:
-            plain = await measure_gateway(url, token, duration)
+        async with gateway(config, quiet) as (url, pid):
+            varied = await measure_gateway(url, token, duration, pid, varied=True)
+            identical = await measure_gateway(url, token, duration, pid, varied=False)
         direct = await measure_direct(sources, RegistryStore(pool), duration)
         results: dict[str, object] = {
             "members": len(settings.members),
-            "gateway": plain,
+            "gateway": varied,
+            "identical": identical,
             "direct": direct,
         }
         if tracing:
@@ -232,8 +266,10 @@ async def run(
                     "OTEL_METRICS_EXPORTER": "otlp",
                     "OTEL_BSP_SCHEDULE_DELAY": "500",
                 }
-                async with gateway(config, env) as url:
-                    results["traced"] = await measure_gateway(url, token, duration)
+                async with gateway(config, env) as (url, pid):
+                    results["traced"] = await measure_gateway(
+                        url, token, duration, pid, varied=True
+                    )
                     await asyncio.sleep(1.5)
                 results["otlp_received"] = dict(received)
         return results
@@ -261,34 +297,44 @@ def main() -> None:
     )
     args = parser.parse_args()
     r = asyncio.run(run(args.members, args.duration, args.tracing, args.trace_ratio))
-    gw, dr = r["gateway"], r["direct"]
-    assert isinstance(gw, dict) and isinstance(dr, dict)
-    for c in (1, 8):
+    gw, same, dr = r["gateway"], r["identical"], r["direct"]
+    assert isinstance(gw, dict) and isinstance(same, dict) and isinstance(dr, dict)
+    traced = r.get("traced")
+    for c in CONCURRENCY:
         print(f"concurrency {c}, {r['members']} members, page of {PAGE}:")
-        rows = [("gateway", gw[c]), ("direct", dr[c])]
-        traced = r.get("traced")
+        rows = [("gateway", gw[c]), ("same", same[c]), ("direct", dr[c])]
         if isinstance(traced, dict):
             rows.insert(1, ("traced", traced[c]))
         for name, m in rows:
+            cpu = (
+                f"  cpu {m['cpu_ms_per_request']:6.2f} ms/req  member errors {m['member_errors']}"
+                if "cpu_ms_per_request" in m
+                else ""
+            )
             print(
                 f"  {name:8} p50 {m['p50_ms']:7.2f} ms  p99 {m['p99_ms']:7.2f} ms  "
-                f"{m['rps']:7.1f} req/s  ({m['requests']} requests)"
+                f"{m['rps']:7.1f} req/s  ({m['requests']} requests){cpu}"
             )
         print(
             f"  gateway/direct p50 {gw[c]['p50_ms'] / dr[c]['p50_ms']:.2f}x, "
-            f"throughput {gw[c]['rps'] / dr[c]['rps']:.2f}x"
+            f"throughput {gw[c]['rps'] / dr[c]['rps']:.2f}x; "
+            f"identical/varied throughput {same[c]['rps'] / gw[c]['rps']:.2f}x"
         )
     summary: dict[str, object] = {
         "members": r["members"],
         "gateway_p50_ms": gw[1]["p50_ms"],
         "gateway_p99_ms": gw[1]["p99_ms"],
-        "gateway_rps": gw[8]["rps"],
+        "gateway_cpu_ms_per_request": gw[1]["cpu_ms_per_request"],
         "direct_p50_ms": dr[1]["p50_ms"],
+        "gateway_rps": gw[8]["rps"],
         "direct_rps": dr[8]["rps"],
         "c8_gateway_p50_ms": gw[8]["p50_ms"],
         "c8_direct_p50_ms": dr[8]["p50_ms"],
+        "c32_gateway_rps": gw[32]["rps"],
+        "c32_identical_rps": same[32]["rps"],
+        "c32_direct_rps": dr[32]["rps"],
+        "c32_member_errors": gw[32]["member_errors"],
     }
-    traced = r.get("traced")
     if isinstance(traced, dict):
         overhead = (traced[1]["p50_ms"] / gw[1]["p50_ms"] - 1) * 100
         print(
