@@ -15,6 +15,8 @@ from contextlib import asynccontextmanager
 from typing import Any, TypeVar
 
 import aiomysql
+from opentelemetry import trace
+from opentelemetry.trace import SpanKind, Status, StatusCode
 
 from adapters.exchange.columns import ColumnMap, Table
 from adapters.mysql import session, values
@@ -62,6 +64,11 @@ _PARTIES: dict[str, tuple[str, ...]] = {
 }
 
 _DUPLICATE_KEY = 1062
+
+# Database spans of the adapter's statements, beneath the member call's span (there is no
+# OpenTelemetry instrumentation of aiomysql): stable semantic-convention names, the statement with
+# its placeholders, never a value.
+_tracer = trace.get_tracer("alliance_gateway.mysql")
 
 CAPABILITIES = Capabilities(
     serves=frozenset(port.RECORD_KINDS),
@@ -191,23 +198,57 @@ class MysqlExchange:
                 self._prepared.add(conn)
             yield conn
 
+    @asynccontextmanager
+    async def _statement(
+        self, conn: aiomysql.Connection, sql: str, params: Sequence[Any]
+    ) -> AsyncIterator[aiomysql.Cursor]:
+        """Runs one statement, under the read timeout and in a database span; yields its cursor."""
+        text = traced(sql)  # names the member call's span, as for PostgreSQL
+        parent = trace.get_current_span()
+        if not parent.is_recording():
+            async with asyncio.timeout(self._read_timeout), conn.cursor() as cur:
+                await cur.execute(text, list(params))
+                yield cur
+            return
+        database = self._options["db"]
+        # Exceptions are not recorded as they come: the driver's text may quote a value.
+        with _tracer.start_as_current_span(
+            f"{sql.split(' ', 1)[0]} {database}",
+            kind=SpanKind.CLIENT,
+            attributes={
+                "db.system.name": "mysql",
+                "db.namespace": database,
+                "db.query.text": text,
+                "server.address": self._options["host"],
+                "server.port": self._options["port"],
+            },
+            record_exception=False,
+            set_status_on_exception=False,
+        ) as span:
+            try:
+                async with asyncio.timeout(self._read_timeout), conn.cursor() as cur:
+                    await cur.execute(text, list(params))
+                    yield cur
+            except BaseException as e:
+                number = error_number(e)
+                span.set_attribute("error.type", str(number) if number else type(e).__name__)
+                span.set_status(Status(StatusCode.ERROR))
+                raise
+
     async def _query(
         self, conn: aiomysql.Connection, sql: str, params: Sequence[Any]
     ) -> tuple[list[str], list[tuple[Any, ...]]]:
-        async with asyncio.timeout(self._read_timeout), conn.cursor() as cur:
-            await cur.execute(traced(sql), list(params))
+        async with self._statement(conn, sql, params) as cur:
             columns = [d[0] for d in cur.description or ()]
             return columns, list(await cur.fetchall())
 
     async def _execute(self, conn: aiomysql.Connection, sql: str, params: Sequence[Any]) -> int:
         """Runs a write; the number of rows it changed."""
-        async with asyncio.timeout(self._read_timeout), conn.cursor() as cur:
-            await cur.execute(traced(sql), list(params))
+        async with self._statement(conn, sql, params) as cur:
             return int(cur.rowcount)
 
     async def _insert_id(self, conn: aiomysql.Connection, sql: str, params: Sequence[Any]) -> int:
-        async with asyncio.timeout(self._read_timeout), conn.cursor() as cur:
-            await cur.execute(traced(sql), list(params))
+        async with self._statement(conn, sql, params) as cur:
             return int(cur.lastrowid)
 
     async def _fetch(
