@@ -109,7 +109,8 @@ def test_the_simulation_is_the_demos_members_credentials_and_patients(
     demo_env: Demo, settings: Settings
 ) -> None:
     sim = Simulation.from_settings(settings)
-    listed = demo_env.info["members"]
+    # The hospitals whose exchange database is PostgreSQL (not the demo's MariaDB one, if any).
+    listed = [m for m in demo_env.info["members"] if m["kind"] == "postgres"]
     assert [m.code for m in sim.members] == [m["code"] for m in listed]
     # Each hospital's systems write with that hospital's own credentials.
     assert [m.dsn for m in sim.members] == [m["dsn"] for m in listed]
@@ -118,13 +119,14 @@ def test_the_simulation_is_the_demos_members_credentials_and_patients(
     assert sim.member("LHZY").columns["referral"].col("created_at") == '"created_at"'
     # The same synthetic patients demo.prepare seeded, living at the same hospitals.
     by_id = {p.resident_id: p for p in sim.patients}
-    assert len(by_id) == 150 * len(listed)
+    assert len(by_id) == 150 * len(demo_env.info["members"])
     for sample in demo_env.info["sample_patients"]:
         assert list(by_id[sample["resident_id"]].hospitals) == sample["members"]
 
 
 def test_the_simulation_knows_the_extra_members_and_refuses_strangers(settings: Settings) -> None:
-    extra = settings.members[-1].model_copy(update={"code": "SYN001"})
+    # An extra member's exchange database is PostgreSQL (the last one may be the MariaDB one).
+    extra = settings.members[-1].model_copy(update={"code": "SYN001", "kind": "postgres"})
     sim = Simulation.from_settings(
         settings.model_copy(update={"members": [*settings.members, extra]})
     )
@@ -509,7 +511,7 @@ async def test_simulate_activity_takes_the_demo_configuration(
     # nothing lands in the shared databases.
     async with simulate_activity(settings, 60.0, rng=random.Random(1)) as loop:
         assert [m.code for m in loop.simulation.members] == [
-            m["code"] for m in demo_env.info["members"]
+            m["code"] for m in demo_env.info["members"] if m["kind"] == "postgres"
         ]
     assert loop.writes == 0 and loop.failures == 0
     with pytest.raises(ValueError):

@@ -36,6 +36,11 @@ def _members(demo: Demo) -> set[str]:
     return {m["code"] for m in demo.info["members"]}
 
 
+def _kinds(demo: Demo) -> dict[str, str]:
+    """Each member's adapter: postgres, and mysql for the demo's MariaDB hospital if it has one."""
+    return {m["code"]: m["kind"] for m in demo.info["members"]}
+
+
 def _ops_reader(demo: Demo) -> str:
     """An operations engineer of the alliance office: OPS alone reads no clinical records."""
     return tokens.mint(
@@ -157,7 +162,7 @@ async def test_ops_asking_for_an_explanation_gets_one_entry_per_member_call(
     listed = [c for c in calls if c["operation"] == "page referral"]
     assert sorted(c["member"] for c in listed) == sorted(_members(demo_env))
     for call in listed:
-        assert call["adapter"] == "postgres"
+        assert call["adapter"] == _kinds(demo_env)[call["member"]]
         assert call["via"] == "direct"
         assert call["outcome"] == "ok" and call["code"] is None
         assert call["durationMs"] >= 0 and isinstance(call["rows"], int)
@@ -177,7 +182,7 @@ async def test_ops_alone_explains_a_referrals_query_without_seeing_patients(
         # What was asked, by shape: one call per member carries the page and its count.
         assert call["operation"] == "page referral"
         assert call["asked"] == "page referral limit=6 +total by -", call
-        assert call["outcome"] == "ok" and call["adapter"] == "postgres"
+        assert call["outcome"] == "ok" and call["adapter"] == _kinds(demo_env)[call["member"]]
 
 
 async def test_dataloader_batches_and_cache_hits_are_explained(api: Api, demo_env: Demo) -> None:
@@ -226,7 +231,8 @@ async def test_source_health_lists_every_member(api: Api, demo_env: Demo) -> Non
         health = body["data"]["sourceHealth"]
         assert {h["member"] for h in health} == _members(demo_env)
         for h in health:
-            assert (h["status"], h["circuit"], h["adapter"]) == ("UP", "CLOSED", "postgres")
+            kind = _kinds(demo_env)[h["member"]]
+            assert (h["status"], h["circuit"], h["adapter"]) == ("UP", "CLOSED", kind)
             assert h["consecutiveFailures"] == 0 and h["error"] is None
             assert h["pingLatencyMs"] >= 0 and h["lastLatencyMs"] >= 0
             assert h["readOnly"] is False

@@ -7,6 +7,7 @@ import logging
 from collections import Counter
 from collections.abc import Iterator
 
+import aiomysql
 import asyncpg
 import pytest
 
@@ -25,6 +26,18 @@ def round_trips(monkeypatch: pytest.MonkeyPatch) -> Iterator[Counter[str]]:
             return _original(self, *args, **kw)
 
         monkeypatch.setattr(asyncpg.Pool, name, counting)
+    # And through aiomysql, for the demo's MariaDB hospital: its session set-up (SET SESSION …)
+    # is once per pooled connection, not a round trip of the request.
+    execute = aiomysql.Cursor.execute
+
+    async def counting_execute(
+        self: aiomysql.Cursor, query: str, args: object = None, _original=execute
+    ) -> object:
+        if not str(query).startswith("SET SESSION"):
+            counts[self.connection.db] += 1
+        return await _original(self, query, args)
+
+    monkeypatch.setattr(aiomysql.Cursor, "execute", counting_execute)
     yield counts
 
 

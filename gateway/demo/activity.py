@@ -21,10 +21,12 @@ from decimal import Decimal
 from functools import cache
 from typing import Any, TypeVar
 
+import aiomysql
 import asyncpg
 
 from adapters.exchange import bulk
 from adapters.exchange.columns import TABLES, ColumnMap
+from adapters.mysql import bulk as mysql_bulk
 from gateway.demo import data as demo_data
 from resolvers import clock
 from resolvers.patients import check_character, pseudonym
@@ -1544,6 +1546,37 @@ async def seed_activity(
             await bulk.load(conn, columns, table, rows[table])
             if "id" in TABLES[table]:
                 await bulk.reset_identity(conn, table)
+    return {table: len(rows[table]) for table in LOAD_ORDER}
+
+
+async def seed_activity_mysql(
+    conn: aiomysql.Connection,
+    hospital: SyntheticHospital,
+    hospitals: Sequence[SyntheticHospital],
+    patients: Sequence[SyntheticPatient],
+    linkage_key: bytes,
+    today: date,
+    seed: int,
+    renamed: dict[str, dict[str, str]] | None = None,
+    scale: float = 1.0,
+) -> dict[str, int]:
+    """seed_activity for a hospital whose exchange database is MySQL/MariaDB: the same rows, its
+    schema (exchange.mysql.sql), all tables in one transaction."""
+    await mysql_bulk.install_schema(conn, renamed)
+    if await mysql_bulk.has_rows(conn, "referral"):
+        return {}
+    rows = activity_rows(
+        hospital, hospitals, patients, linkage_key, today, random.Random(seed), scale
+    )
+    columns = ColumnMap(renamed)
+    await conn.begin()
+    try:
+        for table in LOAD_ORDER:
+            await mysql_bulk.load(conn, columns, table, rows[table])
+        await conn.commit()
+    except BaseException:
+        await conn.rollback()
+        raise
     return {table: len(rows[table]) for table in LOAD_ORDER}
 
 

@@ -3,6 +3,7 @@ database per hospital, the demo alliance, signing keys, tokens, and the files a 
 
 from __future__ import annotations
 
+import atexit
 import json
 import logging
 import random
@@ -15,10 +16,12 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import quote, urlsplit, urlunsplit
 
+import aiomysql
 import asyncpg
 import tomli_w
 
 from adapters import postgres_admin
+from adapters.mysql import session as mysql_session
 from adapters.registry.migrate import apply_migrations
 from adapters.registry.records import HospitalRecord
 from adapters.registry.store import RegistryStore
@@ -30,8 +33,10 @@ from gateway.demo.activity import (
     SyntheticPatient,
     sample_patients,
     seed_activity,
+    seed_activity_mysql,
     synthetic_patients,
 )
+from gateway.demo.embedded_mariadb import INSTALL_HINT, EmbeddedMariaDB, binaries
 from gateway.demo.embedded_postgres import EmbeddedPostgres
 from resolvers import clock
 from resolvers.agreements import term_end
@@ -47,6 +52,9 @@ LINKAGE_KEY = "linkage_key"
 PATIENTS_PER_HOSPITAL = 150
 # Fixed: the simulated hospital activity writes for the same patients the demo was seeded with.
 _PATIENT_SEED = 20261122
+# The hospital whose exchange database is MariaDB (the mysql adapter) when MariaDB's server is
+# installed here; PostgreSQL otherwise, as every other one.
+MARIADB_MEMBER = "LHYZ3"
 
 
 def demo_patients(hospitals: Sequence[SyntheticHospital]) -> list[SyntheticPatient]:
@@ -75,6 +83,10 @@ class DemoPaths:
     @property
     def secrets(self) -> Path:
         return self.root / SECRETS_FILE
+
+    @property
+    def mariadb(self) -> Path:
+        return self.root / "mariadb"
 
 
 def _load_or_create_secrets(paths: DemoPaths, hospitals: list[HospitalRecord]) -> dict[str, str]:
@@ -241,6 +253,7 @@ def _write_config(
         "members": [
             {
                 "code": m["code"],
+                **({"kind": m["kind"]} if m["kind"] != "postgres" else {}),
                 "dsn": m["dsn"],
                 **({"columns": m["columns"]} if m.get("columns") else {}),
             }
@@ -257,6 +270,46 @@ class PreparedDemo:
     paths: DemoPaths
     registry_dsn: str
     embedded: EmbeddedPostgres | None
+    # The MariaDB server of MARIADB_MEMBER's exchange database; None when MariaDB is not installed.
+    mariadb: EmbeddedMariaDB | None = None
+
+
+async def _start_mariadb(paths: DemoPaths) -> EmbeddedMariaDB:
+    server = EmbeddedMariaDB(paths.mariadb)
+    await server.start()
+    # Stopped when the demo exits, as pgserver stops the embedded PostgreSQL.
+    atexit.register(server.stop_now)
+    return server
+
+
+async def _seed_on_mariadb(
+    server: EmbeddedMariaDB,
+    role: str,
+    password: str,
+    hospital: SyntheticHospital,
+    synthetic: list[SyntheticHospital],
+    patients: list[SyntheticPatient],
+    linkage_key: str,
+    seed: int,
+) -> str:
+    """The hospital's exchange database on MariaDB, under its own account; its DSN."""
+    await server.ensure_database(role, role, password)
+    dsn = server.dsn(role, password, role)
+    conn = await aiomysql.connect(**mysql_session.connect_options(dsn, connect_timeout=10))
+    try:
+        await seed_activity_mysql(
+            conn,
+            hospital,
+            synthetic,
+            patients,
+            linkage_key.encode(),
+            clock.today(),
+            seed=seed,
+            renamed=RENAMED_COLUMNS.get(hospital.code, {}),
+        )
+    finally:
+        conn.close()
+    return dsn
 
 
 async def prepare(
@@ -272,6 +325,8 @@ async def prepare(
     if reset and paths.root.exists():
         if paths.pgdata.exists():
             EmbeddedPostgres(paths.pgdata).stop()
+        if paths.mariadb.exists() and binaries() is not None:
+            await EmbeddedMariaDB(paths.mariadb).stop()
         shutil.rmtree(paths.root)
     paths.root.mkdir(parents=True, exist_ok=True)
     extra = demo_data.extra_hospitals(extra_members)
@@ -304,6 +359,7 @@ async def prepare(
         await conn.close()
     log.info("demo registry %s", "seeded" if seeded else "reused")
 
+    mariadb = await _start_mariadb(paths) if binaries() is not None else None
     today = clock.today()
     roles_of = {m.code: m.role for m in demo_data.demo_members(today)}
     synthetic = [
@@ -315,6 +371,21 @@ async def prepare(
     for index, hospital in enumerate(synthetic):
         role = _exchange_role(hospital.code)
         renamed = RENAMED_COLUMNS.get(hospital.code, {})
+        if mariadb is not None and hospital.code == MARIADB_MEMBER:
+            dsn = await _seed_on_mariadb(
+                mariadb, role, passwords[role], hospital, synthetic, patients, linkage_key, index
+            )
+            members.append(
+                {
+                    "code": hospital.code,
+                    "role": hospital.role,
+                    "kind": "mysql",
+                    "database": role,
+                    "dsn": dsn,
+                    "columns": renamed,
+                }
+            )
+            continue
         member_conn = await asyncpg.connect(dsn_of(role))
         try:
             await seed_activity(
@@ -333,6 +404,7 @@ async def prepare(
             {
                 "code": hospital.code,
                 "role": hospital.role,
+                "kind": "postgres",
                 "database": role,
                 "dsn": dsn_of(role),
                 "columns": renamed,
@@ -352,6 +424,7 @@ async def prepare(
                 "code": m["code"],
                 "name": names[m["code"]],
                 "role": m["role"],
+                "kind": m["kind"],
                 "database": m["database"],
                 "dsn": m["dsn"],
             }
@@ -362,4 +435,20 @@ async def prepare(
     }
     paths.demo_json.write_text(json.dumps(demo, ensure_ascii=False, indent=2), encoding="utf-8")
     paths.demo_json.chmod(0o600)
-    return PreparedDemo(paths=paths, registry_dsn=own_registry_dsn, embedded=embedded)
+    print(_mariadb_note(mariadb, names))
+    return PreparedDemo(
+        paths=paths, registry_dsn=own_registry_dsn, embedded=embedded, mariadb=mariadb
+    )
+
+
+def _mariadb_note(server: EmbeddedMariaDB | None, names: dict[str, str]) -> str:
+    if server is None:
+        return (
+            "every demo hospital's exchange database is PostgreSQL. To serve "
+            f"{MARIADB_MEMBER} from MariaDB through the mysql adapter, install MariaDB's server "
+            f"({INSTALL_HINT}) and run the demo again."
+        )
+    return (
+        f"{MARIADB_MEMBER} ({names[MARIADB_MEMBER]}) is served from MariaDB (kind mysql) on "
+        f"127.0.0.1:{server.port}, data in {server.data_dir}; every other hospital from PostgreSQL."
+    )

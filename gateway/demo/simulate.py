@@ -121,9 +121,12 @@ class Simulation:
         if settings.linkage_key is None:
             raise ValueError("the configuration has no linkage key: it is not the demo's")
         hospitals = _demo_hospitals([m.code for m in settings.members], today or clock.today())
+        # The hospitals' systems write with asyncpg: those whose exchange database is PostgreSQL.
+        # (The MariaDB one, when the demo has it, is written to only by the gateway.)
         members = [
             SimulatedMember(hospitals[m.code], m.resolved_dsn(), ColumnMap(m.columns))
             for m in settings.members
+            if m.kind == "postgres"
         ]
         return cls(
             members=members,
