@@ -25,7 +25,7 @@ from gateway.app import create_app
 from gateway.auth import HOSPITAL_ROLES
 from gateway.graphiql_page import BUILD_COMMAND, GraphiQLPage
 from gateway.logs import configure_logging
-from gateway.settings import Settings, load_settings
+from gateway.settings import Settings, load_settings, worker_count
 from resolvers.principal import Purpose, Role
 
 
@@ -61,8 +61,43 @@ def _frozen_app(settings: Settings) -> ASGIApp:
     return app
 
 
-def _serve(settings: Settings, host: str, port: int) -> None:
-    uvicorn.run(_frozen_app(settings), host=host, port=port, **_UVICORN_OPTIONS)
+# How a worker process finds the settings its parent serves: the configuration file and the
+# overrides the command applied, in the environment uvicorn's worker processes inherit.
+_WORKER_CONFIG = "ALLIANCE_WORKER_CONFIG"
+_WORKER_OVERRIDES = "ALLIANCE_WORKER_OVERRIDES"
+
+
+def _serve(settings: Settings, host: str, port: int, config: Path | None, **overrides: str) -> None:
+    """One process per worker; each is a replica like any other (they share the registry, the
+    event log and the change watch through PostgreSQL), so a host's every core serves."""
+    workers = worker_count(settings)
+    if workers == 1:
+        uvicorn.run(_frozen_app(settings), host=host, port=port, **_UVICORN_OPTIONS)
+        return
+    if config is not None:
+        os.environ[_WORKER_CONFIG] = str(config.resolve())
+    os.environ[_WORKER_OVERRIDES] = json.dumps(overrides)
+    print(f"serving with {workers} worker processes")
+    uvicorn.run(
+        "gateway.cli:worker_app",
+        factory=True,
+        workers=workers,
+        host=host,
+        port=port,
+        **_UVICORN_OPTIONS,
+    )
+
+
+def _given(**overrides: Any) -> dict[str, Any]:
+    return {k: v for k, v in overrides.items() if v is not None}
+
+
+def worker_app() -> ASGIApp:
+    """The app of one worker process that `_serve` started."""
+    configure_logging(logging.INFO)
+    config = os.environ.get(_WORKER_CONFIG)
+    overrides = json.loads(os.environ.get(_WORKER_OVERRIDES, "{}"))
+    return _frozen_app(load_settings(Path(config) if config else None, **overrides))
 
 
 def _serve_simulating(settings: Settings, host: str, port: int, interval: float) -> None:
@@ -142,9 +177,10 @@ def _require_port(command: str, host: str, port: int) -> None:
 
 
 def cmd_serve(args: argparse.Namespace) -> None:
-    settings = load_settings(_config_path(args.config))
+    config = _config_path(args.config)
+    settings = load_settings(config, workers=args.workers)
     _require_port("serve", args.host, args.port)
-    _serve(settings, args.host, args.port)
+    _serve(settings, args.host, args.port, config, **_given(workers=args.workers))
 
 
 def cmd_migrate(args: argparse.Namespace) -> None:
@@ -246,7 +282,10 @@ def cmd_demo(args: argparse.Namespace) -> None:
     if args.seed_only:
         return
     # The demo's GraphiQL page offers its tokens without login (on the demo only).
-    settings = load_settings(prepared.paths.config, graphiql_demo_tokens=prepared.paths.demo_json)
+    demo_tokens = str(prepared.paths.demo_json)
+    settings = load_settings(
+        prepared.paths.config, graphiql_demo_tokens=demo_tokens, workers=args.workers
+    )
     if GraphiQLPage(settings.graphiql_assets).installed:
         print(f"GraphiQL at {url}  (Ctrl-C stops the gateway and the embedded PostgreSQL)")
     else:
@@ -258,7 +297,13 @@ def cmd_demo(args: argparse.Namespace) -> None:
         print(f"the demo hospitals write new activity about every {args.activity_interval:g}s")
         _serve_simulating(settings, args.host, args.port, args.activity_interval)
     else:
-        _serve(settings, args.host, args.port)
+        _serve(
+            settings,
+            args.host,
+            args.port,
+            prepared.paths.config,
+            **_given(graphiql_demo_tokens=demo_tokens, workers=args.workers),
+        )
 
 
 # Where `token` looks for the demo's directory when --data-dir is not given: `demo-data` in the
@@ -405,6 +450,12 @@ def build_parser() -> argparse.ArgumentParser:
     demo.add_argument("--host", default="127.0.0.1", help="address to serve on")
     demo.add_argument("--port", type=int, default=8000, help="port to serve on")
     demo.add_argument(
+        "--workers",
+        type=int,
+        default=None,
+        help="server processes (default: one per core; the simulator needs and gets one)",
+    )
+    demo.add_argument(
         "--data-dir",
         default=DEMO_DATA,
         help="where PostgreSQL data, alliance.toml, keys and demo.json (tokens) live",
@@ -441,6 +492,12 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument("--config", help="alliance.toml (default: $ALLIANCE_CONFIG)")
     serve.add_argument("--host", default="127.0.0.1", help="address to serve on")
     serve.add_argument("--port", type=int, default=8000, help="port to serve on")
+    serve.add_argument(
+        "--workers",
+        type=int,
+        default=None,
+        help="server processes (default: `workers` in the configuration; 0 there: one per core)",
+    )
     serve.set_defaults(func=cmd_serve)
 
     migrate = command("migrate", "apply the registry's SQL migrations")

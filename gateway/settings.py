@@ -175,6 +175,8 @@ class Settings(BaseSettings):
     # A demo.json whose tokens the GraphiQL page offers without login: the demo's, never production.
     graphiql_demo_tokens: Path | None = None
     introspection: bool = False
+    # Server processes on this host (`serve`, `demo`); 0: one per core available.
+    workers: int = Field(0, ge=0, le=64)
     limits: LimitSettings = LimitSettings()
     persisted_documents: PersistedDocumentSettings = PersistedDocumentSettings()
     rate_limit: RateLimitSettings = RateLimitSettings()
@@ -191,6 +193,12 @@ class Settings(BaseSettings):
     ) -> tuple[PydanticBaseSettingsSource, ...]:
         # The file's values arrive as init values; the environment must win over them.
         return env_settings, init_settings
+
+
+def worker_count(settings: Settings) -> int:
+    if settings.workers:
+        return settings.workers
+    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
 
 
 def load_settings(config_file: Path | None, **overrides: Any) -> Settings:

@@ -12,6 +12,7 @@ from pathlib import Path
 
 import asyncpg
 import httpx
+import psutil
 import pytest
 
 from gateway.demo import provision
@@ -102,15 +103,27 @@ async def _alliance_name(url: str, token: str) -> str:
     return response.json()["data"]["alliance"]["name"]
 
 
-async def test_a_second_replica_serves_the_same_data(demo_env: Demo) -> None:
+async def test_a_second_replica_serves_the_same_data_from_every_worker(demo_env: Demo) -> None:
     port = free_port()
+    config = str(demo_env.root / "alliance.toml")
     replica = subprocess.Popen(
-        [*CLI, "serve", "--config", str(demo_env.root / "alliance.toml"), "--port", str(port)],
+        [*CLI, "serve", "--config", config, "--port", str(port), "--workers", "2"],
         stderr=subprocess.PIPE,
     )
     try:
         url = f"http://127.0.0.1:{port}"
         await _wait_ready(url, replica)
+        # Both worker processes up, each a replica of its own on the one port.
+        for _ in range(100):
+            workers = [
+                child
+                for child in psutil.Process(replica.pid).children()
+                if "spawn_main" in " ".join(child.cmdline())
+            ]
+            if len(workers) == 2:
+                break
+            await asyncio.sleep(0.1)
+        assert len(workers) == 2
         minted = subprocess.run(
             [
                 *CLI,
