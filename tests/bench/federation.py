@@ -155,8 +155,14 @@ async def gateway(config: Path, env: dict[str, str]) -> AsyncIterator[tuple[str,
 
 
 def _cpu_seconds(pid: int) -> float:
-    times = psutil.Process(pid).cpu_times()
-    return float(times.user + times.system)
+    """The gateway's CPU so far: its process and its worker processes."""
+    parent = psutil.Process(pid)
+    total = 0.0
+    for process in (parent, *parent.children(recursive=True)):
+        with contextlib.suppress(psutil.NoSuchProcess):
+            times = process.cpu_times()
+            total += times.user + times.system
+    return total
 
 
 async def measure_gateway(
