@@ -31,9 +31,11 @@ FAST_WATCH = {
 @contextmanager
 def replica(demo_env: Demo, log: Path) -> Iterator[tuple[str, subprocess.Popen[bytes]]]:
     port = free_port()
+    config = str(demo_env.root / "alliance.toml")
     with log.open("wb") as stderr:
         process = subprocess.Popen(
-            [*CLI, "serve", "--config", str(demo_env.root / "alliance.toml"), "--port", str(port)],
+            # One process per replica: the test stops and kills replicas as whole processes.
+            [*CLI, "serve", "--config", config, "--port", str(port), "--workers", "1"],
             stderr=stderr,
             env={**os.environ, **FAST_WATCH},
         )

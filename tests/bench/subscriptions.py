@@ -438,6 +438,9 @@ async def gateway(config: Path, log: Path, members: int) -> AsyncIterator[Gatewa
                 str(config),
                 "--port",
                 str(port),
+                # One replica, one process: what one replica delivers is the figure.
+                "--workers",
+                "1",
             ],
             cwd=ROOT,
             env={**os.environ, **QUIET},
