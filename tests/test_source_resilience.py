@@ -17,7 +17,8 @@ from gateway.app import create_app
 from gateway.settings import MemberSourceSettings, load_settings
 from tests.conftest import Demo, error_codes, serving
 
-QUERY = """{ referrals(first: 30) { edges { node { fromHospital { code } } } } }"""
+# A page deep enough that MEMBER is on it whatever the other tests have just created.
+QUERY = """{ referrals(first: 100) { edges { node { fromHospital { code } } } } }"""
 MEMBER = "LHZX"
 
 
