@@ -47,7 +47,26 @@ class Consultation(Node):
 
     @classmethod
     def of(cls, record: ConsultationRecord) -> Consultation:
-        return cls(id=strawberry.ID(record.global_id), record=record)
+        # Plain fields, filled once: a field with a resolver costs a call per field per node.
+        return cls(
+            id=strawberry.ID(record.global_id),
+            record=record,
+            kind=ConsultationKind(record.row.kind),
+            status=ConsultationStatus(record.row.status),
+            status_reason=record.row.status_reason,
+            urgency=Urgency(record.row.urgency),
+            requesting_doctor=record.row.requesting_doctor,
+            department=record.row.department,
+            desired_specialty=record.row.desired_specialty,
+            desired_title=record.row.desired_title,
+            proposed_at=record.row.proposed_at,
+            informed_consent=record.row.consent_obtained,
+            scheduled_at=record.row.scheduled_at,
+            fee_fen=record.row.fee_fen,
+            requested_at=record.row.created_at,
+            updated_at=record.row.updated_at,
+            version=record.row.version,
+        )
 
     def _clinical(self, info: Ctx) -> bool:
         """Whether the reader sees the patient and clinical text; such a read is audited."""
@@ -56,37 +75,24 @@ class Consultation(Node):
         info.context.audit.read("consultations", [self.record.row.patient_pseudonym])
         return True
 
-    @strawberry.field
-    def kind(self) -> ConsultationKind:
-        return ConsultationKind(self.record.row.kind)
-
-    @strawberry.field
-    def status(self) -> ConsultationStatus:
-        return ConsultationStatus(self.record.row.status)
-
-    @strawberry.field(description="Why it was declined or cancelled.")
-    def status_reason(self) -> str | None:
-        return self.record.row.status_reason
-
-    @strawberry.field
-    def urgency(self) -> Urgency:
-        return Urgency(self.record.row.urgency)
+    kind: ConsultationKind
+    status: ConsultationStatus
+    status_reason: str | None = strawberry.field(description="Why it was declined or cancelled.")
+    urgency: Urgency
 
     @strawberry.field(description="The inviting hospital (邀请方).")
     def requesting_hospital(self, info: Ctx) -> Hospital:
         return hospital_of(info, self.record.row.requesting_hospital)
 
-    @strawberry.field(description="Stays responsible for the patient's care.")
-    def requesting_doctor(self) -> str:
-        return self.record.row.requesting_doctor
+    requesting_doctor: str = strawberry.field(
+        description="Stays responsible for the patient's care."
+    )
 
     @strawberry.field(description="The invited hospital (受邀方).")
     def invited_hospital(self, info: Ctx) -> Hospital:
         return hospital_of(info, self.record.row.invited_hospital)
 
-    @strawberry.field
-    def department(self) -> str | None:
-        return self.record.row.department
+    department: str | None
 
     @strawberry.field(description="Null for readers who are not a party (the alliance office).")
     def patient(self, info: Ctx) -> Patient | None:
@@ -111,21 +117,14 @@ class Consultation(Node):
     def attached_studies(self, info: Ctx) -> list[str] | None:
         return list(self.record.row.attached_studies) if self._clinical(info) else None
 
-    @strawberry.field
-    def desired_specialty(self) -> str | None:
-        return self.record.row.desired_specialty
-
-    @strawberry.field(description="The professional title wished for the expert.")
-    def desired_title(self) -> str | None:
-        return self.record.row.desired_title
-
-    @strawberry.field
-    def proposed_at(self) -> datetime | None:
-        return self.record.row.proposed_at
-
-    @strawberry.field(description="Written informed consent (知情同意), which covers the fee.")
-    def informed_consent(self) -> bool:
-        return self.record.row.consent_obtained
+    desired_specialty: str | None
+    desired_title: str | None = strawberry.field(
+        description="The professional title wished for the expert."
+    )
+    proposed_at: datetime | None
+    informed_consent: bool = strawberry.field(
+        description="Written informed consent (知情同意), which covers the fee."
+    )
 
     @strawberry.field(description="Null until the invited hospital assigns one.")
     def expert(self) -> ConsultationExpert | None:
@@ -134,17 +133,11 @@ class Consultation(Node):
             return None
         return ConsultationExpert(name=row.expert_name, title=row.expert_title)
 
-    @strawberry.field
-    def scheduled_at(self) -> datetime | None:
-        return self.record.row.scheduled_at
-
-    @strawberry.field(description="Fee per case in fen (分), at the provincial price.")
-    def fee_fen(self) -> int | None:
-        return self.record.row.fee_fen
-
-    @strawberry.field(description="When it was requested.")
-    def requested_at(self) -> datetime:
-        return self.record.row.created_at
+    scheduled_at: datetime | None
+    fee_fen: int | None = strawberry.field(
+        description="Fee per case in fen (分), at the provincial price."
+    )
+    requested_at: datetime = strawberry.field(description="When it was requested.")
 
     @strawberry.field(description="Null until the report is issued.")
     async def report(self, info: Ctx) -> ConsultationReport | None:
@@ -158,13 +151,9 @@ class Consultation(Node):
             signed=found.signed,
         )
 
-    @strawberry.field
-    def updated_at(self) -> datetime:
-        return self.record.row.updated_at
+    updated_at: datetime
 
-    @strawberry.field(description="Increases with every change.")
-    def version(self) -> int:
-        return self.record.row.version
+    version: int = strawberry.field(description="Increases with every change.")
 
 
 @strawberry.type

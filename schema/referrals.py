@@ -32,50 +32,51 @@ class Referral(Node):
 
     @classmethod
     def of(cls, record: ReferralRecord) -> Referral:
-        return cls(id=strawberry.ID(record.global_id), record=record)
+        # Plain fields, filled once: a field with a resolver costs a call per field per node.
+        return cls(
+            id=strawberry.ID(record.global_id),
+            record=record,
+            referral_no=record.row.referral_no,
+            direction=Direction(record.row.direction),
+            status=ReferralStatus(record.row.status),
+            status_reason=record.row.status_reason,
+            green_channel=record.row.green_channel,
+            urgency=Urgency(record.row.urgency),
+            from_department=record.row.from_department,
+            to_department=record.row.to_department,
+            requested_date=record.row.requested_date,
+            arrived_at=record.row.arrived_at,
+            completed_at=record.row.completed_at,
+            created_at=record.row.created_at,
+            updated_at=record.row.updated_at,
+            version=record.row.version,
+        )
 
     def _clinical(self, info: Ctx) -> bool:
         return referrals.sees_patient(info.context, self.record)
 
-    @strawberry.field(description="The sending hospital's referral number (转诊单号).")
-    def referral_no(self) -> str:
-        return self.record.row.referral_no
-
-    @strawberry.field
-    def direction(self) -> Direction:
-        return Direction(self.record.row.direction)
-
-    @strawberry.field
-    def status(self) -> ReferralStatus:
-        return ReferralStatus(self.record.row.status)
-
-    @strawberry.field(description="Why it was rejected or cancelled.")
-    def status_reason(self) -> str | None:
-        return self.record.row.status_reason
-
-    @strawberry.field(description="绿色通道: priority reception, examination and admission.")
-    def green_channel(self) -> bool:
-        return self.record.row.green_channel
-
-    @strawberry.field
-    def urgency(self) -> Urgency:
-        return Urgency(self.record.row.urgency)
+    referral_no: str = strawberry.field(
+        description="The sending hospital's referral number (转诊单号)."
+    )
+    direction: Direction
+    status: ReferralStatus
+    status_reason: str | None = strawberry.field(description="Why it was rejected or cancelled.")
+    green_channel: bool = strawberry.field(
+        description="绿色通道: priority reception, examination and admission."
+    )
+    urgency: Urgency
 
     @strawberry.field
     def from_hospital(self, info: Ctx) -> Hospital:
         return hospital_of(info, self.record.row.from_hospital)
 
-    @strawberry.field
-    def from_department(self) -> str | None:
-        return self.record.row.from_department
+    from_department: str | None
 
     @strawberry.field
     def to_hospital(self, info: Ctx) -> Hospital:
         return hospital_of(info, self.record.row.to_hospital)
 
-    @strawberry.field
-    def to_department(self) -> str | None:
-        return self.record.row.to_department
+    to_department: str | None
 
     @strawberry.field(description="Null for readers who are not a party (the alliance office).")
     def patient(self, info: Ctx) -> Patient | None:
@@ -107,17 +108,9 @@ class Referral(Node):
     def notes(self, info: Ctx) -> str | None:
         return self.record.row.notes if self._clinical(info) else None
 
-    @strawberry.field
-    def requested_date(self) -> date | None:
-        return self.record.row.requested_date
-
-    @strawberry.field
-    def arrived_at(self) -> datetime | None:
-        return self.record.row.arrived_at
-
-    @strawberry.field
-    def completed_at(self) -> datetime | None:
-        return self.record.row.completed_at
+    requested_date: date | None
+    arrived_at: datetime | None
+    completed_at: datetime | None
 
     @strawberry.field(description="Parties only.")
     def treatment_result(self, info: Ctx) -> str | None:
@@ -131,17 +124,10 @@ class Referral(Node):
     def rehab_advice(self, info: Ctx) -> str | None:
         return self.record.row.rehab_advice if self._clinical(info) else None
 
-    @strawberry.field
-    def created_at(self) -> datetime:
-        return self.record.row.created_at
+    created_at: datetime
+    updated_at: datetime
 
-    @strawberry.field
-    def updated_at(self) -> datetime:
-        return self.record.row.updated_at
-
-    @strawberry.field(description="Increases with every change.")
-    def version(self) -> int:
-        return self.record.row.version
+    version: int = strawberry.field(description="Increases with every change.")
 
 
 @strawberry.type

@@ -55,83 +55,54 @@ class Hospital(Node):
 
     @classmethod
     def of(cls, record: HospitalRecord) -> Hospital:
-        return cls(id=strawberry.ID(global_ids.encode("Hospital", record.code)), record=record)
+        # Plain fields, filled once: a field with a resolver costs a call per field per node.
+        return cls(
+            id=strawberry.ID(global_ids.encode("Hospital", record.code)),
+            record=record,
+            code=record.code,
+            name=record.name,
+            credit_code=record.credit_code,
+            grade=Grade(record.grade),
+            ownership=Ownership(record.ownership),
+            type=HospitalType(record.type),
+            division_code=record.division_code,
+            address=record.address,
+            licence_number=record.licence_number,
+            licence_valid_until=record.licence_valid_until,
+            authorised_beds=record.authorised_beds,
+            open_beds=record.open_beds,
+            staff_total=record.staff_total,
+            medical_staff=record.medical_staff,
+            management_staff=record.management_staff,
+            specialty_ward=record.specialty_ward,
+            specialty_beds=record.specialty_beds,
+            contact_name=record.contact_name,
+            contact_phone=record.contact_phone,
+        )
 
-    @strawberry.field(description="The hospital's code in the alliance; tokens name it.")
-    def code(self) -> str:
-        return self.record.code
-
-    @strawberry.field
-    def name(self) -> str:
-        return self.record.name
-
-    @strawberry.field(description="Unified social credit code (统一社会信用代码, GB 32100).")
-    def credit_code(self) -> str:
-        return self.record.credit_code
-
-    @strawberry.field
-    def grade(self) -> Grade:
-        return Grade(self.record.grade)
-
-    @strawberry.field
-    def ownership(self) -> Ownership:
-        return Ownership(self.record.ownership)
-
-    @strawberry.field
-    def type(self) -> HospitalType:
-        return HospitalType(self.record.type)
-
-    @strawberry.field(description="Administrative division code (GB/T 2260).")
-    def division_code(self) -> str:
-        return self.record.division_code
-
-    @strawberry.field
-    def address(self) -> str | None:
-        return self.record.address
-
-    @strawberry.field(description="Practice licence number (医疗机构执业许可证).")
-    def licence_number(self) -> str | None:
-        return self.record.licence_number
-
-    @strawberry.field
-    def licence_valid_until(self) -> date | None:
-        return self.record.licence_valid_until
-
-    @strawberry.field(description="Authorised beds (编制床位).")
-    def authorised_beds(self) -> int | None:
-        return self.record.authorised_beds
-
-    @strawberry.field(description="Open beds (开放床位).")
-    def open_beds(self) -> int | None:
-        return self.record.open_beds
-
-    @strawberry.field
-    def staff_total(self) -> int | None:
-        return self.record.staff_total
-
-    @strawberry.field
-    def medical_staff(self) -> int | None:
-        return self.record.medical_staff
-
-    @strawberry.field
-    def management_staff(self) -> int | None:
-        return self.record.management_staff
-
-    @strawberry.field
-    def specialty_ward(self) -> str | None:
-        return self.record.specialty_ward
-
-    @strawberry.field
-    def specialty_beds(self) -> int:
-        return self.record.specialty_beds
-
-    @strawberry.field(description="The alliance contact person (联络人).")
-    def contact_name(self) -> str:
-        return self.record.contact_name
-
-    @strawberry.field
-    def contact_phone(self) -> str:
-        return self.record.contact_phone
+    code: str = strawberry.field(description="The hospital's code in the alliance; tokens name it.")
+    name: str
+    credit_code: str = strawberry.field(
+        description="Unified social credit code (统一社会信用代码, GB 32100)."
+    )
+    grade: Grade
+    ownership: Ownership
+    type: HospitalType
+    division_code: str = strawberry.field(description="Administrative division code (GB/T 2260).")
+    address: str | None
+    licence_number: str | None = strawberry.field(
+        description="Practice licence number (医疗机构执业许可证)."
+    )
+    licence_valid_until: date | None
+    authorised_beds: int | None = strawberry.field(description="Authorised beds (编制床位).")
+    open_beds: int | None = strawberry.field(description="Open beds (开放床位).")
+    staff_total: int | None
+    medical_staff: int | None
+    management_staff: int | None
+    specialty_ward: str | None
+    specialty_beds: int
+    contact_name: str = strawberry.field(description="The alliance contact person (联络人).")
+    contact_phone: str
 
     @strawberry.field(description="Its membership of the alliance; null if it never joined.")
     async def membership(self, info: Ctx) -> Member | None:
