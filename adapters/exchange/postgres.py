@@ -169,6 +169,7 @@ class PostgresExchange:
                     max_size=self._pool_max_size,
                     timeout=self._connect_timeout,
                     max_inactive_connection_lifetime=60,
+                    reset=_session_unchanged,
                     server_settings={
                         "application_name": "alliance-gateway",
                         "statement_timeout": str(self._statement_timeout_ms),
@@ -417,6 +418,12 @@ class PostgresExchange:
     @driver_errors
     async def ping(self) -> None:
         await (await self._pool_or_open()).fetchval("SELECT 1")
+
+
+async def _session_unchanged(conn: asyncpg.Connection) -> None:
+    """The gateway never changes a member connection's session (no LISTEN, SET, advisory lock or
+    cursor; settings come with the connection), so a released connection needs no reset query,
+    which would cost a round trip per call. asyncpg still rolls back a transaction left open."""
 
 
 def _any(w: _Where, t: Table, column: str, values: tuple[str, ...] | None) -> None:
