@@ -221,6 +221,7 @@ def create_app(settings: Settings) -> Starlette:
             settings.persisted_documents.required_for_roles,
         ),
         keep_alive_seconds=settings.events.keep_alive_seconds,
+        max_in_flight=settings.limits.max_in_flight,
         rate_limiter=(
             RateLimiter(limit.requests_per_second, limit.burst) if limit.enabled else None
         ),

@@ -18,6 +18,7 @@ from strawberry.types.graphql import OperationType
 
 from gateway.auth import AuthenticationError, NoGatewayRoleError, TokenVerifier
 from gateway.graphiql_page import GraphiQLPage
+from gateway.load_shedding import OVERLOADED, RETRY_AFTER_SECONDS, AtCapacity, InFlight
 from gateway.persisted import PersistedDocumentError, PersistedDocuments
 from gateway.rate_limit import RATE_LIMITED, RateLimiter
 from gateway.request_checks import (
@@ -165,6 +166,7 @@ class GraphQLHTTPEndpoint:
         persisted: PersistedDocuments | None = None,
         rate_limiter: RateLimiter | None = None,
         keep_alive_seconds: float = 15.0,
+        max_in_flight: int = 128,
     ) -> None:
         self._schema = schema
         self._verifier = verifier
@@ -174,6 +176,7 @@ class GraphQLHTTPEndpoint:
         self._persisted = persisted or PersistedDocuments()
         self._rate_limiter = rate_limiter
         self._keep_alive = keep_alive_seconds
+        self._in_flight = InFlight(max_in_flight)
 
     def _wants_ide(self, request: Request) -> bool:
         return (
@@ -203,7 +206,19 @@ class GraphQLHTTPEndpoint:
             params = await _params(request, self._max_body_bytes)
             if streamed:
                 return await self._stream(request, params, principal)
-            result = await self._execute(request, params, principal)
+            with self._in_flight.admitted():
+                result = await self._execute(request, params, principal)
+        except AtCapacity:
+            return JSONBody(
+                _error_body(
+                    OVERLOADED,
+                    f"The gateway is at capacity ({self._in_flight.limit} operations at once); "
+                    f"retry after {RETRY_AFTER_SECONDS} s.",
+                ),
+                503,
+                headers={"Retry-After": str(RETRY_AFTER_SECONDS)},
+                media_type=media_type,
+            )
         except RequestError as e:
             return JSONBody(
                 _error_body(e.code, e.message, e.extensions),

@@ -115,6 +115,8 @@ class LimitSettings(BaseModel):
     max_tokens: int = Field(4000, ge=10)
     max_cost: int = Field(5000, ge=1)
     max_body_bytes: int = Field(1 << 20, ge=1024)
+    # GraphQL operations over HTTP one worker process serves at once; beyond, 503 OVERLOADED.
+    max_in_flight: int = Field(128, ge=1)
 
 
 class PersistedDocumentSettings(BaseModel):
