@@ -26,7 +26,6 @@ from resolvers.pagination import cursor_parts, encode_cursor
 
 T = TypeVar("T")
 R = TypeVar("R")
-_MAX_KEY_LENGTH = 256
 
 
 @dataclass
@@ -48,22 +47,16 @@ class MemberSource:
         """The request, sent to this member's adapter under its guard."""
         if not self.serves(request.kind):
             raise SourceError(SourceErrorCode.SOURCE_NOT_SERVED, self.code)
-        operation = (
-            request.operation
-            if request.kind is None
-            else (f"{request.operation} {request.kind.name}")
-        )
+        kind = request.kind
+        operation = request.operation if kind is None else f"{request.operation} {kind.name}"
+        asked = request.describe()
         if not request.coalescible:
-            return await self.guard.call(
-                operation, request.describe(), lambda: request.send(self.source)
-            )
+            return await self.guard.call(operation, asked, lambda: request.send(self.source))
         shared = self._in_flight.get(request)
         if shared is not None:
-            return await observe.coalesced(
-                self.code, self.source.adapter, operation, request.describe(), shared
-            )
+            return await observe.coalesced(self.code, self.source.adapter, operation, asked, shared)
         call = asyncio.ensure_future(
-            self.guard.call(operation, request.describe(), lambda: request.send(self.source))
+            self.guard.call(operation, asked, lambda: request.send(self.source))
         )
         self._in_flight[request] = call
         call.add_done_callback(lambda done: self._settled(request, done))
