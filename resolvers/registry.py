@@ -15,7 +15,7 @@ from adapters.registry.records import (
 )
 from resolvers.authorization import require_role
 from resolvers.context import RequestContext
-from resolvers.errors import ErrorCode, GatewayError, bad_input
+from resolvers.errors import ErrorCode, GatewayError, bad_input, forbidden
 from resolvers.pagination import Page, decode_cursor, encode_cursor, page_size
 from resolvers.principal import Role
 
@@ -106,6 +106,10 @@ def _applications_scope(ctx: RequestContext) -> str | None:
         Role.MEMBER_ADMIN,
         action="read membership applications",
     )
+    if who.hospital_code is None:
+        # Never every application for want of a hospital: authentication refuses such tokens,
+        # and this refuses them again should one get here.
+        raise forbidden("A MEMBER_ADMIN token must name its hospital to read its applications.")
     return who.hospital_code
 
 
