@@ -62,6 +62,10 @@ class MemberSourceSettings(BaseModel):
     circuit_reset_seconds: float = Field(5.0, gt=0)
     # The hospital's own column names: {table: {our name: theirs}}.
     columns: dict[str, dict[str, str]] = {}
+    # A FHIR source (kind "fhir"): its service base URL, and the name of the environment variable
+    # holding its bearer token when it needs one.
+    base_url: str | None = None
+    token_env: str | None = None
 
     @field_validator("code")
     @classmethod
@@ -79,7 +83,10 @@ class MemberSourceSettings(BaseModel):
 
     @model_validator(mode="after")
     def _has_dsn(self) -> MemberSourceSettings:
-        if self.dsn is None and self.dsn_env is None:
+        if self.kind == "fhir":
+            if not self.base_url:
+                raise ValueError(f"member {self.code} (kind fhir) needs base_url")
+        elif self.dsn is None and self.dsn_env is None:
             raise ValueError(f"member {self.code} needs dsn or dsn_env")
         return self
 
@@ -99,11 +106,13 @@ class MemberSourceSettings(BaseModel):
         return SourceConfig(
             member=self.code,
             kind=self.kind,
-            dsn=self.resolved_dsn(),
+            dsn=None if self.kind == "fhir" else self.resolved_dsn(),
             read_only=self.read_only,
             timeout_seconds=self.timeout_seconds,
             pool_max_size=self.pool_max_size,
             columns=self.columns,
+            base_url=self.base_url,
+            token_env=self.token_env,
         )
 
 

@@ -12,6 +12,7 @@ from adapters.sources.port import SourceConfig, SourcePort
 _FACTORIES: dict[str, str] = {
     "postgres": "adapters.exchange.postgres:PostgresExchange.from_config",
     "mysql": "adapters.mysql.source:MysqlExchange.from_config",
+    "fhir": "adapters.fhir.source:FhirSource.from_config",
 }
 
 

@@ -325,3 +325,7 @@ class SourceConfig:
     timeout_seconds: float = 2.0
     pool_max_size: int = 4
     columns: Mapping[str, Mapping[str, str]] = field(default_factory=dict)
+    # An HTTP source (FHIR): its service base URL, and the environment variable holding its
+    # bearer token, if it needs one.
+    base_url: str | None = None
+    token_env: str | None = None

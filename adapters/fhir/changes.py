@@ -1,0 +1,113 @@
+"""Change capture at a member's FHIR server: the resources changed since a watermark, by
+(meta.lastUpdated, id), found by polling `_lastUpdated` (ascending) from the watermark. The
+change watch re-reads its overlap window and records each (record, version, type) once, as for
+the SQL sources. The server's search cannot say `(lastUpdated, id) > (t, k)` and orders its own
+ties by insertion, so the feed asks from `t` on and orders and cuts the ties itself."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import datetime
+
+from adapters.fhir import mapping
+from adapters.fhir.client import FhirClient
+from adapters.fhir.source import _KINDS
+from adapters.sources.errors import SourceError, SourceErrorCode
+from adapters.sources.records import ChangeRow, ReferralRow
+
+
+class FhirChangeFeed:
+    """The source port's ChangeFeed over a FHIR R4 server (polled: `connect` says so)."""
+
+    kinds: tuple[str, ...] = tuple(_KINDS)
+
+    def __init__(self, member: str, client: FhirClient) -> None:
+        self.member = member
+        self._client = client
+        self._open = False
+
+    async def connect(self, on_notify: Callable[[], None]) -> bool:
+        """Checks the server answers. Always False: the watch polls."""
+        answer = await self._client.request("GET", "metadata", what="metadata")
+        if answer.body is None or answer.body.get("resourceType") != "CapabilityStatement":
+            raise SourceError(SourceErrorCode.SOURCE_SCHEMA_MISMATCH, self.member)
+        self._open = True
+        return False
+
+    @property
+    def connected(self) -> bool:
+        return self._open
+
+    async def close(self) -> None:
+        self._open = False
+        await self._client.close()
+
+    def _bundle(self, body: dict[str, object] | None) -> dict[str, object]:
+        if body is None or body.get("resourceType") != "Bundle":
+            raise SourceError(SourceErrorCode.SOURCE_SCHEMA_MISMATCH, self.member)
+        return body
+
+    async def changes(self, table: str, after: tuple[datetime, str], limit: int) -> list[ChangeRow]:
+        """Resources of `table`'s kind changed after `after` (lastUpdated, id; "" before every
+        id), oldest first, each at its latest version."""
+        k = _KINDS[table]
+        at, key = after
+        params = [
+            *k.base,
+            ("_lastUpdated", f"ge{mapping.instant(at)}"),
+            ("_sort", "_lastUpdated"),
+            ("_count", str(min(limit + 1, 1000))),
+        ]
+        answer = await self._client.request("GET", k.resource, params=params, what=f"{k.resource}?")
+        kept: list[ChangeRow] = []
+        while True:
+            bundle = self._bundle(answer.body)
+            last: datetime | None = None
+            for entry in bundle.get("entry") or ():  # type: ignore[attr-defined]
+                resource = entry.get("resource") if isinstance(entry, dict) else None
+                if not isinstance(resource, dict) or resource.get("resourceType") != k.resource:
+                    raise SourceError(SourceErrorCode.SOURCE_SCHEMA_MISMATCH, self.member)
+                try:
+                    row = k.to_row(resource)
+                except mapping.Malformed:
+                    raise SourceError(SourceErrorCode.SOURCE_SCHEMA_MISMATCH, self.member) from None
+                last = row.updated_at
+                if (row.updated_at, row.id) <= (at, key):
+                    continue
+                parties = (
+                    (row.from_hospital, row.to_hospital) if isinstance(row, ReferralRow) else ()
+                )
+                kept.append(ChangeRow(table, row.id, row.version, row.updated_at, parties))
+            kept.sort(key=lambda c: (c.updated_at, c.id))
+            following = next(
+                (
+                    link.get("url")
+                    for link in bundle.get("link") or ()  # type: ignore[attr-defined]
+                    if isinstance(link, dict) and link.get("relation") == "next"
+                ),
+                None,
+            )
+            complete = len(kept) >= limit and last is not None and last > kept[limit - 1].updated_at
+            if not isinstance(following, str) or complete:
+                return kept[:limit]
+            answer = await self._client.request("GET", following, what=f"{k.resource}?")
+
+    async def now_or_latest(self, table: str) -> datetime:
+        """The server's own present (the search Bundle's lastUpdated), or its newest change of
+        `table` if later."""
+        k = _KINDS[table]
+        answer = await self._client.request(
+            "GET",
+            k.resource,
+            params=[*k.base, ("_sort", "-_lastUpdated"), ("_count", "1")],
+            what=f"{k.resource}?",
+        )
+        bundle = self._bundle(answer.body)
+        try:
+            present = mapping.parse_instant(str(bundle["meta"]["lastUpdated"]))  # type: ignore[index]
+            for entry in bundle.get("entry") or ():  # type: ignore[attr-defined]
+                _, updated = mapping.version_of(entry["resource"])
+                present = max(present, updated)
+        except (KeyError, TypeError, ValueError):
+            raise SourceError(SourceErrorCode.SOURCE_SCHEMA_MISMATCH, self.member) from None
+        return present

@@ -1,0 +1,307 @@
+"""Our records as FHIR R4 resources and back: the published mapping (MAPPING.md) in code.
+
+A referral is a ServiceRequest (category: referral), a test result an Observation. The patient is
+only ever the alliance pseudonym, as a logical reference `subject.identifier` with the alliance's
+system: never a resident ID, never a name. Hospitals are Organization identifiers with the
+alliance's hospital-code system. Searchable facts FHIR has no search parameter for (the alliance
+workflow status, direction, green channel, the hospitals a referral concerns) are `meta.tag`
+codings, so that `_tag` pushes them down."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from datetime import UTC, date, datetime
+from decimal import Decimal, InvalidOperation
+from typing import Any
+
+from adapters.sources.records import ReferralRow, ResultRow
+
+SYSTEM = "https://alliance-gateway.org/fhir"
+HOSPITAL = f"{SYSTEM}/hospital-code"
+PSEUDONYM = f"{SYSTEM}/patient-pseudonym"
+REFERRAL_NO = f"{SYSTEM}/referral-number"
+IDEMPOTENCY = f"{SYSTEM}/idempotency-key"
+STATUS = f"{SYSTEM}/referral-status"
+DIRECTION = f"{SYSTEM}/referral-direction"
+GREEN = f"{SYSTEM}/green-channel"
+PARTY = f"{SYSTEM}/party"
+ITEM = f"{SYSTEM}/item-code"
+RESULT_CATEGORY = f"{SYSTEM}/result-category"
+LOINC = "http://loinc.org"
+ICD10 = "http://hl7.org/fhir/sid/icd-10"
+SNOMED = "http://snomed.info/sct"
+REFERRAL_CATEGORY = {"system": SNOMED, "code": "3457005", "display": "Patient referral"}
+
+STATUSES = ("INITIATED", "ACCEPTED", "REJECTED", "ARRIVED", "COMPLETED", "CANCELLED")
+DIRECTIONS = ("UP", "DOWN")
+URGENCIES = {"ROUTINE": "routine", "URGENT": "urgent", "EMERGENCY": "stat"}
+SEXES = {"MALE": "male", "FEMALE": "female", "UNKNOWN": "unknown"}
+_FHIR_STATUS = {"COMPLETED": "completed", "REJECTED": "revoked", "CANCELLED": "revoked"}
+
+# Referral fields kept as extensions (no ServiceRequest element holds them as they are).
+_TEXT_EXTENSIONS = (
+    "from_department",
+    "to_department",
+    "condition_summary",
+    "status_reason",
+    "treatment_result",
+    "discharge_summary",
+    "rehab_advice",
+    "created_by",
+)
+_INSTANT_EXTENSIONS = ("arrived_at", "completed_at")
+
+
+def ext(name: str) -> str:
+    return f"{SYSTEM}/StructureDefinition/{name.replace('_', '-')}"
+
+
+def instant(at: datetime) -> str:
+    """A dateTime to the microsecond, in UTC (the instant survives the trip)."""
+    return at.astimezone(UTC).isoformat()
+
+
+def parse_instant(text: str) -> datetime:
+    at = datetime.fromisoformat(text.replace("Z", "+00:00"))
+    return at if at.tzinfo is not None else at.replace(tzinfo=UTC)
+
+
+def hospital(code: str) -> dict[str, Any]:
+    return {"type": "Organization", "identifier": {"system": HOSPITAL, "value": code}}
+
+
+def patient(pseudonym: str) -> dict[str, Any]:
+    return {"type": "Patient", "identifier": {"system": PSEUDONYM, "value": pseudonym}}
+
+
+def tag(system: str, code: str) -> dict[str, str]:
+    return {"system": system, "code": code}
+
+
+def version_of(resource: Mapping[str, Any]) -> tuple[int, datetime]:
+    meta = resource.get("meta") or {}
+    return int(meta.get("versionId", "1")), parse_instant(str(meta["lastUpdated"]))
+
+
+# -- referral ↔ ServiceRequest --------------------------------------------------------------------
+
+
+def referral_resource(row: Mapping[str, Any], *, key: str | None = None) -> dict[str, Any]:
+    """`row` holds every field of a ReferralRow but the version and update time."""
+    identifiers = [{"system": REFERRAL_NO, "value": row["referral_no"]}]
+    if row.get("idempotency_key"):
+        identifiers.append({"system": IDEMPOTENCY, "value": row["idempotency_key"]})
+    extensions: list[dict[str, Any]] = [
+        {"url": ext("patient_sex"), "valueCode": row["patient_sex"]},
+        {"url": ext("urgency"), "valueCode": row["urgency"]},
+    ]
+    if row.get("patient_age") is not None:
+        extensions.append({"url": ext("patient_age"), "valueInteger": int(row["patient_age"])})
+    for name in _TEXT_EXTENSIONS:
+        if row.get(name) is not None:
+            extensions.append({"url": ext(name), "valueString": str(row[name])})
+    for name in _INSTANT_EXTENSIONS:
+        if row.get(name) is not None:
+            extensions.append({"url": ext(name), "valueDateTime": instant(row[name])})
+    parties = sorted({row["from_hospital"], row["to_hospital"]})
+    resource: dict[str, Any] = {
+        "resourceType": "ServiceRequest",
+        "meta": {
+            "tag": [
+                tag(STATUS, row["status"]),
+                tag(DIRECTION, row["direction"]),
+                tag(GREEN, "true" if row["green_channel"] else "false"),
+                *(tag(PARTY, p) for p in parties),
+            ]
+        },
+        "extension": extensions,
+        "identifier": identifiers,
+        "status": _FHIR_STATUS.get(row["status"], "active"),
+        "intent": "order",
+        "category": [{"coding": [REFERRAL_CATEGORY]}],
+        "priority": URGENCIES[row["urgency"]],
+        "subject": patient(row["patient_pseudonym"]),
+        "authoredOn": instant(row["created_at"]),
+        "requester": hospital(row["from_hospital"]),
+        "performer": [hospital(row["to_hospital"])],
+        "reasonCode": [
+            {
+                "coding": [
+                    {
+                        "system": ICD10,
+                        "code": row["diagnosis_code"],
+                        "display": row["diagnosis_name"],
+                    }
+                ],
+                "text": row["reason"],
+            }
+        ],
+    }
+    if row.get("requested_date") is not None:
+        resource["occurrenceDateTime"] = row["requested_date"].isoformat()
+    if row.get("notes") is not None:
+        resource["note"] = [{"text": row["notes"]}]
+    if key is not None:
+        resource["id"] = key
+    return resource
+
+
+class Malformed(ValueError):
+    """A resource that does not follow the published mapping."""
+
+
+def _extensions(resource: Mapping[str, Any]) -> dict[str, Any]:
+    found: dict[str, Any] = {}
+    for e in resource.get("extension") or ():
+        url = e.get("url", "")
+        if not url.startswith(f"{SYSTEM}/StructureDefinition/"):
+            continue
+        name = url.rsplit("/", 1)[1].replace("-", "_")
+        value = next((v for k, v in e.items() if k.startswith("value")), None)
+        found[name] = value
+    return found
+
+
+def _tags(resource: Mapping[str, Any]) -> dict[str, list[str]]:
+    found: dict[str, list[str]] = {}
+    for t in (resource.get("meta") or {}).get("tag") or ():
+        found.setdefault(t.get("system", ""), []).append(t.get("code", ""))
+    return found
+
+
+def _identifier(identifiers: Any, system: str) -> str | None:
+    for i in identifiers or ():
+        if i.get("system") == system:
+            return str(i.get("value"))
+    return None
+
+
+def _org(reference: Any) -> str:
+    value = ((reference or {}).get("identifier") or {}).get("value")
+    if not isinstance(value, str):
+        raise Malformed("organisation")
+    return value
+
+
+def referral_row(resource: Mapping[str, Any]) -> ReferralRow:
+    try:
+        e, tags = _extensions(resource), _tags(resource)
+        version, updated_at = version_of(resource)
+        reason = (resource.get("reasonCode") or [{}])[0]
+        diagnosis = (reason.get("coding") or [{}])[0]
+        performers = resource.get("performer") or [{}]
+        notes = resource.get("note") or []
+        requested = resource.get("occurrenceDateTime")
+        age = e.get("patient_age")
+        return ReferralRow(
+            id=str(resource["id"]),
+            referral_no=str(_identifier(resource.get("identifier"), REFERRAL_NO)),
+            direction=tags[DIRECTION][0],
+            from_hospital=_org(resource.get("requester")),
+            from_department=e.get("from_department"),
+            to_hospital=_org(performers[0]),
+            to_department=e.get("to_department"),
+            patient_pseudonym=str(resource["subject"]["identifier"]["value"]),
+            patient_sex=str(e.get("patient_sex", "UNKNOWN")),
+            patient_age=int(age) if age is not None else None,
+            diagnosis_code=str(diagnosis["code"]),
+            diagnosis_name=str(diagnosis.get("display", "")),
+            reason=str(reason.get("text", "")),
+            condition_summary=e.get("condition_summary"),
+            notes=notes[0].get("text") if notes else None,
+            urgency=str(e.get("urgency", "ROUTINE")),
+            green_channel=tags.get(GREEN, ["false"])[0] == "true",
+            status=tags[STATUS][0],
+            status_reason=e.get("status_reason"),
+            requested_date=date.fromisoformat(requested[:10]) if requested else None,
+            arrived_at=parse_instant(e["arrived_at"]) if e.get("arrived_at") else None,
+            completed_at=parse_instant(e["completed_at"]) if e.get("completed_at") else None,
+            treatment_result=e.get("treatment_result"),
+            discharge_summary=e.get("discharge_summary"),
+            rehab_advice=e.get("rehab_advice"),
+            idempotency_key=_identifier(resource.get("identifier"), IDEMPOTENCY),
+            created_by=e.get("created_by"),
+            created_at=parse_instant(str(resource["authoredOn"])),
+            updated_at=updated_at,
+            version=version,
+        )
+    except (KeyError, IndexError, TypeError, ValueError, AttributeError) as error:
+        raise Malformed("ServiceRequest") from error
+
+
+def referral_values(row: ReferralRow) -> dict[str, Any]:
+    return {name: getattr(row, name) for name in row.__dataclass_fields__}
+
+
+# -- test result ↔ Observation ---------------------------------------------------------------------
+
+
+def _number(text: str) -> Decimal | None:
+    """The value as a JSON number when it reads back as the same text, else None."""
+    try:
+        number = Decimal(text)
+    except InvalidOperation:
+        return None
+    if not number.is_finite() or str(number) != text:
+        return None
+    return number
+
+
+def result_resource(row: Mapping[str, Any], performer: str) -> dict[str, Any]:
+    coding = [{"system": ITEM, "code": row["item_code"], "display": row["item_name"]}]
+    if row.get("loinc"):
+        coding.insert(0, {"system": LOINC, "code": row["loinc"]})
+    resource: dict[str, Any] = {
+        "resourceType": "Observation",
+        "status": "final",
+        "category": [{"coding": [{"system": RESULT_CATEGORY, "code": row["category"]}]}],
+        "code": {"coding": coding, "text": row["item_name"]},
+        "subject": patient(row["patient_pseudonym"]),
+        "effectiveDateTime": instant(row["performed_at"]),
+        "performer": [hospital(performer)],
+    }
+    number = _number(str(row["value"]))
+    if number is not None and row.get("unit"):
+        resource["valueQuantity"] = {"value": float(number), "unit": row["unit"]}
+        resource["extension"] = [{"url": ext("value_text"), "valueString": str(row["value"])}]
+    else:
+        resource["valueString"] = str(row["value"])
+        if row.get("unit"):
+            resource["extension"] = [{"url": ext("unit"), "valueString": row["unit"]}]
+    if row.get("reference_range"):
+        resource["referenceRange"] = [{"text": row["reference_range"]}]
+    return resource
+
+
+def result_row(resource: Mapping[str, Any]) -> ResultRow:
+    try:
+        e = _extensions(resource)
+        version, updated_at = version_of(resource)
+        codings = resource["code"]["coding"]
+        item = next(c for c in codings if c.get("system") == ITEM)
+        loinc = next((c["code"] for c in codings if c.get("system") == LOINC), None)
+        category = resource["category"][0]["coding"][0]["code"]
+        quantity = resource.get("valueQuantity")
+        if quantity is not None:
+            value = str(e.get("value_text") or quantity["value"])
+            unit = quantity.get("unit")
+        else:
+            value = str(resource["valueString"])
+            unit = e.get("unit")
+        ranges = resource.get("referenceRange") or []
+        return ResultRow(
+            id=str(resource["id"]),
+            patient_pseudonym=str(resource["subject"]["identifier"]["value"]),
+            item_code=str(item["code"]),
+            item_name=str(item.get("display") or resource["code"].get("text", "")),
+            loinc=loinc,
+            category=str(category),
+            value=value,
+            unit=unit,
+            reference_range=ranges[0].get("text") if ranges else None,
+            performed_at=parse_instant(str(resource["effectiveDateTime"])),
+            updated_at=updated_at,
+            version=version,
+        )
+    except (KeyError, IndexError, TypeError, ValueError, StopIteration) as error:
+        raise Malformed("Observation") from error
