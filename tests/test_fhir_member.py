@@ -346,7 +346,21 @@ async def test_a_clinician_records_a_decision_on_a_result_held_in_fhir(
             VICTIM,
         ),
     )
-    reader = "LHZY"
+    # Its lab's valid external quality assessment for the item, as the lab publishes it.
+    today = datetime.now(UTC).date()
+    await post(
+        server,
+        mapping.quality_control_resource(
+            {
+                "loinc": "2823-3",
+                "scheme": "国家卫健委临检中心室间质评",
+                "valid_from": today - timedelta(days=90),
+                "valid_until": today + timedelta(days=90),
+            },
+            VICTIM,
+        ),
+    )
+    reader = "LHZY"  # of VICTIM's level: accepts its results
     token = demo_env.token("CLINICIAN", reader)
     async with serving(create_app(settings)) as base, httpx.AsyncClient(timeout=30) as http:
         body = await run(http, base, token, RESULTS, {"patient": {"residentId": resident}})
@@ -365,23 +379,14 @@ async def test_a_clinician_records_a_decision_on_a_result_held_in_fhir(
             "mmol/L",
             "3.5-5.3",
         )
-        # Its lab's quality control is not served from FHIR: not recognisable, and says why.
-        assert result["recognition"] == {
-            "recognizable": False,
-            "reason": "QUALITY_CONTROL_NOT_VALID",
-        }
+        # Catalogued, its lab's quality control valid (from FHIR too), within 7 days, same level.
+        assert result["recognition"] == {"recognizable": True, "reason": None}
         decided = await run(
             http,
             base,
             token,
             DECIDE,
-            {
-                "input": {
-                    "resultId": result["id"],
-                    "decision": "DECLINED",
-                    "reason": "CONDITION_CHANGED",
-                }
-            },
+            {"input": {"resultId": result["id"], "decision": "RECOGNIZED"}},
         )
         assert "errors" not in decided, decided
         decision = decided["data"]["recordRecognitionDecision"]["decision"]
@@ -393,6 +398,4 @@ async def test_a_clinician_records_a_decision_on_a_result_held_in_fhir(
             for e in again["data"]["testResults"]["edges"]
             if e["node"]["id"] == result["id"]
         ]
-        assert [(d["decision"], d["reason"]) for d in seen["decisions"]] == [
-            ("DECLINED", "CONDITION_CHANGED")
-        ]
+        assert [(d["decision"], d["reason"]) for d in seen["decisions"]] == [("RECOGNIZED", None)]

@@ -9,7 +9,7 @@ import asyncio
 import contextlib
 import json
 from collections.abc import AsyncIterator, Awaitable, Callable
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -22,8 +22,8 @@ from adapters.fhir import mapping
 from adapters.fhir.source import FhirSource
 from adapters.sources import port
 from adapters.sources.errors import SourceError, SourceErrorCode
-from adapters.sources.port import CreateRequest, PageRequest, UpdateRequest
-from adapters.sources.records import Bound, ListQuery
+from adapters.sources.port import CreateRequest, LookupRequest, PageRequest, UpdateRequest
+from adapters.sources.records import Bound, ListQuery, ResultFilter
 from tests.fhir_server import FhirServer, free_port
 from tests.fhir_server import fhir_server as fhir_server
 
@@ -153,7 +153,7 @@ async def test_kinds_it_does_not_serve_are_declared_and_refused_on_write(
     source: FhirSource,
 ) -> None:
     served = source.capabilities.serves
-    assert served == {port.REFERRAL, port.TEST_RESULT}
+    assert served == {port.REFERRAL, port.TEST_RESULT, port.QUALITY_CONTROL}
     with pytest.raises(SourceError) as refused:
         await source.create(CreateRequest(port.PLACEMENT, {}))
     assert refused.value.code is SourceErrorCode.SOURCE_NOT_SERVED
@@ -332,3 +332,39 @@ async def test_edges_at_microseconds_the_server_reads_early_are_exact(
 
 def _us(n: int) -> timedelta:
     return timedelta(microseconds=n)
+
+
+async def test_a_labs_quality_control_is_looked_up_by_loinc_apart_from_results(
+    fhir_server: FhirServer,
+    source: FhirSource,
+) -> None:
+    schemes = [("2823-3", "EQA-2026-1", 0, 180), ("2823-3", "EQA-2025-2", -200, -1)]
+    for loinc, scheme, start, end in schemes:
+        await post(
+            fhir_server,
+            mapping.quality_control_resource(
+                {
+                    "loinc": loinc,
+                    "scheme": scheme,
+                    "valid_from": date(2026, 1, 1) + timedelta(days=start),
+                    "valid_until": date(2026, 1, 1) + timedelta(days=end),
+                },
+                MEMBER,
+            ),
+        )
+    found = await source.lookup(LookupRequest(port.QUALITY_CONTROL, ("2823-3", "2345-7"), "loinc"))
+    assert sorted((q.loinc, q.scheme, q.valid_from, q.valid_until) for q in found) == [
+        ("2823-3", "EQA-2025-2", date(2025, 6, 15), date(2025, 12, 31)),
+        ("2823-3", "EQA-2026-1", date(2026, 1, 1), date(2026, 6, 30)),
+    ]
+    # Not a result: neither listed with a patient's results nor a change of them.
+    page = await source.page(
+        PageRequest(port.TEST_RESULT, ListQuery(parties=None), ResultFilter("a" * 64))
+    )
+    assert page.records == []
+    feed = source.change_feed()
+    await feed.connect(lambda: None)
+    try:
+        assert await feed.changes("test_result", (datetime(2000, 1, 1, tzinfo=UTC), ""), 10) == []
+    finally:
+        await feed.close()

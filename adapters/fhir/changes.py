@@ -11,7 +11,7 @@ from datetime import datetime
 
 from adapters.fhir import mapping
 from adapters.fhir.client import FhirClient
-from adapters.fhir.source import _KINDS
+from adapters.fhir.source import _KINDS, WATCHED
 from adapters.sources.errors import SourceError, SourceErrorCode
 from adapters.sources.records import ChangeRow, ReferralRow
 
@@ -19,7 +19,7 @@ from adapters.sources.records import ChangeRow, ReferralRow
 class FhirChangeFeed:
     """The source port's ChangeFeed over a FHIR R4 server (polled: `connect` says so)."""
 
-    kinds: tuple[str, ...] = tuple(_KINDS)
+    kinds: tuple[str, ...] = WATCHED
 
     def __init__(self, member: str, client: FhirClient) -> None:
         self.member = member

@@ -14,7 +14,7 @@ from datetime import UTC, date, datetime
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
-from adapters.sources.records import ReferralRow, ResultRow
+from adapters.sources.records import QualityControlRow, ReferralRow, ResultRow
 
 SYSTEM = "https://alliance-gateway.org/fhir"
 HOSPITAL = f"{SYSTEM}/hospital-code"
@@ -27,6 +27,7 @@ GREEN = f"{SYSTEM}/green-channel"
 PARTY = f"{SYSTEM}/party"
 ITEM = f"{SYSTEM}/item-code"
 RESULT_CATEGORY = f"{SYSTEM}/result-category"
+QUALITY_CONTROL = f"{SYSTEM}/quality-control"  # category of a lab's EQA Observation: code "EQA"
 LOINC = "http://loinc.org"
 ICD10 = "http://hl7.org/fhir/sid/icd-10"
 SNOMED = "http://snomed.info/sct"
@@ -302,6 +303,42 @@ def result_row(resource: Mapping[str, Any]) -> ResultRow:
             performed_at=parse_instant(str(resource["effectiveDateTime"])),
             updated_at=updated_at,
             version=version,
+        )
+    except (KeyError, IndexError, TypeError, ValueError, StopIteration) as error:
+        raise Malformed("Observation") from error
+
+
+# -- quality control ↔ Observation (category A/quality-control EQA) ---------------------------------
+
+
+def quality_control_resource(row: Mapping[str, Any], lab: str) -> dict[str, Any]:
+    """The lab's valid external quality assessment (室间质评) for one LOINC item: an Observation
+    about the lab (no subject), what was assessed in `code`, the scheme in `method`, the validity
+    in `effectivePeriod` (dates, inclusive), the outcome `valueCodeableConcept` passed."""
+    return {
+        "resourceType": "Observation",
+        "status": "final",
+        "category": [{"coding": [{"system": QUALITY_CONTROL, "code": "EQA"}]}],
+        "code": {"coding": [{"system": LOINC, "code": row["loinc"]}]},
+        "method": {"text": row["scheme"]},
+        "effectivePeriod": {
+            "start": row["valid_from"].isoformat(),
+            "end": row["valid_until"].isoformat(),
+        },
+        "performer": [hospital(lab)],
+        "valueCodeableConcept": {"coding": [{"system": QUALITY_CONTROL, "code": "passed"}]},
+    }
+
+
+def quality_control_row(resource: Mapping[str, Any]) -> QualityControlRow:
+    try:
+        loinc = next(c["code"] for c in resource["code"]["coding"] if c.get("system") == LOINC)
+        period = resource["effectivePeriod"]
+        return QualityControlRow(
+            loinc=str(loinc),
+            scheme=str(resource["method"]["text"]),
+            valid_from=date.fromisoformat(str(period["start"])[:10]),
+            valid_until=date.fromisoformat(str(period["end"])[:10]),
         )
     except (KeyError, IndexError, TypeError, ValueError, StopIteration) as error:
         raise Malformed("Observation") from error

@@ -1,9 +1,10 @@
 """The source port over an HL7 FHIR R4 server: one pooled httpx client per member (client.py), the
 published mapping (mapping.py, MAPPING.md).
 
-Served: referrals (ServiceRequest) and test results (Observation). Not served: consultations and
-their reports, training events and participation, placements, quality control and recognition
-decisions (see MAPPING.md for why); those kinds simply leave this member out of their answers.
+Served: referrals (ServiceRequest), test results (Observation) and the lab's quality control (an
+EQA Observation). Not served: consultations and their reports, training events and
+participation, placements and recognition decisions (see MAPPING.md for why); those kinds simply
+leave this member out of their answers.
 
 Paging. The server orders by the sort parameter only (its ties come in its own order) and cannot
 search `(date, id) < (v, k)`. So a page asks for the records at or before the bound's value,
@@ -74,11 +75,24 @@ _KINDS: dict[str, _Kind] = {
         mapping.referral_row,
         (("category", f"{mapping.SNOMED}|{mapping.REFERRAL_CATEGORY['code']}"),),
     ),
-    "test_result": _Kind("Observation", "date", mapping.result_row, ()),
+    "test_result": _Kind(
+        "Observation",
+        "date",
+        mapping.result_row,
+        (("category", f"{mapping.RESULT_CATEGORY}|LAB,{mapping.RESULT_CATEGORY}|EXAM"),),
+    ),
+    "quality_control": _Kind(
+        "Observation",
+        "date",
+        mapping.quality_control_row,
+        (("category", f"{mapping.QUALITY_CONTROL}|EQA"),),
+    ),
 }
+# The kinds whose changes are events (a lab's quality control is not one).
+WATCHED = ("referral", "test_result")
 
 CAPABILITIES = Capabilities(
-    serves=frozenset({port.REFERRAL, port.TEST_RESULT}),
+    serves=frozenset({port.REFERRAL, port.TEST_RESULT, port.QUALITY_CONTROL}),
     writable=True,
     notifies=False,  # change capture polls _lastUpdated from the watermark
     pushdown=frozenset(
@@ -381,6 +395,8 @@ class FhirSource:
         elif request.kind is port.REFERRAL and request.field in ("referral_no", "idempotency_key"):
             system = mapping.REFERRAL_NO if request.field == "referral_no" else mapping.IDEMPOTENCY
             name, rendered = "identifier", [f"{system}|{v}" for v in values]
+        elif request.kind is port.QUALITY_CONTROL and request.field == "loinc":
+            name, rendered = "code", [f"{mapping.LOINC}|{v}" for v in values]
         else:
             raise SourceError(SourceErrorCode.SOURCE_NOT_SERVED, self.member)
         if not values or request.where:
