@@ -312,8 +312,8 @@ async def test_the_server_stopped_costs_only_its_part_and_it_comes_back(
         assert recovered.ids == healthy.ids and recovered.total == healthy.total
 
 
-RESULTS = """query($patient: PatientLookupInput!) {
-  testResults(patient: $patient, withinDays: 30, first: 50) { edges { node {
+RESULTS = """query($patient: PatientLookupInput!, $days: Int = 30) {
+  testResults(patient: $patient, withinDays: $days, first: 50) { edges { node {
     id item { code loinc } value unit referenceRange performer { code }
     recognition { recognizable reason } decisions { id decision reason } } } } }"""
 
@@ -399,3 +399,63 @@ async def test_a_clinician_records_a_decision_on_a_result_held_in_fhir(
             if e["node"]["id"] == result["id"]
         ]
         assert [(d["decision"], d["reason"]) for d in seen["decisions"]] == [("RECOGNIZED", None)]
+
+
+async def test_its_clinician_records_a_decision_there_as_a_task(
+    demo_env: Demo, server: FhirServer
+) -> None:
+    sample = next(p for p in demo_env.info["sample_patients"] if VICTIM not in p["members"])
+    resident = sample["resident_id"]
+    token = demo_env.token("CLINICIAN", VICTIM)
+    async with (
+        serving(create_app(fhir_settings(demo_env, server.base_url))) as base,
+        httpx.AsyncClient(timeout=30) as http,
+    ):
+        asked = {"patient": {"residentId": resident}, "days": 3650}
+        body = await run(http, base, token, RESULTS, asked)
+        assert "errors" not in body, body
+        others = [
+            e["node"]
+            for e in body["data"]["testResults"]["edges"]
+            if e["node"]["performer"]["code"] != VICTIM
+        ]
+        assert others, "the sample patient has results at other hospitals"
+        result = others[0]
+        decided = await run(
+            http,
+            base,
+            token,
+            DECIDE,
+            {"input": {"resultId": result["id"], "decision": "DECLINED", "reason": "EMERGENCY"}},
+        )
+        assert "errors" not in decided, decided
+        decision = decided["data"]["recordRecognitionDecision"]["decision"]
+        assert decision["hospital"] == {"code": VICTIM} and decision["result"] == {
+            "id": result["id"]
+        }
+        again = await run(http, base, token, RESULTS, {"patient": {"residentId": resident}})
+        [seen] = [
+            e["node"]
+            for e in again["data"]["testResults"]["edges"]
+            if e["node"]["id"] == result["id"]
+        ]
+        assert ("DECLINED", "EMERGENCY") in [
+            (d["decision"], d["reason"]) for d in seen["decisions"]
+        ]
+    # Stored at the FHIR hospital, as a Task about that result (named by identifier).
+    member, key = global_ids.decode_member_key(result["id"], "TestResult")
+    tasks = await http_get(
+        f"{server.base_url}/Task",
+        {"focus:identifier": f"{mapping.result_system(member)}|{key}"},
+    )
+    assert [e["resource"]["businessStatus"]["coding"][0]["code"] for e in tasks["entry"]] == [
+        "DECLINED"
+    ]
+
+
+async def http_get(url: str, params: dict[str, str]) -> dict[str, Any]:
+    async with httpx.AsyncClient(timeout=10) as http:
+        answer = await http.get(url, params=params)
+    assert answer.status_code == 200, answer.text
+    body: dict[str, Any] = answer.json()
+    return body

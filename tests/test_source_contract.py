@@ -136,6 +136,8 @@ async def _fhir_site(directory: Path) -> AsyncIterator[Site]:
                     resource = fhir_mapping.referral_resource(row)
                 elif table == "test_result":
                     resource = fhir_mapping.result_resource(row, MEMBER)
+                elif table == "recognition_decision":
+                    resource = fhir_mapping.decision_resource(row, MEMBER)
                 else:
                     raise AssertionError(f"fhir does not serve {table}")
                 resource["id"] = f"h{next(ids):06d}"

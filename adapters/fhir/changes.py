@@ -13,7 +13,7 @@ from adapters.fhir import mapping
 from adapters.fhir.client import FhirClient
 from adapters.fhir.source import _KINDS, WATCHED
 from adapters.sources.errors import SourceError, SourceErrorCode
-from adapters.sources.records import ChangeRow, ReferralRow
+from adapters.sources.records import ChangeRow, DecisionRow, ReferralRow
 
 
 class FhirChangeFeed:
@@ -69,15 +69,18 @@ class FhirChangeFeed:
                     raise SourceError(SourceErrorCode.SOURCE_SCHEMA_MISMATCH, self.member)
                 try:
                     row = k.to_row(resource)
-                except mapping.Malformed:
+                    version, updated_at = mapping.version_of(resource)
+                except (mapping.Malformed, KeyError, ValueError):
                     raise SourceError(SourceErrorCode.SOURCE_SCHEMA_MISMATCH, self.member) from None
-                last = row.updated_at
-                if (row.updated_at, row.id) <= (at, key):
+                last = updated_at
+                if (updated_at, row.id) <= (at, key):
                     continue
-                parties = (
-                    (row.from_hospital, row.to_hospital) if isinstance(row, ReferralRow) else ()
-                )
-                kept.append(ChangeRow(table, row.id, row.version, row.updated_at, parties))
+                parties: tuple[str, ...] = ()
+                if isinstance(row, ReferralRow):
+                    parties = (row.from_hospital, row.to_hospital)
+                elif isinstance(row, DecisionRow):
+                    parties = (row.result_member,)
+                kept.append(ChangeRow(table, row.id, version, updated_at, parties))
             kept.sort(key=lambda c: (c.updated_at, c.id))
             following = next(
                 (

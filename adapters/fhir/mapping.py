@@ -14,7 +14,7 @@ from datetime import UTC, date, datetime
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
-from adapters.sources.records import QualityControlRow, ReferralRow, ResultRow
+from adapters.sources.records import DecisionRow, QualityControlRow, ReferralRow, ResultRow
 
 SYSTEM = "https://alliance-gateway.org/fhir"
 HOSPITAL = f"{SYSTEM}/hospital-code"
@@ -27,7 +27,10 @@ GREEN = f"{SYSTEM}/green-channel"
 PARTY = f"{SYSTEM}/party"
 ITEM = f"{SYSTEM}/item-code"
 RESULT_CATEGORY = f"{SYSTEM}/result-category"
-QUALITY_CONTROL = f"{SYSTEM}/quality-control"  # category of a lab's EQA Observation: code "EQA"
+QUALITY_CONTROL = f"{SYSTEM}/quality-control"
+TASK_TYPE = f"{SYSTEM}/task-type"  # a recognition decision's Task: code "recognition-decision"
+DECISION = f"{SYSTEM}/recognition-decision"  # RECOGNIZED | DECLINED
+DECLINE_REASON = f"{SYSTEM}/decline-reason"  # CONDITION_CHANGED, EMERGENCY, …  # category of a lab's EQA Observation: code "EQA"
 LOINC = "http://loinc.org"
 ICD10 = "http://hl7.org/fhir/sid/icd-10"
 SNOMED = "http://snomed.info/sct"
@@ -342,3 +345,77 @@ def quality_control_row(resource: Mapping[str, Any]) -> QualityControlRow:
         )
     except (KeyError, IndexError, TypeError, ValueError, StopIteration) as error:
         raise Malformed("Observation") from error
+
+
+# -- recognition decision ↔ Task (code A/task-type recognition-decision) ----------------------------
+
+
+def result_system(member: str) -> str:
+    """The identifier system of the results held by `member` (its logical ids, as the gateway
+    knows them): a decision names the result it is about by this, whatever kind of source holds
+    it."""
+    return f"{SYSTEM}/result/{member}"
+
+
+def decision_resource(row: Mapping[str, Any], decider: str) -> dict[str, Any]:
+    extensions: list[dict[str, Any]] = [
+        {"url": ext("decided_by"), "valueString": str(row["decided_by"])}
+    ]
+    if row.get("loinc"):
+        extensions.append({"url": ext("loinc"), "valueCode": str(row["loinc"])})
+    if row.get("retest_cost_fen") is not None:
+        extensions.append(
+            {"url": ext("retest_cost_fen"), "valueInteger": int(row["retest_cost_fen"])}
+        )
+    resource: dict[str, Any] = {
+        "resourceType": "Task",
+        "extension": extensions,
+        "status": "completed",
+        "intent": "order",
+        "code": {"coding": [{"system": TASK_TYPE, "code": "recognition-decision"}]},
+        "focus": {
+            "type": "Observation",
+            "identifier": {
+                "system": result_system(row["result_member"]),
+                "value": row["result_id"],
+            },
+        },
+        "for": patient(row["patient_pseudonym"]),
+        "authoredOn": instant(row["decided_at"]),
+        "owner": hospital(decider),
+        "businessStatus": {"coding": [{"system": DECISION, "code": row["decision"]}]},
+    }
+    if row.get("reason"):
+        resource["statusReason"] = {"coding": [{"system": DECLINE_REASON, "code": row["reason"]}]}
+    if row.get("note"):
+        resource["note"] = [{"text": row["note"]}]
+    return resource
+
+
+def decision_row(resource: Mapping[str, Any]) -> DecisionRow:
+    try:
+        e = _extensions(resource)
+        version, _ = version_of(resource)
+        focus = resource["focus"]["identifier"]
+        system = str(focus["system"])
+        if not system.startswith(f"{SYSTEM}/result/"):
+            raise Malformed("Task.focus")
+        reason = resource.get("statusReason")
+        notes = resource.get("note") or []
+        cost = e.get("retest_cost_fen")
+        return DecisionRow(
+            id=str(resource["id"]),
+            result_member=system.rsplit("/", 1)[1],
+            result_id=str(focus["value"]),
+            patient_pseudonym=str(resource["for"]["identifier"]["value"]),
+            loinc=e.get("loinc"),
+            decided_by=str(e["decided_by"]),
+            decision=str(resource["businessStatus"]["coding"][0]["code"]),
+            reason=str(reason["coding"][0]["code"]) if reason else None,
+            note=notes[0].get("text") if notes else None,
+            retest_cost_fen=int(cost) if cost is not None else None,
+            decided_at=parse_instant(str(resource["authoredOn"])),
+            version=version,
+        )
+    except (KeyError, IndexError, TypeError, ValueError) as error:
+        raise Malformed("Task") from error

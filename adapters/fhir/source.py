@@ -1,10 +1,10 @@
 """The source port over an HL7 FHIR R4 server: one pooled httpx client per member (client.py), the
 published mapping (mapping.py, MAPPING.md).
 
-Served: referrals (ServiceRequest), test results (Observation) and the lab's quality control (an
-EQA Observation). Not served: consultations and their reports, training events and
-participation, placements and recognition decisions (see MAPPING.md for why); those kinds simply
-leave this member out of their answers.
+Served: referrals (ServiceRequest), test results (Observation), the lab's quality control (an
+EQA Observation) and recognition decisions (Task). Not served: consultations and their reports,
+training events and participation, placements (see MAPPING.md for why); those kinds simply leave
+this member out of their answers.
 
 Paging. The server orders by the sort parameter only (its ties come in its own order) and cannot
 search `(date, id) < (v, k)`. So a page asks for the records at or before the bound's value,
@@ -87,12 +87,20 @@ _KINDS: dict[str, _Kind] = {
         mapping.quality_control_row,
         (("category", f"{mapping.QUALITY_CONTROL}|EQA"),),
     ),
+    "recognition_decision": _Kind(
+        "Task",
+        "authored-on",
+        mapping.decision_row,
+        (("code", f"{mapping.TASK_TYPE}|recognition-decision"),),
+    ),
 }
 # The kinds whose changes are events (a lab's quality control is not one).
-WATCHED = ("referral", "test_result")
+WATCHED = ("referral", "test_result", "recognition_decision")
 
 CAPABILITIES = Capabilities(
-    serves=frozenset({port.REFERRAL, port.TEST_RESULT, port.QUALITY_CONTROL}),
+    serves=frozenset(
+        {port.REFERRAL, port.TEST_RESULT, port.QUALITY_CONTROL, port.RECOGNITION_DECISION}
+    ),
     writable=True,
     notifies=False,  # change capture polls _lastUpdated from the watermark
     pushdown=frozenset(
@@ -397,9 +405,16 @@ class FhirSource:
             name, rendered = "identifier", [f"{system}|{v}" for v in values]
         elif request.kind is port.QUALITY_CONTROL and request.field == "loinc":
             name, rendered = "code", [f"{mapping.LOINC}|{v}" for v in values]
+        elif (
+            request.kind is port.RECOGNITION_DECISION
+            and request.field == "result_id"
+            and [n for n, _ in request.where] == ["result_member"]
+        ):
+            system = mapping.result_system(request.where[0][1])
+            name, rendered = "focus:identifier", [f"{system}|{v}" for v in values]
         else:
             raise SourceError(SourceErrorCode.SOURCE_NOT_SERVED, self.member)
-        if not values or request.where:
+        if not values or (request.where and name != "focus:identifier"):
             return []
         rows: list[Any] = []
         for start in range(0, len(rendered), 50):
@@ -415,15 +430,35 @@ class FhirSource:
         return rows
 
     async def aggregate(self, request: AggregateRequest) -> list[AggregateRow]:
-        # Only recognition decisions are aggregated, and they are not served here.
-        raise SourceError(SourceErrorCode.SOURCE_NOT_SERVED, self.member)
+        """FHIR search cannot group or sum: the window's records are read (one search, by the
+        server's pages of 500) and counted here."""
+        kind, q, f = request.kind, request.query, request.filter
+        k = self._kind(kind)
+        window = replace(q, bound=None)
+        params = [*self._params(kind, window, f, widened=True), ("_count", "500")]
+        rows = [
+            r
+            for r in await self._search(k, params, enough=lambda _: False)
+            if self._keep(kind, window, f, r)
+        ]
+        groups: dict[tuple[Any, ...], list[Any]] = {}
+        for r in rows:
+            groups.setdefault(tuple(getattr(r, g) for g in request.group_by), []).append(r)
+        return [
+            AggregateRow(
+                group=group,
+                count=len(members),
+                sums=tuple(sum(getattr(r, n) or 0 for r in members) for n in request.sums),
+            )
+            for group, members in groups.items()
+        ]
 
     # -- writes ----------------------------------------------------------------------------------
 
     def _refuse_writes(self, kind: RecordKind[Any], children: object) -> None:
         if self.read_only:
             raise SourceError(SourceErrorCode.SOURCE_READ_ONLY, self.member)
-        if kind is not port.REFERRAL or children is not None:
+        if kind not in (port.REFERRAL, port.RECOGNITION_DECISION) or children is not None:
             raise SourceError(SourceErrorCode.SOURCE_NOT_SERVED, self.member)
 
     def _check_referral(self, row: Mapping[str, Any]) -> None:
@@ -454,6 +489,8 @@ class FhirSource:
         self._refuse_writes(request.kind, request.children)
         k = self._kind(request.kind)
         now = datetime.now(UTC)
+        if request.kind is port.RECOGNITION_DECISION:
+            return await self._create_decision(k, {"decided_at": now, **request.values})
         row = {
             "status": "INITIATED",
             "urgency": "ROUTINE",
@@ -486,8 +523,29 @@ class FhirSource:
             raise SourceError(SourceErrorCode.SOURCE_REJECTED, self.member)
         return Created(record, created)
 
+    async def _create_decision(self, k: _Kind, row: Mapping[str, Any]) -> Created[Any]:
+        decisions = ("RECOGNIZED", "DECLINED")
+        if row.get("decision") not in decisions or not all(
+            isinstance(row.get(n), str) and row[n]
+            for n in ("result_member", "result_id", "patient_pseudonym", "decided_by")
+        ):
+            raise SourceError(SourceErrorCode.SOURCE_REJECTED, self.member)
+        self._used = True
+        answer = await self.client.request(
+            "POST",
+            k.resource,
+            body=mapping.decision_resource(row, self.member),
+            headers={"Prefer": "return=representation"},
+            what=k.resource,
+        )
+        if answer.body is None or answer.body.get("resourceType") != k.resource:
+            raise SourceError(SourceErrorCode.SOURCE_SCHEMA_MISMATCH, self.member)
+        return Created(self._row(k, answer.body), True)
+
     async def update(self, request: UpdateRequest[R]) -> R | None:
         self._refuse_writes(request.kind, request.children)
+        if request.kind is not port.REFERRAL:
+            raise SourceError(SourceErrorCode.SOURCE_NOT_SERVED, self.member)
         k = self._kind(request.kind)
         if not KEY.fullmatch(request.key):
             raise SourceError(
