@@ -67,6 +67,24 @@ def referral(i: int, at: datetime) -> dict[str, Any]:
     }
 
 
+def consultation(i: int, at: datetime) -> dict[str, Any]:
+    return {
+        "kind": "REMOTE_IMAGING",
+        "requesting_hospital": VICTIM,
+        "requesting_doctor": "王医生",
+        "invited_hospital": "LYZG",
+        "patient_pseudonym": f"{i + 70:064x}",
+        "patient_sex": "MALE",
+        "patient_age": 55,
+        "urgency": "ROUTINE",
+        "purpose": "明确诊断",
+        "attached_studies": ["CT-1"],
+        "consent_obtained": True,
+        "status": "REQUESTED",
+        "created_at": at,
+    }
+
+
 async def post(server: FhirServer, resource: dict[str, Any]) -> dict[str, Any]:
     """As the hospital's own systems would: straight to its FHIR server."""
     async with httpx.AsyncClient(timeout=10) as http:
@@ -90,6 +108,7 @@ async def server(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[Fhir
         for i in range(ROWS):
             at = now - timedelta(seconds=max(i, 1))
             await post(fhir, mapping.referral_resource(referral(i, at)))
+            await post(fhir, mapping.consultation_resource(consultation(i, at)))
         yield fhir
     finally:
         fhir.stop()
@@ -138,39 +157,47 @@ async def run(
     return body
 
 
-PAGE = """query($first: Int, $after: String) { referrals(first: $first, after: $after) {
-  totalCount edges { node { id createdAt fromHospital { code } } }
-  pageInfo { hasNextPage endCursor } } }"""
+PAGES = {
+    "referrals": """query($first: Int, $after: String) { referrals(first: $first, after: $after) {
+  totalCount edges { node { id at: createdAt hospital: fromHospital { code } } }
+  pageInfo { hasNextPage endCursor } } }""",
+    "consultations": """query($first: Int, $after: String) {
+  consultations(first: $first, after: $after) {
+  totalCount edges { node { id at: requestedAt hospital: requestingHospital { code } } }
+  pageInfo { hasNextPage endCursor } } }""",
+}
 
 CREATE = """mutation($input: CreateReferralInput!) { createReferral(input: $input) {
   referral { id status fromHospital { code } } } }"""
 
 
-async def test_its_referrals_merge_with_the_others_in_one_order_across_pages(
-    demo_env: Demo, server: FhirServer
+@pytest.mark.parametrize("field", sorted(PAGES))
+async def test_its_records_merge_with_the_others_in_one_order_across_pages(
+    demo_env: Demo, server: FhirServer, field: str
 ) -> None:
+    query = PAGES[field]
     token = demo_env.token("SECRETARIAT")
     async with (
         serving(create_app(fhir_settings(demo_env, server.base_url))) as base,
         httpx.AsyncClient(timeout=30) as http,
     ):
-        whole = await run(http, base, token, PAGE, {"first": 60})
+        whole = await run(http, base, token, query, {"first": 60})
         assert "errors" not in whole, whole
-        expected = [e["node"] for e in whole["data"]["referrals"]["edges"]]
-        theirs = [n for n in expected if n["fromHospital"]["code"] == VICTIM]
-        assert len(theirs) >= ROWS, "the FHIR hospital's referrals are on the first page"
-        assert len({n["fromHospital"]["code"] for n in expected}) > 1
+        expected = [e["node"] for e in whole["data"][field]["edges"]]
+        theirs = [n for n in expected if n["hospital"]["code"] == VICTIM]
+        assert len(theirs) >= ROWS, "the FHIR hospital's records are on the first page"
+        assert len({n["hospital"]["code"] for n in expected}) > 1
         for first in (1, 4, 7):
             seen: list[dict[str, Any]] = []
             after = None
             while len(seen) < len(expected):
-                body = await run(http, base, token, PAGE, {"first": first, "after": after})
+                body = await run(http, base, token, query, {"first": first, "after": after})
                 assert "errors" not in body, body
-                page = body["data"]["referrals"]
+                page = body["data"][field]
                 seen += [e["node"] for e in page["edges"]]
                 after = page["pageInfo"]["endCursor"]
             assert [n["id"] for n in seen[: len(expected)]] == [n["id"] for n in expected], first
-        times = [n["createdAt"] for n in expected]
+        times = [n["at"] for n in expected]
         assert times == sorted(times, reverse=True)
 
 

@@ -77,7 +77,13 @@ async def test_changes_made_on_the_server_come_in_watermark_order(
     feed = source.change_feed()
     assert await feed.connect(lambda: None) is False, "polled: the server is not asked to push"
     try:
-        assert set(feed.kinds) == {"referral", "test_result", "recognition_decision"}
+        assert set(feed.kinds) == {
+            "referral",
+            "consultation",
+            "consultation_report",
+            "test_result",
+            "recognition_decision",
+        }
         start = await feed.now_or_latest("referral")
         assert abs(start - datetime.now(UTC)) < timedelta(minutes=1), "the server's own present"
         now = datetime.now(UTC)
@@ -155,6 +161,8 @@ async def test_kinds_it_does_not_serve_are_declared_and_refused_on_write(
     served = source.capabilities.serves
     assert served == {
         port.REFERRAL,
+        port.CONSULTATION,
+        port.CONSULTATION_REPORT,
         port.TEST_RESULT,
         port.QUALITY_CONTROL,
         port.RECOGNITION_DECISION,

@@ -13,7 +13,13 @@ from adapters.fhir import mapping
 from adapters.fhir.client import FhirClient
 from adapters.fhir.source import _KINDS, WATCHED
 from adapters.sources.errors import SourceError, SourceErrorCode
-from adapters.sources.records import ChangeRow, DecisionRow, ReferralRow
+from adapters.sources.records import (
+    ChangeRow,
+    ConsultationRow,
+    DecisionRow,
+    ReferralRow,
+    ReportRow,
+)
 
 
 class FhirChangeFeed:
@@ -73,14 +79,24 @@ class FhirChangeFeed:
                 except (mapping.Malformed, KeyError, ValueError):
                     raise SourceError(SourceErrorCode.SOURCE_SCHEMA_MISMATCH, self.member) from None
                 last = updated_at
-                if (updated_at, row.id) <= (at, key):
+                # A report is known by its consultation's key, as in the exchange schema.
+                row_id = row.consultation_id if isinstance(row, ReportRow) else row.id
+                if (updated_at, row_id) <= (at, key):
                     continue
                 parties: tuple[str, ...] = ()
                 if isinstance(row, ReferralRow):
                     parties = (row.from_hospital, row.to_hospital)
+                elif isinstance(row, ConsultationRow):
+                    parties = (row.requesting_hospital, row.invited_hospital)
+                elif isinstance(row, ReportRow):
+                    parties = tuple(
+                        t.get("code", "")
+                        for t in (resource.get("meta") or {}).get("tag") or ()
+                        if t.get("system") == mapping.PARTY
+                    )
                 elif isinstance(row, DecisionRow):
                     parties = (row.result_member,)
-                kept.append(ChangeRow(table, row.id, version, updated_at, parties))
+                kept.append(ChangeRow(table, row_id, version, updated_at, parties))
             kept.sort(key=lambda c: (c.updated_at, c.id))
             following = next(
                 (

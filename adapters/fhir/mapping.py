@@ -14,7 +14,14 @@ from datetime import UTC, date, datetime
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
-from adapters.sources.records import DecisionRow, QualityControlRow, ReferralRow, ResultRow
+from adapters.sources.records import (
+    ConsultationRow,
+    DecisionRow,
+    QualityControlRow,
+    ReferralRow,
+    ReportRow,
+    ResultRow,
+)
 
 SYSTEM = "https://alliance-gateway.org/fhir"
 HOSPITAL = f"{SYSTEM}/hospital-code"
@@ -35,6 +42,28 @@ LOINC = "http://loinc.org"
 ICD10 = "http://hl7.org/fhir/sid/icd-10"
 SNOMED = "http://snomed.info/sct"
 REFERRAL_CATEGORY = {"system": SNOMED, "code": "3457005", "display": "Patient referral"}
+CONSULTATION_CATEGORY = {"system": SNOMED, "code": "11429006", "display": "Consultation"}
+CONSULTATION_STATUS = f"{SYSTEM}/consultation-status"
+CONSULTATION_KIND = f"{SYSTEM}/consultation-kind"
+REPORT_TYPE = f"{SYSTEM}/report-type"  # a consultation's signed opinion: "consultation-opinion"
+CONSULTATION_STATUSES = (
+    "REQUESTED",
+    "ACCEPTED",
+    "DECLINED",
+    "SCHEDULED",
+    "IN_PROGRESS",
+    "REPORTED",
+    "CLOSED",
+    "CANCELLED",
+)
+CONSULTATION_KINDS = (
+    "REMOTE_CONSULTATION",
+    "MDT",
+    "REMOTE_IMAGING",
+    "REMOTE_ECG",
+    "REMOTE_PATHOLOGY",
+    "ON_SITE",
+)
 
 STATUSES = ("INITIATED", "ACCEPTED", "REJECTED", "ARRIVED", "COMPLETED", "CANCELLED")
 DIRECTIONS = ("UP", "DOWN")
@@ -419,3 +448,157 @@ def decision_row(resource: Mapping[str, Any]) -> DecisionRow:
         )
     except (KeyError, IndexError, TypeError, ValueError) as error:
         raise Malformed("Task") from error
+
+
+# -- consultation ↔ ServiceRequest (category consultation); its report ↔ DiagnosticReport -----------
+
+_CONSULTATION_TEXT = (
+    "requesting_doctor",
+    "department",
+    "case_summary",
+    "desired_specialty",
+    "desired_title",
+    "status_reason",
+    "expert_name",
+    "expert_title",
+    "created_by",
+)
+_CONSULTATION_FHIR_STATUS = {
+    "REPORTED": "completed",
+    "CLOSED": "completed",
+    "DECLINED": "revoked",
+    "CANCELLED": "revoked",
+}
+
+
+def consultation_resource(row: Mapping[str, Any], *, key: str | None = None) -> dict[str, Any]:
+    extensions: list[dict[str, Any]] = [
+        {"url": ext("patient_sex"), "valueCode": row["patient_sex"]},
+        {"url": ext("urgency"), "valueCode": row["urgency"]},
+        {"url": ext("consent_obtained"), "valueBoolean": bool(row["consent_obtained"])},
+    ]
+    if row.get("patient_age") is not None:
+        extensions.append({"url": ext("patient_age"), "valueInteger": int(row["patient_age"])})
+    if row.get("fee_fen") is not None:
+        extensions.append({"url": ext("fee_fen"), "valueInteger": int(row["fee_fen"])})
+    for name in _CONSULTATION_TEXT:
+        if row.get(name) is not None:
+            extensions.append({"url": ext(name), "valueString": str(row[name])})
+    if row.get("proposed_at") is not None:
+        extensions.append({"url": ext("proposed_at"), "valueDateTime": instant(row["proposed_at"])})
+    for study in row.get("attached_studies") or ():
+        extensions.append({"url": ext("attached_study"), "valueString": str(study)})
+    parties = sorted({row["requesting_hospital"], row["invited_hospital"]})
+    resource: dict[str, Any] = {
+        "resourceType": "ServiceRequest",
+        "meta": {
+            "tag": [
+                tag(CONSULTATION_STATUS, row["status"]),
+                tag(CONSULTATION_KIND, row["kind"]),
+                *(tag(PARTY, p) for p in parties),
+            ]
+        },
+        "extension": extensions,
+        "status": _CONSULTATION_FHIR_STATUS.get(row["status"], "active"),
+        "intent": "order",
+        "category": [{"coding": [CONSULTATION_CATEGORY]}],
+        "priority": URGENCIES[row["urgency"]],
+        "subject": patient(row["patient_pseudonym"]),
+        "authoredOn": instant(row["created_at"]),
+        "requester": hospital(row["requesting_hospital"]),
+        "performer": [hospital(row["invited_hospital"])],
+        "reasonCode": [{"text": row["purpose"]}],
+    }
+    if row.get("idempotency_key"):
+        resource["identifier"] = [{"system": IDEMPOTENCY, "value": row["idempotency_key"]}]
+    if row.get("scheduled_at") is not None:
+        resource["occurrenceDateTime"] = instant(row["scheduled_at"])
+    if key is not None:
+        resource["id"] = key
+    return resource
+
+
+def consultation_row(resource: Mapping[str, Any]) -> ConsultationRow:
+    try:
+        e, tags = _extensions(resource), _tags(resource)
+        version, updated_at = version_of(resource)
+        studies = [
+            str(x.get("valueString"))
+            for x in resource.get("extension") or ()
+            if x.get("url") == ext("attached_study")
+        ]
+        scheduled = resource.get("occurrenceDateTime")
+        age, fee = e.get("patient_age"), e.get("fee_fen")
+        return ConsultationRow(
+            id=str(resource["id"]),
+            kind=tags[CONSULTATION_KIND][0],
+            requesting_hospital=_org(resource.get("requester")),
+            requesting_doctor=str(e["requesting_doctor"]),
+            invited_hospital=_org((resource.get("performer") or [{}])[0]),
+            department=e.get("department"),
+            patient_pseudonym=str(resource["subject"]["identifier"]["value"]),
+            patient_sex=str(e.get("patient_sex", "UNKNOWN")),
+            patient_age=int(age) if age is not None else None,
+            urgency=str(e.get("urgency", "ROUTINE")),
+            purpose=str(resource["reasonCode"][0]["text"]),
+            case_summary=e.get("case_summary"),
+            attached_studies=studies,
+            desired_specialty=e.get("desired_specialty"),
+            desired_title=e.get("desired_title"),
+            proposed_at=parse_instant(e["proposed_at"]) if e.get("proposed_at") else None,
+            consent_obtained=bool(e.get("consent_obtained")),
+            status=tags[CONSULTATION_STATUS][0],
+            status_reason=e.get("status_reason"),
+            expert_name=e.get("expert_name"),
+            expert_title=e.get("expert_title"),
+            scheduled_at=parse_instant(scheduled) if scheduled else None,
+            fee_fen=int(fee) if fee is not None else None,
+            idempotency_key=_identifier(resource.get("identifier"), IDEMPOTENCY),
+            created_by=e.get("created_by"),
+            created_at=parse_instant(str(resource["authoredOn"])),
+            updated_at=updated_at,
+            version=version,
+        )
+    except (KeyError, IndexError, TypeError, ValueError, AttributeError) as error:
+        raise Malformed("ServiceRequest") from error
+
+
+def consultation_values(row: ConsultationRow) -> dict[str, Any]:
+    return {name: getattr(row, name) for name in row.__dataclass_fields__}
+
+
+def report_resource(
+    row: Mapping[str, Any], consultation: Mapping[str, Any], issued: datetime
+) -> dict[str, Any]:
+    """The signed opinion of a consultation, based on its ServiceRequest; tagged with the
+    consultation's hospitals (change capture names them)."""
+    parties = sorted({consultation["requesting_hospital"], consultation["invited_hospital"]})
+    return {
+        "resourceType": "DiagnosticReport",
+        "meta": {"tag": [tag(PARTY, p) for p in parties]},
+        "extension": [{"url": ext("signed"), "valueBoolean": bool(row.get("signed", True))}],
+        "basedOn": [{"reference": f"ServiceRequest/{consultation['id']}"}],
+        "status": "final",
+        "code": {"coding": [{"system": REPORT_TYPE, "code": "consultation-opinion"}]},
+        "subject": patient(consultation["patient_pseudonym"]),
+        "issued": instant(row.get("issued_at") or issued),
+        "performer": [hospital(consultation["invited_hospital"])],
+        "resultsInterpreter": [{"display": row["expert_name"]}],
+        "conclusion": row["opinion"],
+    }
+
+
+def report_row(resource: Mapping[str, Any]) -> ReportRow:
+    try:
+        based_on = str(resource["basedOn"][0]["reference"])
+        if not based_on.startswith("ServiceRequest/"):
+            raise Malformed("DiagnosticReport.basedOn")
+        return ReportRow(
+            consultation_id=based_on.split("/", 1)[1],
+            issued_at=parse_instant(str(resource["issued"])),
+            expert_name=str(resource["resultsInterpreter"][0]["display"]),
+            opinion=str(resource["conclusion"]),
+            signed=bool(_extensions(resource).get("signed", True)),
+        )
+    except (KeyError, IndexError, TypeError, ValueError) as error:
+        raise Malformed("DiagnosticReport") from error

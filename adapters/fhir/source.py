@@ -1,10 +1,10 @@
 """The source port over an HL7 FHIR R4 server: one pooled httpx client per member (client.py), the
 published mapping (mapping.py, MAPPING.md).
 
-Served: referrals (ServiceRequest), test results (Observation), the lab's quality control (an
-EQA Observation) and recognition decisions (Task). Not served: consultations and their reports,
-training events and participation, placements (see MAPPING.md for why); those kinds simply leave
-this member out of their answers.
+Served: referrals and consultations (ServiceRequest; a consultation's report a DiagnosticReport),
+test results (Observation), the lab's quality control (an EQA Observation) and recognition
+decisions (Task). Not served: training events and participation, placements (see MAPPING.md for
+why); those kinds simply leave this member out of their answers.
 
 Paging. The server orders by the sort parameter only (its ties come in its own order) and cannot
 search `(date, id) < (v, k)`. So a page asks for the records at or before the bound's value,
@@ -30,6 +30,7 @@ from adapters.sources.port import (
     AggregateRequest,
     AggregateRow,
     Capabilities,
+    Children,
     Created,
     CreateRequest,
     LookupRequest,
@@ -41,6 +42,8 @@ from adapters.sources.port import (
     UpdateRequest,
 )
 from adapters.sources.records import (
+    ConsultationFilter,
+    ConsultationRow,
     ListQuery,
     ReferralFilter,
     ReferralRow,
@@ -75,6 +78,18 @@ _KINDS: dict[str, _Kind] = {
         mapping.referral_row,
         (("category", f"{mapping.SNOMED}|{mapping.REFERRAL_CATEGORY['code']}"),),
     ),
+    "consultation": _Kind(
+        "ServiceRequest",
+        "authored",
+        mapping.consultation_row,
+        (("category", f"{mapping.SNOMED}|{mapping.CONSULTATION_CATEGORY['code']}"),),
+    ),
+    "consultation_report": _Kind(
+        "DiagnosticReport",
+        "issued",
+        mapping.report_row,
+        (("code", f"{mapping.REPORT_TYPE}|consultation-opinion"),),
+    ),
     "test_result": _Kind(
         "Observation",
         "date",
@@ -95,11 +110,24 @@ _KINDS: dict[str, _Kind] = {
     ),
 }
 # The kinds whose changes are events (a lab's quality control is not one).
-WATCHED = ("referral", "test_result", "recognition_decision")
+WATCHED = (
+    "referral",
+    "consultation",
+    "consultation_report",
+    "test_result",
+    "recognition_decision",
+)
 
 CAPABILITIES = Capabilities(
     serves=frozenset(
-        {port.REFERRAL, port.TEST_RESULT, port.QUALITY_CONTROL, port.RECOGNITION_DECISION}
+        {
+            port.REFERRAL,
+            port.CONSULTATION,
+            port.CONSULTATION_REPORT,
+            port.TEST_RESULT,
+            port.QUALITY_CONTROL,
+            port.RECOGNITION_DECISION,
+        }
     ),
     writable=True,
     notifies=False,  # change capture polls _lastUpdated from the watermark
@@ -271,7 +299,7 @@ class FhirSource:
         (`_total`)."""
         k = self._kind(kind)
         p: list[tuple[str, str]] = []
-        if kind is port.REFERRAL:
+        if kind in (port.REFERRAL, port.CONSULTATION):
             for hospitals in (q.parties, (q.with_party,) if q.with_party else None):
                 if hospitals is not None:
                     p.append(("_tag", ",".join(f"{mapping.PARTY}|{h}" for h in hospitals) or "-"))
@@ -282,6 +310,11 @@ class FhirSource:
                     p.append(("_tag", _any_tag(mapping.STATUS, f.statuses)))
                 if f.green_channel is not None:
                     p.append(("_tag", f"{mapping.GREEN}|{'true' if f.green_channel else 'false'}"))
+        if isinstance(f, ConsultationFilter):
+            if f.kinds is not None:
+                p.append(("_tag", _any_tag(mapping.CONSULTATION_KIND, f.kinds)))
+            if f.statuses is not None:
+                p.append(("_tag", _any_tag(mapping.CONSULTATION_STATUS, f.statuses)))
         if isinstance(f, ResultFilter):
             p.append(("subject:identifier", f"{mapping.PSEUDONYM}|{f.patient_pseudonym}"))
             if f.item_codes is not None:
@@ -321,6 +354,17 @@ class FhirSource:
                 if f.statuses is not None and row.status not in f.statuses:
                     return False
                 if f.green_channel is not None and row.green_channel is not f.green_channel:
+                    return False
+        if isinstance(row, ConsultationRow):
+            parties = {row.requesting_hospital, row.invited_hospital}
+            if q.parties is not None and not parties & set(q.parties):
+                return False
+            if q.with_party is not None and q.with_party not in parties:
+                return False
+            if isinstance(f, ConsultationFilter):
+                if f.kinds is not None and row.kind not in f.kinds:
+                    return False
+                if f.statuses is not None and row.status not in f.statuses:
                     return False
         if isinstance(row, ResultRow) and isinstance(f, ResultFilter):
             if row.patient_pseudonym != f.patient_pseudonym:
@@ -403,6 +447,11 @@ class FhirSource:
         elif request.kind is port.REFERRAL and request.field in ("referral_no", "idempotency_key"):
             system = mapping.REFERRAL_NO if request.field == "referral_no" else mapping.IDEMPOTENCY
             name, rendered = "identifier", [f"{system}|{v}" for v in values]
+        elif request.kind is port.CONSULTATION_REPORT and request.field == "consultation_id":
+            values = [v for v in values if KEY.fullmatch(v)]
+            name, rendered = "based-on", [f"ServiceRequest/{v}" for v in values]
+        elif request.kind is port.CONSULTATION and request.field == "idempotency_key":
+            name, rendered = "identifier", [f"{mapping.IDEMPOTENCY}|{v}" for v in values]
         elif request.kind is port.QUALITY_CONTROL and request.field == "loinc":
             name, rendered = "code", [f"{mapping.LOINC}|{v}" for v in values]
         elif (
@@ -455,10 +504,14 @@ class FhirSource:
 
     # -- writes ----------------------------------------------------------------------------------
 
-    def _refuse_writes(self, kind: RecordKind[Any], children: object) -> None:
+    def _refuse_writes(self, kind: RecordKind[Any], children: Children | None) -> None:
         if self.read_only:
             raise SourceError(SourceErrorCode.SOURCE_READ_ONLY, self.member)
-        if kind not in (port.REFERRAL, port.RECOGNITION_DECISION) or children is not None:
+        writable = (port.REFERRAL, port.CONSULTATION, port.RECOGNITION_DECISION)
+        if kind not in writable or (
+            children is not None
+            and not (kind is port.CONSULTATION and children.kind is port.CONSULTATION_REPORT)
+        ):
             raise SourceError(SourceErrorCode.SOURCE_NOT_SERVED, self.member)
 
     def _check_referral(self, row: Mapping[str, Any]) -> None:
@@ -491,6 +544,19 @@ class FhirSource:
         now = datetime.now(UTC)
         if request.kind is port.RECOGNITION_DECISION:
             return await self._create_decision(k, {"decided_at": now, **request.values})
+        if request.children is not None:
+            raise SourceError(SourceErrorCode.SOURCE_NOT_SERVED, self.member)
+        if request.kind is port.CONSULTATION:
+            return await self._create_consultation(
+                k,
+                {
+                    "status": "REQUESTED",
+                    "urgency": "ROUTINE",
+                    "attached_studies": [],
+                    "created_at": now,
+                    **request.values,
+                },
+            )
         row = {
             "status": "INITIATED",
             "urgency": "ROUTINE",
@@ -523,6 +589,103 @@ class FhirSource:
             raise SourceError(SourceErrorCode.SOURCE_REJECTED, self.member)
         return Created(record, created)
 
+    def _check_consultation(self, row: Mapping[str, Any]) -> None:
+        age, fee = row.get("patient_age"), row.get("fee_fen")
+        ok = (
+            row.get("kind") in mapping.CONSULTATION_KINDS
+            and row.get("status") in mapping.CONSULTATION_STATUSES
+            and row.get("urgency") in mapping.URGENCIES
+            and row.get("patient_sex") in mapping.SEXES
+            and row.get("consent_obtained") is True
+            and (age is None or 0 <= int(age) <= 150)
+            and (fee is None or int(fee) >= 0)
+            and all(
+                isinstance(row.get(n), str) and row[n]
+                for n in (
+                    "requesting_hospital",
+                    "requesting_doctor",
+                    "invited_hospital",
+                    "patient_pseudonym",
+                    "purpose",
+                )
+            )
+        )
+        if not ok:
+            raise SourceError(SourceErrorCode.SOURCE_REJECTED, self.member)
+
+    async def _create_consultation(self, k: _Kind, row: Mapping[str, Any]) -> Created[Any]:
+        self._check_consultation(row)
+        key = row.get("idempotency_key")
+        headers = {"Prefer": "return=representation"}
+        if key:
+            headers["If-None-Exist"] = f"identifier={mapping.IDEMPOTENCY}|{key}"
+        self._used = True
+        answer = await self.client.request(
+            "POST",
+            k.resource,
+            body=mapping.consultation_resource(row),
+            headers=headers,
+            what=k.resource,
+        )
+        if answer.body is None or answer.body.get("resourceType") != k.resource:
+            raise SourceError(SourceErrorCode.SOURCE_SCHEMA_MISMATCH, self.member)
+        return Created(self._row(k, answer.body), answer.status == 201)
+
+    async def _update_consultation(self, request: UpdateRequest[Any]) -> Any:
+        k = self._kind(port.CONSULTATION)
+        current: list[Any] = await self.lookup(LookupRequest(port.CONSULTATION, (request.key,)))
+        if not current or current[0].version != request.expected_version:
+            return None
+        values = {**mapping.consultation_values(current[0]), **request.changes}
+        self._check_consultation(values)
+        resource = mapping.consultation_resource(values, key=request.key)
+        if_match = f'W/"{request.expected_version}"'
+        self._used = True
+        if request.children is None:
+            answer = await self.client.request(
+                "PUT",
+                f"{k.resource}/{request.key}",
+                body=resource,
+                headers={"If-Match": if_match, "Prefer": "return=representation"},
+                what=f"{k.resource}/{{id}}",
+            )
+            if answer.status == 412:
+                return None
+            if answer.body is None or answer.body.get("resourceType") != k.resource:
+                raise SourceError(SourceErrorCode.SOURCE_SCHEMA_MISMATCH, self.member)
+            return self._row(k, answer.body)
+        # The consultation and its report in one transaction: both or neither.
+        now = datetime.now(UTC)
+        entries: list[dict[str, Any]] = [
+            {
+                "resource": resource,
+                "request": {
+                    "method": "PUT",
+                    "url": f"ServiceRequest/{request.key}",
+                    "ifMatch": if_match,
+                },
+            }
+        ]
+        for child in request.children.values:
+            entries.append(
+                {
+                    "resource": mapping.report_resource(child, {**values, "id": request.key}, now),
+                    "request": {"method": "POST", "url": "DiagnosticReport"},
+                }
+            )
+        answer = await self.client.request(
+            "POST",
+            "",
+            body={"resourceType": "Bundle", "type": "transaction", "entry": entries},
+            what="transaction",
+        )
+        if answer.status == 412:
+            return None
+        if answer.body is None or answer.body.get("resourceType") != "Bundle":
+            raise SourceError(SourceErrorCode.SOURCE_SCHEMA_MISMATCH, self.member)
+        updated: list[Any] = await self.lookup(LookupRequest(port.CONSULTATION, (request.key,)))
+        return updated[0] if updated else None
+
     async def _create_decision(self, k: _Kind, row: Mapping[str, Any]) -> Created[Any]:
         decisions = ("RECOGNIZED", "DECLINED")
         if row.get("decision") not in decisions or not all(
@@ -544,7 +707,7 @@ class FhirSource:
 
     async def update(self, request: UpdateRequest[R]) -> R | None:
         self._refuse_writes(request.kind, request.children)
-        if request.kind is not port.REFERRAL:
+        if request.kind not in (port.REFERRAL, port.CONSULTATION):
             raise SourceError(SourceErrorCode.SOURCE_NOT_SERVED, self.member)
         k = self._kind(request.kind)
         if not KEY.fullmatch(request.key):
@@ -553,6 +716,11 @@ class FhirSource:
                 self.member,
                 f"That is not a key of member {self.member}'s {request.kind.name} records.",
             )
+        if request.kind is port.CONSULTATION:
+            consultation: R | None = await self._update_consultation(request)
+            return consultation
+        if request.children is not None:
+            raise SourceError(SourceErrorCode.SOURCE_NOT_SERVED, self.member)
         current: list[Any] = await self.lookup(LookupRequest(request.kind, (request.key,)))
         if not current or current[0].version != request.expected_version:
             return None
