@@ -381,3 +381,24 @@ async def test_a_labs_quality_control_is_looked_up_by_loinc_apart_from_results(
         assert await feed.changes("test_result", (datetime(2000, 1, 1, tzinfo=UTC), ""), 10) == []
     finally:
         await feed.close()
+
+
+def test_a_fhir_member_is_configured_by_its_base_url() -> None:
+    from pydantic import ValidationError
+
+    from gateway.settings import MemberSourceSettings
+
+    with pytest.raises(ValidationError, match="base_url"):
+        MemberSourceSettings(code="LHRM6", kind="fhir")
+    member = MemberSourceSettings(
+        code="LHRM6", kind="fhir", base_url="https://fhir.example.cn/fhir", token_env="T"
+    )
+    config = member.source_config()
+    assert (config.kind, config.dsn, config.base_url, config.token_env) == (
+        "fhir",
+        None,
+        "https://fhir.example.cn/fhir",
+        "T",
+    )
+    with pytest.raises(ValidationError, match="dsn"):
+        MemberSourceSettings(code="LHRM6", kind="postgres")
