@@ -8,6 +8,7 @@ from adapters.registry.records import AuditRecord
 from resolvers import patients
 from resolvers.authorization import require_role
 from resolvers.context import RequestContext
+from resolvers.errors import bad_input
 from resolvers.pagination import Page, decode_cursor, encode_cursor, page_size
 from resolvers.principal import Role
 
@@ -29,8 +30,14 @@ async def page(
     limit = page_size(first)
     before = None
     if after is not None:
-        at, row_id = decode_cursor(after, _CURSOR)
-        before = (datetime.fromisoformat(at), int(row_id))
+        position = decode_cursor(after, _CURSOR)
+        try:
+            at, row_id = position
+            before = (datetime.fromisoformat(at), int(row_id))
+            if not 0 < before[1] < 2**63:
+                raise ValueError
+        except (ValueError, TypeError):
+            raise bad_input("`after` is not a cursor of this list.", argument="after") from None
     rows = await ctx.audit_store.page(
         patient=pseudonym, subject=subject, since=since, before=before, limit=limit + 1
     )

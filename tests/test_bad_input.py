@@ -559,3 +559,43 @@ def test_json_checks_are_iterative_and_name_the_place() -> None:
     with pytest.raises(RequestRefused) as refused:
         check_json({"variables": {"k" * 500: [0, {"v": "\x00"}]}}, "body")
     assert refused.value.parameter == "variables." + "k" * 63 + "…[1].v"
+
+
+@pytest.mark.parametrize(
+    ("document", "variables"),
+    [
+        ('{ auditTrail(since: "0001-01-01T00:00:00+08:00") { edges { node { id } } } }', None),
+        ('{ auditTrail(since: "9999-12-31T23:59:59-12:00") { edges { node { id } } } }', None),
+        (
+            "query($f: ReferralFilter) { referrals(first: 1, filter: $f) { edges { node { id } } } }",
+            {"f": {"since": "0001-01-01T00:00:00"}},
+        ),
+        (
+            "query($f: ConsultationFilter) { consultations(first: 1, filter: $f) { totalCount } }",
+            {"f": {"until": "9999-12-31T23:59:59-12:00"}},
+        ),
+    ],
+)
+async def test_a_time_no_source_can_hold_is_refused_before_any_member_is_asked(
+    api: Api, document: str, variables: dict[str, Any] | None
+) -> None:
+    body = await api.run(document, variables, role="ALLIANCE_ADMIN")
+    codes = [e["extensions"]["code"] for e in body["errors"]]
+    assert codes and set(codes) <= {"GRAPHQL_VALIDATION_FAILED", "BAD_USER_INPUT"}, body
+    assert "1900" in body["errors"][0]["message"]
+
+
+@pytest.mark.parametrize(
+    "position",
+    [["x"], ["2026-01-01T00:00:00+00:00", 10**30], ["not a time", 1], [[], 1], [1, 2, 3]],
+)
+async def test_a_tampered_audit_cursor_is_bad_input(api: Api, position: list[Any]) -> None:
+    import base64
+
+    after = base64.urlsafe_b64encode(json.dumps(["audit", position]).encode()).decode()
+    body = await api.run(
+        "query($a: String) { auditTrail(after: $a) { edges { node { id } } } }",
+        {"a": after},
+        role="ALLIANCE_ADMIN",
+    )
+    assert [e["extensions"]["code"] for e in body["errors"]] == ["BAD_USER_INPUT"], body

@@ -4,6 +4,7 @@ rules and executor."""
 from __future__ import annotations
 
 from collections.abc import Sequence
+from datetime import datetime
 from typing import Any
 
 import strawberry
@@ -18,6 +19,7 @@ from schema.mutation import Mutation
 from schema.query import Query
 from schema.referrals import Referral
 from schema.results import RecognitionDecision, TestResult
+from schema.scalars import DateTime
 from schema.training import Placement, TrainingEvent
 from schema.types import Agreement, Alliance, Hospital, Member, MembershipApplication
 
@@ -70,4 +72,5 @@ def build_schema(
         ],
         extensions=extensions,
         execution_context_class=GatewayExecutor,
+        scalar_overrides={datetime: DateTime},
     )
