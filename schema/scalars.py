@@ -35,7 +35,6 @@ def parse_datetime(value: Any) -> datetime:
 
 
 DateTime = strawberry.scalar(
-    datetime,
     name="DateTime",
     description="Date with time (isoformat)",
     serialize=datetime.isoformat,

@@ -9,6 +9,7 @@ from typing import Any
 
 import strawberry
 from strawberry.extensions import AddValidationRules, ValidationCache
+from strawberry.schema.config import StrawberryConfig
 
 from gateway.runtime.errors import PublicErrors
 from gateway.runtime.execution import GatewayExecutor
@@ -72,5 +73,5 @@ def build_schema(
         ],
         extensions=extensions,
         execution_context_class=GatewayExecutor,
-        scalar_overrides={datetime: DateTime},
+        config=StrawberryConfig(scalar_map={datetime: DateTime}),
     )
