@@ -6,12 +6,12 @@ checked column map. asyncpg's failures become SourceErrors here, where the drive
 from __future__ import annotations
 
 import asyncio
-import re
 from collections.abc import Mapping, Sequence
 from typing import Any, TypeVar
 
 import asyncpg
 
+from adapters.exchange import conditions
 from adapters.exchange.changes import PostgresChangeFeed
 from adapters.exchange.columns import ColumnMap, Table
 from adapters.exchange.driver_errors import driver_errors
@@ -34,75 +34,29 @@ from adapters.sources.port import (
     UpdateRequest,
 )
 from adapters.sources.records import (
-    ConsultationFilter,
     ListQuery,
-    ReferralFilter,
-    ResultFilter,
-    TrainingFilter,
 )
 
 R = TypeVar("R")
-
-# A bigint row id, as text: what this adapter's keys look like.
-_KEY = re.compile(r"[1-9][0-9]{0,17}")
-
-# The columns naming the hospitals a record concerns, for the readers' party filter.
-_PARTIES: dict[str, tuple[str, ...]] = {
-    "referral": ("from_hospital", "to_hospital"),
-    "consultation": ("requesting_hospital", "invited_hospital"),
-    "placement": ("host_hospital", "home_hospital"),
-    "training_event": (),  # its host, or a hospital that sent participants: see _parties
-    "test_result": (),
-    "recognition_decision": (),
-}
 
 CAPABILITIES = Capabilities(
     serves=frozenset(port.RECORD_KINDS),
     writable=True,
     notifies=True,
-    pushdown=frozenset(
-        {
-            "parties",
-            "with_party",
-            "since",
-            "until",
-            "bound",
-            "limit",
-            "directions",
-            "statuses",
-            "green_channel",
-            "kinds",
-            "modes",
-            "patient_pseudonym",
-            "item_codes",
-        }
-    ),
-    key_pattern=_KEY,
+    pushdown=conditions.PUSHDOWN,
+    key_pattern=conditions.INTEGER_KEY,
 )
 
 
-class _Where:
-    """A WHERE clause built from parts, numbering parameters as they are added."""
-
-    def __init__(self) -> None:
-        self.parts: list[str] = []
-        self.params: list[Any] = []
-
-    def add(self, sql: str, *values: Any) -> None:
-        """`sql` uses {} for each value, in order."""
-        placeholders = []
-        for value in values:
-            self.params.append(value)
-            placeholders.append(f"${len(self.params)}")
-        self.parts.append(sql.format(*placeholders))
+class _Where(conditions.Where):
+    """PostgreSQL's placeholders are numbered; a list is one array parameter."""
 
     def param(self, value: Any) -> str:
         self.params.append(value)
         return f"${len(self.params)}"
 
-    @property
-    def sql(self) -> str:
-        return " AND ".join(self.parts) if self.parts else "TRUE"
+    def any_of(self, column: str, values: Sequence[Any]) -> str:
+        return f"{column} = ANY({self.param(list(values))}::text[])"
 
 
 class PostgresExchange:
@@ -204,94 +158,16 @@ class PostgresExchange:
         if self.read_only:
             raise SourceError(SourceErrorCode.SOURCE_READ_ONLY, self.member)
 
-    def _key(self, t: Table, logical: str, value: str) -> Any:
-        """A key in the column's own type: an integer key that cannot be one matches nothing."""
-        if not t.is_integer_key(logical):
-            return value
-        if _KEY.fullmatch(value) is None:
-            raise SourceError(
-                SourceErrorCode.SOURCE_REJECTED,
-                self.member,
-                f"{value[:40]!r} is not a key of member {self.member}'s {t.logical_name} records.",
-            )
-        return int(value)
-
-    def _keys(self, t: Table, logical: str, values: Sequence[str]) -> list[Any]:
-        if not t.is_integer_key(logical):
-            return list(values)
-        return [int(v) for v in values if _KEY.fullmatch(v)]
-
     # -- lists -----------------------------------------------------------------------------
 
     def _where(
         self, kind: RecordKind[Any], q: ListQuery, f: port.RecordFilter, *, bounded: bool
     ) -> _Where:
-        t, w = self.t(kind), _Where()
-        sort = kind.sort_field
-        assert sort is not None, f"{kind!r} is not listed"
-        self._parties(kind, t, q, w)
-        if q.since is not None:
-            w.add(f"{t.col(sort)} >= {{}}", q.since)
-        if q.until is not None:
-            w.add(f"{t.col(sort)} < {{}}", q.until)
-        if bounded and q.bound is not None:
-            b = q.bound
-            if b.key is not None:
-                w.add(
-                    f"({t.col(sort)}, {t.col('id')}) < ({{}}, {{}})",
-                    b.value,
-                    self._key(t, "id", b.key),
-                )
-            else:
-                w.add(f"{t.col(sort)} {'<=' if b.ties_after else '<'} {{}}", b.value)
-        if isinstance(f, ReferralFilter):
-            _any(w, t, "direction", f.directions)
-            _any(w, t, "status", f.statuses)
-            if f.green_channel is not None:
-                w.add(f"{t.col('green_channel')} = {{}}", f.green_channel)
-        elif isinstance(f, ConsultationFilter):
-            _any(w, t, "kind", f.kinds)
-            _any(w, t, "status", f.statuses)
-        elif isinstance(f, TrainingFilter):
-            _any(w, t, "kind", f.kinds)
-            _any(w, t, "mode", f.modes)
-        elif isinstance(f, ResultFilter):
-            w.add(f"{t.col('patient_pseudonym')} = {{}}", f.patient_pseudonym)
-            if f.item_codes:
-                codes = list(f.item_codes)
-                w.add(
-                    f"({t.col('item_code')} = ANY({{}}::text[]) "
-                    f"OR {t.col('loinc')} = ANY({{}}::text[]))",
-                    codes,
-                    codes,
-                )
+        w = _Where()
+        conditions.list_conditions(
+            w, self._columns, kind, q, f, bounded=bounded, member=self.member
+        )
         return w
-
-    def _parties(self, kind: RecordKind[Any], t: Table, q: ListQuery, w: _Where) -> None:
-        wanted = [
-            hospitals
-            for hospitals in (q.parties, (q.with_party,) if q.with_party else None)
-            if hospitals is not None
-        ]
-        if kind is port.TRAINING_EVENT:
-            # An event concerns its host and every hospital that sent participants.
-            p = self._columns["training_participation"]
-            for hospitals in wanted:
-                param = w.param(list(hospitals))
-                w.parts.append(
-                    f"({t.col('host_hospital')} = ANY({param}::text[]) OR EXISTS (SELECT 1 FROM "
-                    f"{p.name} WHERE {p.col('event_id')} = {t.name}.{t.col('id')} "
-                    f"AND {p.col('hospital')} = ANY({param}::text[])))"
-                )
-            return
-        columns = _PARTIES[kind.name]
-        for hospitals in wanted:
-            if not columns:
-                continue
-            param = w.param(list(hospitals))
-            w.parts.append(
-                "(" + " OR ".join(f"{t.col(c)} = ANY({param}::text[])" for c in columns) + ")"
-            )
 
     @driver_errors
     async def page(self, request: PageRequest[R]) -> Page[R]:
@@ -339,14 +215,14 @@ class PostgresExchange:
     @driver_errors
     async def lookup(self, request: LookupRequest[R]) -> list[R]:
         kind, t = request.kind, self.t(request.kind)
-        keys = self._keys(t, request.field, request.values)
+        keys = conditions.integer_keys(t, request.field, request.values)
         if not keys:
             return []
         w = _Where()
         array = "bigint[]" if t.is_integer_key(request.field) else "text[]"
         w.add(f"{t.col(request.field)} = ANY({{}}::{array})", keys)
         for name, value in request.where:
-            w.add(f"{t.col(name)} = {{}}", self._key(t, name, value))
+            w.add(f"{t.col(name)} = {{}}", conditions.integer_key(t, name, value, self.member))
         order = f" ORDER BY {t.col(kind.sort_field)} DESC" if kind.sort_field else ""
         return await self._fetch(
             kind, f"SELECT {t.record_list()} FROM {t.name} WHERE {w.sql}{order}", w.params
@@ -364,7 +240,10 @@ class PostgresExchange:
             f"INSERT INTO {t.name} ({t.cols(names)}) VALUES ({placeholders}) "
             f"RETURNING {t.record_list()}"
         )
-        params = [self._key(t, n, v) if isinstance(v, str) else v for n, v in values.items()]
+        params = [
+            conditions.integer_key(t, n, v, self.member) if isinstance(v, str) else v
+            for n, v in values.items()
+        ]
         return _record(kind, await conn.fetchrow(traced(sql), *params))
 
     async def _insert_children(
@@ -404,7 +283,7 @@ class PostgresExchange:
         kind, t, w = request.kind, self.t(request.kind), _Where()
         sets = [f"{t.col(k)} = {w.param(v)}" for k, v in request.changes.items()]
         sets += [f"{t.col('version')} = {t.col('version')} + 1", f"{t.col('updated_at')} = now()"]
-        w.add(f"{t.col('id')} = {{}}", self._key(t, "id", request.key))
+        w.add(f"{t.col('id')} = {{}}", conditions.integer_key(t, "id", request.key, self.member))
         w.add(f"{t.col('version')} = {{}}", request.expected_version)
         sql = f"UPDATE {t.name} SET {', '.join(sets)} WHERE {w.sql} RETURNING {t.record_list()}"
         pool = await self._pool_or_open()
@@ -424,11 +303,6 @@ async def _session_unchanged(conn: asyncpg.Connection) -> None:
     """The gateway never changes a member connection's session (no LISTEN, SET, advisory lock or
     cursor; settings come with the connection), so a released connection needs no reset query,
     which would cost a round trip per call. asyncpg still rolls back a transaction left open."""
-
-
-def _any(w: _Where, t: Table, column: str, values: tuple[str, ...] | None) -> None:
-    if values:
-        w.add(f"{t.col(column)} = ANY({{}}::text[])", list(values))
 
 
 _FIELDS: dict[type, tuple[str, ...]] = {}

@@ -8,7 +8,6 @@ become SourceErrors here, where the driver is called."""
 from __future__ import annotations
 
 import asyncio
-import re
 import weakref
 from collections.abc import AsyncIterator, Mapping, Sequence
 from contextlib import asynccontextmanager
@@ -18,6 +17,7 @@ import aiomysql
 from opentelemetry import trace
 from opentelemetry.trace import SpanKind, Status, StatusCode
 
+from adapters.exchange import conditions
 from adapters.exchange.columns import ColumnMap, Table
 from adapters.mysql import session, values
 from adapters.mysql.changes import MysqlChangeFeed
@@ -41,27 +41,10 @@ from adapters.sources.port import (
     UpdateRequest,
 )
 from adapters.sources.records import (
-    ConsultationFilter,
     ListQuery,
-    ReferralFilter,
-    ResultFilter,
-    TrainingFilter,
 )
 
 R = TypeVar("R")
-
-# A BIGINT row id, as text: what this adapter's keys look like.
-_KEY = re.compile(r"[1-9][0-9]{0,17}")
-
-# The columns naming the hospitals a record concerns, for the readers' party filter.
-_PARTIES: dict[str, tuple[str, ...]] = {
-    "referral": ("from_hospital", "to_hospital"),
-    "consultation": ("requesting_hospital", "invited_hospital"),
-    "placement": ("host_hospital", "home_hospital"),
-    "training_event": (),  # its host, or a hospital that sent participants: see _parties
-    "test_result": (),
-    "recognition_decision": (),
-}
 
 _DUPLICATE_KEY = 1062
 
@@ -74,49 +57,22 @@ CAPABILITIES = Capabilities(
     serves=frozenset(port.RECORD_KINDS),
     writable=True,
     notifies=False,  # MySQL has no NOTIFY: change capture polls by the updated_at watermark
-    pushdown=frozenset(
-        {
-            "parties",
-            "with_party",
-            "since",
-            "until",
-            "bound",
-            "limit",
-            "directions",
-            "statuses",
-            "green_channel",
-            "kinds",
-            "modes",
-            "patient_pseudonym",
-            "item_codes",
-        }
-    ),
-    key_pattern=_KEY,
+    pushdown=conditions.PUSHDOWN,
+    key_pattern=conditions.INTEGER_KEY,
 )
 
 
-class _Where:
-    """A WHERE clause built from parts, with its parameters in order (%s placeholders)."""
+class _Where(conditions.Where):
+    """MySQL's placeholders are all %s; a list is written out value by value."""
 
-    def __init__(self) -> None:
-        self.parts: list[str] = []
-        self.params: list[Any] = []
-
-    def add(self, sql: str, *args: Any) -> None:
-        """`sql` uses {} for each value, in order."""
-        self.params.extend(values.param(v) for v in args)
-        self.parts.append(sql.format(*["%s"] * len(args)))
+    def param(self, value: Any) -> str:
+        self.params.append(values.param(value))
+        return "%s"
 
     def any_of(self, column: str, choices: Sequence[Any]) -> str:
-        """`column IN (…)`, its values added; an empty list matches nothing."""
         if not choices:
             return "FALSE"
-        self.params.extend(values.param(v) for v in choices)
-        return f"{column} IN ({', '.join(['%s'] * len(choices))})"
-
-    @property
-    def sql(self) -> str:
-        return " AND ".join(self.parts) if self.parts else "TRUE"
+        return f"{column} IN ({', '.join(self.param(v) for v in choices)})"
 
 
 class MysqlExchange:
@@ -291,92 +247,16 @@ class MysqlExchange:
         if self.read_only:
             raise SourceError(SourceErrorCode.SOURCE_READ_ONLY, self.member)
 
-    def _key(self, t: Table, logical: str, value: str) -> Any:
-        """A key in the column's own type: an integer key that cannot be one matches nothing."""
-        if not t.is_integer_key(logical):
-            return value
-        if _KEY.fullmatch(value) is None:
-            raise SourceError(
-                SourceErrorCode.SOURCE_REJECTED,
-                self.member,
-                f"{value[:40]!r} is not a key of member {self.member}'s {t.logical_name} records.",
-            )
-        return int(value)
-
-    def _keys(self, t: Table, logical: str, keys: Sequence[str]) -> list[Any]:
-        if not t.is_integer_key(logical):
-            return list(keys)
-        return [int(v) for v in keys if _KEY.fullmatch(v)]
-
     # -- lists -----------------------------------------------------------------------------
 
     def _where(
         self, kind: RecordKind[Any], q: ListQuery, f: port.RecordFilter, *, bounded: bool
     ) -> _Where:
-        t, w = self.t(kind), _Where()
-        sort = kind.sort_field
-        assert sort is not None, f"{kind!r} is not listed"
-        s, key = t.col(sort), t.col("id")
-        self._parties(kind, t, q, w)
-        if q.since is not None:
-            w.add(f"{s} >= {{}}", q.since)
-        if q.until is not None:
-            w.add(f"{s} < {{}}", q.until)
-        if bounded and q.bound is not None:
-            b = q.bound
-            if b.key is not None:
-                # Expanded rather than a row comparison, so that both engines range-scan the
-                # (sort, id) index from the bound.
-                w.add(
-                    f"{s} <= {{}} AND ({s} < {{}} OR {key} < {{}})",
-                    b.value,
-                    b.value,
-                    self._key(t, "id", b.key),
-                )
-            else:
-                w.add(f"{s} {'<=' if b.ties_after else '<'} {{}}", b.value)
-        if isinstance(f, ReferralFilter):
-            _any(w, t, "direction", f.directions)
-            _any(w, t, "status", f.statuses)
-            if f.green_channel is not None:
-                w.add(f"{t.col('green_channel')} = {{}}", f.green_channel)
-        elif isinstance(f, ConsultationFilter):
-            _any(w, t, "kind", f.kinds)
-            _any(w, t, "status", f.statuses)
-        elif isinstance(f, TrainingFilter):
-            _any(w, t, "kind", f.kinds)
-            _any(w, t, "mode", f.modes)
-        elif isinstance(f, ResultFilter):
-            w.add(f"{t.col('patient_pseudonym')} = {{}}", f.patient_pseudonym)
-            if f.item_codes:
-                codes = list(f.item_codes)
-                items = w.any_of(t.col("item_code"), codes)
-                loincs = w.any_of(t.col("loinc"), codes)
-                w.parts.append(f"({items} OR {loincs})")
+        w = _Where()
+        conditions.list_conditions(
+            w, self._columns, kind, q, f, bounded=bounded, member=self.member
+        )
         return w
-
-    def _parties(self, kind: RecordKind[Any], t: Table, q: ListQuery, w: _Where) -> None:
-        wanted = [
-            hospitals
-            for hospitals in (q.parties, (q.with_party,) if q.with_party else None)
-            if hospitals is not None
-        ]
-        if kind is port.TRAINING_EVENT:
-            # An event concerns its host and every hospital that sent participants.
-            p = self._columns["training_participation"]
-            for hospitals in wanted:
-                host = w.any_of(t.col("host_hospital"), hospitals)
-                sent = w.any_of(f"p.{p.col('hospital')}", hospitals)
-                w.parts.append(
-                    f"({host} OR EXISTS (SELECT 1 FROM {p.name} p WHERE "
-                    f"p.{p.col('event_id')} = {t.name}.{t.col('id')} AND {sent}))"
-                )
-            return
-        columns = _PARTIES[kind.name]
-        for hospitals in wanted:
-            if not columns:
-                continue
-            w.parts.append("(" + " OR ".join(w.any_of(t.col(c), hospitals) for c in columns) + ")")
 
     @driver_errors
     async def page(self, request: PageRequest[R]) -> Page[R]:
@@ -423,13 +303,13 @@ class MysqlExchange:
     @driver_errors
     async def lookup(self, request: LookupRequest[R]) -> list[R]:
         kind, t = request.kind, self.t(request.kind)
-        keys = self._keys(t, request.field, request.values)
+        keys = conditions.integer_keys(t, request.field, request.values)
         if not keys:
             return []
         w = _Where()
         w.parts.append(w.any_of(t.col(request.field), keys))
         for name, value in request.where:
-            w.add(f"{t.col(name)} = {{}}", self._key(t, name, value))
+            w.add(f"{t.col(name)} = {{}}", conditions.integer_key(t, name, value, self.member))
         order = f" ORDER BY {t.col(kind.sort_field)} DESC" if kind.sort_field else ""
         return await self._fetch(
             kind, f"SELECT {t.select_list()} FROM {t.name} WHERE {w.sql}{order}", w.params
@@ -441,7 +321,8 @@ class MysqlExchange:
         names = list(row)
         sql = f"INSERT INTO {t.name} ({t.cols(names)}) VALUES ({', '.join(['%s'] * len(names))})"
         params = [
-            values.param(self._key(t, n, v) if isinstance(v, str) else v) for n, v in row.items()
+            values.param(conditions.integer_key(t, n, v, self.member) if isinstance(v, str) else v)
+            for n, v in row.items()
         ]
         return sql, params
 
@@ -498,7 +379,7 @@ class MysqlExchange:
             f"{t.col('version')} = {t.col('version')} + 1",
             f"{t.col('updated_at')} = CURRENT_TIMESTAMP(6)",
         ]
-        key = self._key(t, "id", request.key)
+        key = conditions.integer_key(t, "id", request.key, self.member)
         w.add(f"{t.col('id')} = {{}}", key)
         w.add(f"{t.col('version')} = {{}}", request.expected_version)
         sql = f"UPDATE {t.name} SET {', '.join(sets)} WHERE {w.sql}"
@@ -535,8 +416,3 @@ async def _abandon(conn: aiomysql.Connection, error: BaseException) -> None:
             await conn.rollback()
     except Exception:
         conn.close()
-
-
-def _any(w: _Where, t: Table, column: str, choices: tuple[str, ...] | None) -> None:
-    if choices:
-        w.parts.append(w.any_of(t.col(column), list(choices)))
