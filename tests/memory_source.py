@@ -6,9 +6,9 @@ from __future__ import annotations
 
 import asyncio
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
-from datetime import date, datetime
+from datetime import UTC, date, datetime
 from typing import Any, TypeVar
 
 from adapters.sources import port
@@ -27,7 +27,7 @@ from adapters.sources.port import (
     RecordKind,
     UpdateRequest,
 )
-from adapters.sources.records import Bound, ReferralFilter
+from adapters.sources.records import Bound, ChangeRow, ReferralFilter
 
 R = TypeVar("R")
 
@@ -121,7 +121,7 @@ class MemorySource:
         await self._enter("ping")
 
     def change_feed(self) -> ChangeFeed:
-        raise NotImplementedError("the in-memory source is not watched")
+        return MemoryChangeFeed(self.member, sorted(self.records), self)
 
     def pool_stats(self) -> PoolStats | None:
         return None
@@ -134,3 +134,46 @@ def _after(value: datetime | date, key: str, bound: Bound) -> bool:
     if bound.key is not None:
         return (value, key) < (bound.value, bound.key)
     return value <= bound.value if bound.ties_after else value < bound.value
+
+
+_PARTIES = {
+    "referral": ("from_hospital", "to_hospital"),
+    "consultation": ("requesting_hospital", "invited_hospital"),
+}
+
+
+@dataclass
+class MemoryChangeFeed:
+    """Changes of the in-memory records by (updated_at, key), as a polled source gives them."""
+
+    member: str
+    kinds: Sequence[str]
+    source: MemorySource
+    connected: bool = False
+
+    async def connect(self, on_notify: Callable[[], None]) -> bool:
+        self.connected = True
+        return False  # nothing is pushed: the watch polls
+
+    async def close(self) -> None:
+        self.connected = False
+
+    async def changes(self, table: str, after: tuple[datetime, str], limit: int) -> list[ChangeRow]:
+        later = sorted(
+            (r for r in self.source.records.get(table, []) if (r.updated_at, r.id) > after),
+            key=lambda r: (r.updated_at, r.id),
+        )
+        return [
+            ChangeRow(
+                table,
+                r.id,
+                r.version,
+                r.updated_at,
+                tuple(getattr(r, c) for c in _PARTIES.get(table, ())),
+            )
+            for r in later[:limit]
+        ]
+
+    async def now_or_latest(self, table: str) -> datetime:
+        stamps = [r.updated_at for r in self.source.records.get(table, [])]
+        return max([datetime.now(UTC), *stamps])

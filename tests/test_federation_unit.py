@@ -229,3 +229,16 @@ async def test_a_reader_giving_up_does_not_cancel_the_shared_read() -> None:
     first.cancel()
     page = await second
     assert len(page.records) == 5 and len(a.asked) == 1
+
+
+async def test_the_in_memory_feed_gives_changes_after_a_watermark_oldest_first() -> None:
+    a, _, _ = sources_with_ties()
+    feed = a.change_feed()
+    assert await feed.connect(lambda: None) is False
+    first = await feed.changes("referral", (datetime.min.replace(tzinfo=UTC), ""), 5)
+    assert len(first) == 5
+    assert [(c.updated_at, c.id) for c in first] == sorted((c.updated_at, c.id) for c in first)
+    rest = await feed.changes("referral", (first[-1].updated_at, first[-1].id), 100)
+    assert len(first) + len(rest) == 20
+    assert not {c.id for c in first} & {c.id for c in rest}
+    assert first[0].parties == ("A", "B")

@@ -9,6 +9,7 @@ driver type crosses this line, and an adapter raises only `SourceError` (or Time
 from __future__ import annotations
 
 import re
+from abc import ABC, abstractmethod
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -122,7 +123,7 @@ class AggregateRow:
     sums: tuple[int, ...]
 
 
-class SourceRequest(Generic[T]):
+class SourceRequest(ABC, Generic[T]):
     """One call to one member's source."""
 
     operation: ClassVar[str]
@@ -130,8 +131,9 @@ class SourceRequest(Generic[T]):
     coalescible: ClassVar[bool] = False
     kind: RecordKind[Any] | None
 
+    @abstractmethod
     def send(self, source: SourcePort) -> Awaitable[T]:
-        raise NotImplementedError
+        """The port method that serves this request, called: the dispatch to the adapter."""
 
     def describe(self) -> str:
         """What was asked, for spans and explanations: the shape, never a value."""
