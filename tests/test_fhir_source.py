@@ -220,10 +220,10 @@ async def test_a_server_that_is_not_there_is_unavailable() -> None:
 
 
 async def test_a_server_that_wants_credentials(tmp_path: Path, monkeypatch: Any) -> None:
-    server = FhirServer(tmp_path / "fhir")
-    settings = json.loads(server.config.read_text())
-    settings["server_auth"] = {"types": ["bearer"], "tokens": ["s3cret-token"]}
-    server.config.write_text(json.dumps(settings))
+    server = FhirServer(
+        tmp_path / "fhir",
+        settings={"server_auth": {"types": ["bearer"], "tokens": ["s3cret-token"]}},
+    )
     await server.start()
     try:
         anonymous = FhirSource(MEMBER, server.base_url)

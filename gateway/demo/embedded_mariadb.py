@@ -13,7 +13,6 @@ import json
 import os
 import shutil
 import signal
-import socket
 import subprocess
 import tempfile
 import time
@@ -23,6 +22,8 @@ from urllib.parse import quote
 
 import aiomysql
 import pymysql
+
+from gateway.demo.ports import free_port, port_free
 
 SEARCH_PATH = ("/usr/sbin", "/usr/local/sbin", "/usr/bin", "/usr/local/bin")
 INSTALL_HINT = "sudo apt-get install mariadb-server (Debian/Ubuntu; the service need not run)"
@@ -34,13 +35,6 @@ def binaries() -> tuple[str, str] | None:
     server = shutil.which("mariadbd", path=path)
     install = shutil.which("mariadb-install-db", path=path)
     return (server, install) if server and install else None
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port: int = s.getsockname()[1]
-        return port
 
 
 class EmbeddedMariaDB:
@@ -59,7 +53,7 @@ class EmbeddedMariaDB:
         state = json.loads(self._state_file.read_text()) if self._state_file.exists() else {}
         # The port of an earlier run, if still free (or held by that run's server, still up).
         port = state.get("port")
-        self.port: int = port if port and (self.running() or _port_free(port)) else _free_port()
+        self.port: int = port if port and (self.running() or port_free(port)) else free_port()
         self.socket: str = state.get("socket") or self._socket_path()
 
     def _socket_path(self) -> str:
@@ -248,13 +242,3 @@ class EmbeddedMariaDB:
             with contextlib.suppress(subprocess.TimeoutExpired):
                 self._process.wait(30)
         self._process = None
-
-
-def _port_free(port: int) -> bool:
-    with socket.socket() as s:
-        s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # as mariadbd binds it
-        try:
-            s.bind(("127.0.0.1", port))
-        except OSError:
-            return False
-        return True
