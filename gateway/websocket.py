@@ -37,6 +37,7 @@ from gateway.request_checks import (
     dumps_json,
     load_json,
 )
+from gateway.runtime.fanout import next_message_text
 from resolvers.context import RequestContext
 
 TOKEN_EXPIRED_CLOSE = 4401
@@ -159,7 +160,8 @@ class GraphQLWebSocket(GraphQL[RequestContext, None]):
             return _Unreadable("WebSocket message must be valid JSON")
 
     def encode_json(self, data: object) -> str:
-        return dumps_json(data)
+        shared = next_message_text(data)
+        return shared if shared is not None else dumps_json(data)
 
     async def get_context(self, request: Request | WebSocket, response: Any) -> RequestContext:
         base = self._make_context(None)

@@ -34,6 +34,24 @@ strawberry.enum(
 
 N = TypeVar("N")
 
+# Per subscription field, the fields of its events that are functions of the envelope alone, the
+# same whoever reads them: a selection of only these is executed once for every subscriber.
+ENVELOPES: dict[str, frozenset[str]] = {
+    "events": frozenset(
+        {
+            "__typename",
+            "cursor",
+            "type",
+            "occurredAt",
+            "recordedAt",
+            "detectedBy",
+            "entityId",
+            "entityType",
+            "entityVersion",
+        }
+    )
+}
+
 
 @strawberry.type(
     description="An envelope naming a changed record and its version; never the record's content. "

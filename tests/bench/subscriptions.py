@@ -51,6 +51,9 @@ SUBSCRIPTION = (
     "subscription { events(types: [REFERRAL_CREATED]) { cursor type occurredAt recordedAt "
     "entityId entityType entityVersion detectedBy } }"
 )
+# With --live-fields: a field resolved under the subscriber's authorization, so that the result
+# depends on its visibility class and is executed once per class.
+LIVE_SUBSCRIPTION = SUBSCRIPTION.replace("detectedBy }", "detectedBy hospitals { code } }")
 PONG = json.dumps({"type": "pong"})
 QUIET = {"OTEL_TRACES_EXPORTER": "none", "OTEL_METRICS_EXPORTER": "none"}
 
@@ -94,7 +97,9 @@ def _short(error: BaseException) -> str:
 # --- The client processes -------------------------------------------------------------------
 
 
-async def _open(url: str, token: str, compression: str | None) -> ClientConnection:
+async def _open(
+    url: str, token: str, compression: str | None, document: str = SUBSCRIPTION
+) -> ClientConnection:
     """One subscriber: connection_init → connection_ack → subscribe."""
     ws = await connect(
         url,
@@ -112,9 +117,7 @@ async def _open(url: str, token: str, compression: str | None) -> ClientConnecti
         ack = json.loads(await asyncio.wait_for(ws.recv(), 60))
         if ack.get("type") != "connection_ack":
             raise RuntimeError(f"expected connection_ack, got {str(ack)[:150]}")
-        await ws.send(
-            json.dumps({"id": "1", "type": "subscribe", "payload": {"query": SUBSCRIPTION}})
-        )
+        await ws.send(json.dumps({"id": "1", "type": "subscribe", "payload": {"query": document}}))
     except BaseException:
         ws.transport.abort()
         raise
@@ -124,8 +127,9 @@ async def _open(url: str, token: str, compression: str | None) -> ClientConnecti
 @dataclass
 class _Clients:
     url: str
-    token: str
+    tokens: list[str]
     compression: str | None
+    document: str
     sockets: list[ClientConnection] = field(default_factory=list)
     readers: list[asyncio.Task[None]] = field(default_factory=list)
     # entity id → receipt times (time.time()), one per subscriber that received it
@@ -143,8 +147,9 @@ class _Clients:
             await asyncio.sleep(0.05)
             self.lags.append((time.monotonic() - expected) * 1000)
 
-    async def open_one(self) -> None:
-        ws = await _open(self.url, self.token, self.compression)
+    async def open_one(self, index: int) -> None:
+        token = self.tokens[index % len(self.tokens)]
+        ws = await _open(self.url, token, self.compression, self.document)
         self.sockets.append(ws)
         self.readers.append(asyncio.create_task(self._read(ws)))
 
@@ -193,17 +198,18 @@ class _Clients:
 async def _client_main(
     index: int,
     url: str,
-    token: str,
+    tokens: list[str],
     count: int,
     batch: int,
     compression: str | None,
+    document: str,
     commands: multiprocessing.Queue[str],
     replies: multiprocessing.Queue[tuple[str, int, dict[str, Any]]],
 ) -> None:
-    clients = _Clients(url, token, compression)
+    clients = _Clients(url, tokens, compression, document)
     for start in range(0, count, batch):
         opened = await asyncio.gather(
-            *(clients.open_one() for _ in range(min(batch, count - start))),
+            *(clients.open_one(start + i) for i in range(min(batch, count - start))),
             return_exceptions=True,
         )
         for outcome in opened:
@@ -240,17 +246,20 @@ async def _client_main(
 def _client_process(
     index: int,
     url: str,
-    token: str,
+    tokens: list[str],
     count: int,
     batch: int,
     compression: str | None,
+    document: str,
     commands: multiprocessing.Queue[str],
     replies: multiprocessing.Queue[tuple[str, int, dict[str, Any]]],
 ) -> None:
     # Ctrl-C reaches the whole process group: the parent cleans up and ends this process.
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     _raise_fd_limit()
-    asyncio.run(_client_main(index, url, token, count, batch, compression, commands, replies))
+    asyncio.run(
+        _client_main(index, url, tokens, count, batch, compression, document, commands, replies)
+    )
 
 
 class ClientPool:
@@ -259,11 +268,12 @@ class ClientPool:
     def __init__(
         self,
         url: str,
-        token: str,
+        tokens: list[str],
         subscribers: int,
         processes: int,
         batch: int,
         compression: str | None,
+        document: str = SUBSCRIPTION,
     ) -> None:
         ctx = multiprocessing.get_context("spawn")
         self.replies: multiprocessing.Queue[tuple[str, int, dict[str, Any]]] = ctx.Queue()
@@ -271,17 +281,21 @@ class ClientPool:
         self.processes: list[BaseProcess] = []
         processes = max(1, min(processes, subscribers))
         share, extra = divmod(subscribers, processes)
+        first = 0
         for index in range(processes):
+            count = share + (index < extra)
             commands: multiprocessing.Queue[str] = ctx.Queue()
             process = ctx.Process(
                 target=_client_process,
                 args=(
                     index,
                     url,
-                    token,
-                    share + (index < extra),
+                    # Each process its own slice: with distinct tokens, every subscriber its own.
+                    [tokens[(first + k) % len(tokens)] for k in range(min(count, len(tokens)))],
+                    count,
                     max(1, batch // processes),
                     compression,
+                    document,
                     commands,
                     self.replies,
                 ),
@@ -290,6 +304,7 @@ class ClientPool:
             )
             self.commands.append(commands)
             self.processes.append(process)
+            first += count
 
     def start(self) -> None:
         for process in self.processes:
@@ -377,21 +392,34 @@ class Gateway:
     http: str
     ws: str
     log: Path
+    # Under py-spy the server is py-spy's child: figures are the server's, not the sampler's.
+    sampled: bool = False
+
+    def _server(self) -> Any:
+        import psutil
+
+        process = psutil.Process(self.process.pid)
+        if self.sampled:
+            for _ in range(100):
+                children = process.children()
+                if children:
+                    return children[0]
+                time.sleep(0.05)
+        return process
 
     def open_files_limit(self) -> int:
         import psutil
 
-        return psutil.Process(self.process.pid).rlimit(psutil.RLIMIT_NOFILE)[0]
+        return int(self._server().rlimit(psutil.RLIMIT_NOFILE)[0])
 
     def cpu(self) -> float:
-        return _cpu_seconds(self.process.pid)
+        return _cpu_seconds(self._server().pid)
 
     def rss(self) -> int:
-        import psutil
-
-        process = psutil.Process(self.process.pid)
-        return process.memory_info().rss + sum(
-            c.memory_info().rss for c in process.children(recursive=True)
+        process = self._server()
+        return int(
+            process.memory_info().rss
+            + sum(c.memory_info().rss for c in process.children(recursive=True))
         )
 
     async def ready(self) -> dict[str, Any]:
@@ -425,11 +453,20 @@ class Gateway:
 
 
 @contextlib.asynccontextmanager
-async def gateway(config: Path, log: Path, members: int) -> AsyncIterator[Gateway]:
+async def gateway(
+    config: Path, log: Path, members: int, profile: Path | None = None
+) -> AsyncIterator[Gateway]:
     port = _free_port()
+    # py-spy samples the gateway from its start (run with `uv run --with py-spy`); its raw
+    # (collapsed) output has one line per distinct stack with its sample count.
+    spy = []
+    if profile is not None:
+        spy = [shutil.which("py-spy") or "py-spy", "record", "-f", "raw", "-r", "200"]
+        spy += ["-o", str(profile), "--"]
     with log.open("wb") as out:
         process = subprocess.Popen(
             [
+                *spy,
                 sys.executable,
                 "-m",
                 "gateway.cli",
@@ -448,7 +485,13 @@ async def gateway(config: Path, log: Path, members: int) -> AsyncIterator[Gatewa
             stderr=subprocess.STDOUT,
             # It inherits this process's limit of open files, raised in main().
         )
-    running = Gateway(process, f"http://127.0.0.1:{port}", f"ws://127.0.0.1:{port}/graphql", log)
+    running = Gateway(
+        process,
+        f"http://127.0.0.1:{port}",
+        f"ws://127.0.0.1:{port}/graphql",
+        log,
+        profile is not None,
+    )
     try:
         # Ready, and watching every member: a change made before its watch began is not an event.
         deadline = time.monotonic() + 60
@@ -466,7 +509,10 @@ async def gateway(config: Path, log: Path, members: int) -> AsyncIterator[Gatewa
         yield running
     finally:
         if process.poll() is None:
-            process.terminate()
+            # py-spy writes its profile when its child ends: the server gets the signal.
+            target = running._server() if profile is not None else process
+            with contextlib.suppress(Exception):
+                target.terminate()
         try:
             process.wait(15)
         except subprocess.TimeoutExpired:
@@ -584,14 +630,17 @@ async def run_one(
     subscribers: int,
     config: Path,
     data_dir: Path,
-    token: str,
+    tokens: list[str],
     hospitals: Hospitals,
     members: int,
 ) -> dict[str, Any]:
     log = data_dir / f"gateway-{subscribers}.log"
     compression = None if args.no_compression else "deflate"
-    async with gateway(config, log, members) as gw:
-        await probe_subscription(gw.ws, token)
+    profile = (
+        args.profile / f"gateway-{subscribers}-{int(time.time())}.txt" if args.profile else None
+    )
+    async with gateway(config, log, members, profile) as gw:
+        await probe_subscription(gw.ws, tokens[0])
         for _ in range(50):
             if (await gw.ready()).get("subscriptions") == 0:
                 break
@@ -600,7 +649,10 @@ async def run_one(
         rss_before = gw.rss()
         fd_limit = gw.open_files_limit()
 
-        clients = ClientPool(gw.ws, token, subscribers, args.clients, args.batch, compression)
+        document = LIVE_SUBSCRIPTION if args.live_fields else SUBSCRIPTION
+        clients = ClientPool(
+            gw.ws, tokens, subscribers, args.clients, args.batch, compression, document
+        )
         try:
             started = time.monotonic()
             clients.start()
@@ -705,6 +757,9 @@ async def run_one(
         "write_seconds": round(written_s, 2),
         "detection": detection,
         "compression": compression or "none",
+        "visibility_classes": min(subscribers, len(tokens)),
+        "live_fields": args.live_fields,
+        "profile": str(profile) if profile else None,
         "client_processes": len(clients.processes),
         "gateway_open_files_limit": fd_limit,
         "rss_before_mib": round(rss_before / 2**20, 1),
@@ -741,7 +796,11 @@ async def run_one(
 
 def _print_run(r: dict[str, Any]) -> None:
     lat = r["latency_ms"]
-    print(f"{r['subscribers']} subscribers, {r['events']} events, detection {r['detection']}:")
+    print(
+        f"{r['subscribers']} subscribers ({r['visibility_classes']} visibility classes"
+        f"{', live fields' if r['live_fields'] else ''}), "
+        f"{r['events']} events, detection {r['detection']}:"
+    )
     print(
         f"  connected {r['connected']} ({r['connect_failed']} failed) in "
         f"{r['connect_seconds']} s; the hub counted {r['hub_subscriptions']} subscriptions; "
@@ -777,8 +836,29 @@ def _print_run(r: dict[str, Any]) -> None:
         print("  gateway log warnings and errors:")
         for problem, n in sorted(r["gateway_log_problems"].items(), key=lambda p: -p[1]):
             print(f"    {n:6} × {problem}")
+    if r["profile"]:
+        print(f"  profile (py-spy, collapsed stacks): {r['profile']}")
     if r["gateway_exit"] is not None:
         print(f"  the gateway EXITED during the run with code {r['gateway_exit']}")
+
+
+def distinct_tokens(root: Path, settings: Any, count: int) -> list[str]:
+    """`count` SECRETARIAT tokens each naming a hospital of its own: the office hears of every
+    event, so each subscriber receives all of them, yet no two share a visibility class (role,
+    hospital, purpose), and so none shares another's execution: the worst case of fan-out."""
+    from gateway.demo import tokens
+
+    return [
+        tokens.mint(
+            root / tokens.PRIVATE_KEY_FILE,
+            issuer=settings.auth.issuer,
+            audience=settings.auth.audience,
+            subject=f"bench-office-{i}",
+            roles=["SECRETARIAT"],
+            hospital=f"BENCH{i:05d}",
+        )
+        for i in range(count)
+    ]
 
 
 def _remove(data_dir: Path, *, keep: bool) -> None:
@@ -820,7 +900,11 @@ async def run(args: argparse.Namespace) -> list[dict[str, Any]]:
             extra_members=max(0, args.members - len(demo_data.HOSPITALS)),
         )
         raw = tomllib.loads(prepared.paths.config.read_text())
-        raw["members"] = raw["members"][: args.members]
+        # The hospitals write with SQL into PostgreSQL: the demo's MariaDB and FHIR members
+        # take no part.
+        raw["members"] = [m for m in raw["members"] if m.get("kind", "postgres") == "postgres"][
+            : args.members
+        ]
         raw["rate_limit"] = {"enabled": False}
         raw["events"] = {
             **raw.get("events", {}),
@@ -831,9 +915,14 @@ async def run(args: argparse.Namespace) -> list[dict[str, Any]]:
         settings = load_settings(config)
         info = json.loads(prepared.paths.demo_json.read_text())
         token = next(t["token"] for t in info["tokens"] if t["role"] == "SECRETARIAT")
+        tokens = (
+            distinct_tokens(prepared.paths.root, settings, args.distinct_hospitals)
+            if args.distinct_hospitals
+            else [token]
+        )
         members = settings.members
         if args.trigger:
-            databases = {m["code"]: m["database"] for m in info["members"]}
+            databases = {m["code"]: m["database"] for m in info["members"] if "database" in m}
             await install_triggers(info["admin_dsn"], [databases[m.code] for m in members])
         hospitals = Hospitals([(m.code, m.resolved_dsn(), ColumnMap(m.columns)) for m in members])
         await hospitals.open()
@@ -842,7 +931,7 @@ async def run(args: argparse.Namespace) -> list[dict[str, Any]]:
             _checkpoint()
             print(f"run: {subscribers} subscribers ...", flush=True)
             result = await run_one(
-                args, subscribers, config, data_dir, token, hospitals, len(members)
+                args, subscribers, config, data_dir, tokens, hospitals, len(members)
             )
             _print_run(result)
             runs.append(result)
@@ -881,6 +970,26 @@ def main() -> None:
         help="do not offer permessage-deflate (browsers do offer it)",
     )
     parser.add_argument("--keep-data", action="store_true", help="keep the data directory")
+    parser.add_argument(
+        "--distinct-hospitals",
+        type=int,
+        default=0,
+        metavar="K",
+        help="give the subscribers K tokens, each of its own hospital (K visibility classes); "
+        "K ≥ subscribers: every subscriber its own class",
+    )
+    parser.add_argument(
+        "--live-fields",
+        action="store_true",
+        help="also select `hospitals { code }`, resolved under each subscriber's authorization: "
+        "one execution per visibility class instead of one for all",
+    )
+    parser.add_argument(
+        "--profile",
+        type=Path,
+        metavar="DIR",
+        help="sample the gateway with py-spy into DIR (uv run --with py-spy ...)",
+    )
     args = parser.parse_args()
     args.subscribers = args.subscribers or [1000]
     limit = _raise_fd_limit()
@@ -914,6 +1023,8 @@ def main() -> None:
                 "closed_by_gateway",
                 "detection",
                 "compression",
+                "visibility_classes",
+                "live_fields",
                 "first_event",
                 "gateway_exit",
             )

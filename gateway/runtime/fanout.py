@@ -1,0 +1,268 @@
+"""Execute once, deliver many: an event of a subscription is executed once per group of
+subscribers that share what its result depends on (the selection under the subscription field,
+the variables it reads, and the subscribers' visibility class), and each subscriber of the group
+gets that one result, serialized once.
+
+Each subscriber still runs its own stream (its queue, its order, its resume position, its
+cut-off when too slow): only the execution is shared. A subscriber served a shared result is
+audited as if it had executed it: what the execution recorded (patients read, members asked and
+failed) is replayed into its own operation state, which its own audit flush then writes."""
+
+from __future__ import annotations
+
+import asyncio
+import inspect
+import json
+from collections import OrderedDict
+from collections.abc import Awaitable, Callable, Hashable, Iterable
+from dataclasses import dataclass, replace
+from typing import Any
+from weakref import WeakKeyDictionary
+
+from graphql import (
+    ExecutionResult,
+    FieldNode,
+    FragmentDefinitionNode,
+    FragmentSpreadNode,
+    GraphQLError,
+    InlineFragmentNode,
+    OperationDefinitionNode,
+    SelectionSetNode,
+    print_ast,
+)
+from opentelemetry import metrics
+from opentelemetry.metrics import CallbackOptions, Observation
+
+from adapters.sources.errors import SourceError
+from gateway.request_checks import dumps_json
+from resolvers.audit import AuditLog
+from resolvers.context import RequestContext
+
+meter = metrics.get_meter("alliance_gateway.events")
+executions = meter.create_counter(
+    "alliance.subscriptions.executions",
+    description="Executions of a subscription's selection for an event: one per group of "
+    "subscribers sharing document, variables and visibility, not one per subscriber.",
+)
+
+_shared_total = 0
+
+
+def _observe_shared(options: CallbackOptions) -> Iterable[Observation]:
+    return [Observation(_shared_total)]
+
+
+# Observed when read rather than added to per delivery: a delivery costs a few microseconds, and
+# a counter's add about as much again.
+meter.create_observable_counter(
+    "alliance.subscriptions.shared",
+    [_observe_shared],
+    description="Event results a subscriber was sent from its group's execution.",
+)
+
+# Results of recent events per group. A subscriber arriving at an event after its entry has
+# been dropped (far behind, or more groups than this) executes it again: nothing is lost.
+MAX_ENTRIES = 4096
+
+
+class SharedData(dict[str, Any]):
+    """A result's `data`, the same object for every subscriber of a group: serialized once."""
+
+    __slots__ = ("_text",)
+
+    def text(self) -> str:
+        try:
+            return self._text
+        except AttributeError:
+            self._text: str = dumps_json(self)
+            return self._text
+
+
+def next_message_text(message: object) -> str | None:
+    """The JSON text of a graphql-transport-ws `next` message carrying shared data and nothing
+    else: the shared serialization with the subscriber's id spliced in. None for any other."""
+    if not isinstance(message, dict) or message.get("type") != "next" or len(message) != 3:
+        return None
+    payload, ident = message.get("payload"), message.get("id")
+    if not isinstance(payload, dict) or len(payload) != 1 or not isinstance(ident, str):
+        return None
+    data = payload.get("data")
+    if not isinstance(data, SharedData):
+        return None
+    return f'{{"id":{dumps_json(ident)},"type":"next","payload":{{"data":{data.text()}}}}}'
+
+
+@dataclass(frozen=True, slots=True)
+class _Outcome:
+    """One execution of an event for a group, and what it recorded for the audit."""
+
+    data: SharedData | None
+    errors: list[GraphQLError] | None
+    audit: AuditLog
+    asked: frozenset[str]
+    failures: tuple[SourceError, ...]
+
+    @classmethod
+    def of(cls, result: ExecutionResult, context: RequestContext) -> _Outcome:
+        return cls(
+            data=SharedData(result.data) if result.data is not None else None,
+            errors=result.errors,
+            audit=_copy(context.audit),
+            asked=frozenset(context.sources.asked),
+            failures=tuple(context.sources.failures),
+        )
+
+    def result(self) -> ExecutionResult:
+        return ExecutionResult(self.data, list(self.errors) if self.errors else None)
+
+    def replay(self, context: RequestContext) -> None:
+        context.audit.entries.update(_copy(self.audit).entries)
+        context.sources.asked.update(self.asked)
+        context.sources.failures.extend(self.failures)
+
+
+def _copy(log: AuditLog) -> AuditLog:
+    return AuditLog(
+        {op: replace(entry, patients=set(entry.patients)) for op, entry in log.entries.items()}
+    )
+
+
+class SharedResults:
+    """The executions of recent events, by (group, event cursor). A subscriber that finds one
+    under way waits for it rather than executing the event again."""
+
+    def __init__(self, max_entries: int = MAX_ENTRIES) -> None:
+        self._max = max_entries
+        self._entries: OrderedDict[tuple[Hashable, int], asyncio.Future[_Outcome | None]] = (
+            OrderedDict()
+        )
+
+    def __len__(self) -> int:
+        return len(self._entries)
+
+    async def execute(
+        self,
+        group: Hashable,
+        cursor: int,
+        context: RequestContext,
+        run: Callable[[], ExecutionResult | Awaitable[ExecutionResult]],
+    ) -> ExecutionResult:
+        key = (group, cursor)
+        pending = self._entries.get(key)
+        if pending is not None:
+            # Shielded: a subscriber leaving while it waits must not cancel its group's run.
+            outcome = await asyncio.shield(pending)
+            if outcome is not None:
+                outcome.replay(context)
+                global _shared_total
+                _shared_total += 1
+                return outcome.result()
+            return await _run(run)
+        mine: asyncio.Future[_Outcome | None] = asyncio.get_running_loop().create_future()
+        self._entries[key] = mine
+        while len(self._entries) > self._max:
+            self._entries.popitem(last=False)
+        try:
+            result = await _run(run)
+        except BaseException:
+            # The others run it themselves (their own errors, their own audit).
+            mine.set_result(None)
+            if self._entries.get(key) is mine:
+                del self._entries[key]
+            raise
+        executions.add(1)
+        outcome = _Outcome.of(result, context)
+        mine.set_result(outcome)
+        return outcome.result()
+
+
+async def _run(run: Callable[[], ExecutionResult | Awaitable[ExecutionResult]]) -> ExecutionResult:
+    result = run()
+    return await result if inspect.isawaitable(result) else result
+
+
+# One cache per replica's hub: a cursor names an event only within its own log (several apps,
+# each with its own, may share a process, as in the tests).
+_by_hub: WeakKeyDictionary[object, SharedResults] = WeakKeyDictionary()
+
+
+def results_for(hub: object) -> SharedResults:
+    found = _by_hub.get(hub)
+    if found is None:
+        found = _by_hub[hub] = SharedResults()
+    return found
+
+
+def group_key(
+    operation: OperationDefinitionNode,
+    fragments: dict[str, FragmentDefinitionNode],
+    variables: dict[str, Any],
+    context: RequestContext,
+    envelopes: dict[str, frozenset[str]],
+) -> Hashable:
+    """What a subscription event's result depends on. Not the subscription field's arguments
+    (which events reach the subscriber is decided before execution), so that subscribers
+    resuming from different cursors still share; the variables only when the selection reads
+    any; the visibility class only when the selection reaches past the envelope (`envelopes`:
+    per subscription field, the fields of its events that are the same whoever reads them)."""
+    selections = operation.selection_set.selections
+    used = tuple(sorted(print_ast(f) for f in fragments.values()))
+    if all(isinstance(node, FieldNode) for node in selections):
+        roots = tuple(
+            (
+                node.alias.value if node.alias else None,
+                node.name.value,
+                tuple(print_ast(d) for d in node.directives or ()),
+                print_ast(node.selection_set) if node.selection_set else None,
+            )
+            for node in selections
+            if isinstance(node, FieldNode)
+        )
+        text = repr((roots, used))
+        envelope_only = all(
+            isinstance(node, FieldNode)
+            and node.name.value in envelopes
+            and (
+                node.selection_set is None
+                or _within(node.selection_set, fragments, envelopes[node.name.value], set())
+            )
+            for node in selections
+        )
+    else:
+        # Fields spread at the root: the whole operation, arguments included.
+        text = repr((print_ast(operation), used))
+        envelope_only = False
+    reads_variables = "$" in text
+    principal = context.principal
+    return (
+        text,
+        json.dumps(variables, sort_keys=True, default=repr) if reads_variables else None,
+        None
+        if envelope_only or principal is None
+        else (principal.hospital_code, principal.roles, principal.purpose, context.explain),
+    )
+
+
+def _within(
+    selections: SelectionSetNode,
+    fragments: dict[str, FragmentDefinitionNode],
+    allowed: frozenset[str],
+    seen: set[str],
+) -> bool:
+    for node in selections.selections:
+        if isinstance(node, FieldNode):
+            if node.name.value not in allowed or node.selection_set is not None:
+                return False
+        elif isinstance(node, InlineFragmentNode):
+            if not _within(node.selection_set, fragments, allowed, seen):
+                return False
+        elif isinstance(node, FragmentSpreadNode):
+            name = node.name.value
+            fragment = fragments.get(name)
+            if fragment is None:
+                return False
+            if name not in seen:
+                seen.add(name)
+                if not _within(fragment.selection_set, fragments, allowed, seen):
+                    return False
+    return True

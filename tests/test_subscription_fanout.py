@@ -1,0 +1,171 @@
+"""Execute once, deliver many (gateway/runtime/fanout.py): subscribers that share a selection
+and a visibility class share one execution per event, and each is still sent its own copy,
+audited under its own name, in order; subscribers of other visibility classes get executions of
+their own and only what they may see."""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+import asyncpg
+import httpx
+
+from gateway.demo import tokens
+from gateway.demo.provision import AUDIENCE, ISSUER
+from tests.conftest import Api, Demo
+from tests.events_client import EVENTS, next_event, subscribed
+from tests.test_events import create_referral, latest_cursor
+
+ENVELOPE = """subscription($after: String) { events(after: $after) {
+  cursor type entityId entityType entityVersion detectedBy occurredAt } }"""
+NODE = """query($id: ID!) { node(id: $id) { ... on Referral {
+  id status fromHospital { code } toHospital { code } } } }"""
+
+
+def _token(demo: Demo, subject: str, role: str, hospital: str) -> str:
+    return tokens.mint(
+        demo.root / tokens.PRIVATE_KEY_FILE,
+        issuer=ISSUER,
+        audience=AUDIENCE,
+        subject=subject,
+        roles=[role],
+        hospital=hospital,
+    )
+
+
+async def _counters(base_url: str) -> tuple[float, float]:
+    async with httpx.AsyncClient(base_url=base_url) as http:
+        text = (await http.get("/metrics")).text
+
+    def total(name: str) -> float:
+        return sum(
+            float(line.rsplit(" ", 1)[1])
+            for line in text.splitlines()
+            if line.startswith(name + "_total") and not line.startswith("#")
+        )
+
+    return total("alliance_subscriptions_executions"), total("alliance_subscriptions_shared")
+
+
+async def _until_subscribed(base_url: str, count: int) -> None:
+    async with httpx.AsyncClient(base_url=base_url) as http:
+        for _ in range(100):
+            if (await http.get("/readyz")).json()["subscriptions"] >= count:
+                return
+            await asyncio.sleep(0.05)
+    raise AssertionError(f"fewer than {count} subscriptions")
+
+
+async def _audited(registry_db: asyncpg.Connection, subjects: list[str]) -> dict[str, int]:
+    rows = await registry_db.fetch(
+        "SELECT subject, count(*) AS n FROM audit_event WHERE subject = ANY($1) GROUP BY subject",
+        subjects,
+    )
+    return {r["subject"]: r["n"] for r in rows}
+
+
+async def test_subscribers_sharing_selection_and_visibility_share_one_execution_per_event(
+    api: Api, demo_env: Demo, base_url: str, registry_db: asyncpg.Connection
+) -> None:
+    after = await latest_cursor(registry_db)
+    subjects = [f"fanout-partner-{i}" for i in range(3)]
+    audited_before = await _audited(registry_db, subjects)
+    async with (
+        subscribed(
+            base_url, _token(demo_env, subjects[0], "PARTNER_SYSTEM", "LYZG"), after=after
+        ) as a,
+        subscribed(
+            base_url, _token(demo_env, subjects[1], "PARTNER_SYSTEM", "LYZG"), after=after
+        ) as b,
+        subscribed(
+            base_url, _token(demo_env, subjects[2], "PARTNER_SYSTEM", "LYZG"), after=after
+        ) as c,
+    ):
+        await _until_subscribed(base_url, 3)
+        executed, shared = await _counters(base_url)
+        created = [await create_referral(api, 521), await create_referral(api, 522)]
+        received = [[await next_event(q) for _ in created] for q in (a, b, c)]
+        executed_after, shared_after = await _counters(base_url)
+    # One execution per event for the three of them; the other two were sent its result.
+    assert executed_after - executed == 2
+    assert shared_after - shared == 4
+    for events in received:
+        assert [e["entityId"] for e in events] == created
+        assert int(events[0]["cursor"]) < int(events[1]["cursor"])
+        assert events == received[0]
+    assert received[0][0]["referral"]["toHospital"] == {"code": "LYZG"}
+    # Each is audited under its own name, as if it had executed the events itself.
+    await asyncio.sleep(0.5)
+    audited = await _audited(registry_db, subjects)
+    grown = {s: audited.get(s, 0) - audited_before.get(s, 0) for s in subjects}
+    assert len(set(grown.values())) == 1, grown
+
+
+async def test_other_visibility_classes_get_executions_of_their_own_and_only_their_data(
+    api: Api, demo_env: Demo, base_url: str, registry_db: asyncpg.Connection
+) -> None:
+    after = await latest_cursor(registry_db)
+    viewers = [("PARTNER_SYSTEM", "LYZG"), ("SECRETARIAT", "LYZG"), ("CLINICIAN", "LHZY")]
+    async with (
+        subscribed(base_url, demo_env.token(*viewers[0]), after=after) as partner,
+        subscribed(base_url, demo_env.token(*viewers[1]), after=after) as office,
+        subscribed(base_url, demo_env.token(*viewers[2]), after=after) as clinician,
+        subscribed(base_url, demo_env.token("PARTNER_SYSTEM", "LHGK"), after=after) as outsider,
+    ):
+        await _until_subscribed(base_url, 4)
+        executed, _ = await _counters(base_url)
+        referral_id = await create_referral(api, 523)
+        got = [await next_event(q) for q in (partner, office, clinician)]
+        executed_after, _ = await _counters(base_url)
+        await asyncio.sleep(0.5)
+        assert outsider.empty()
+    # Three classes heard of it (the outsider is not a party): three executions.
+    assert executed_after - executed == 3
+    for (role, member), event in zip(viewers, got, strict=True):
+        assert event["entityId"] == referral_id
+        own = await api.run(NODE, {"id": referral_id}, role=role, member=member)
+        assert event["referral"] == (own.get("data") or {}).get("node"), (role, own)
+
+
+async def test_an_envelope_only_selection_is_executed_once_whoever_subscribes(
+    api: Api, demo_env: Demo, base_url: str, registry_db: asyncpg.Connection
+) -> None:
+    after = await latest_cursor(registry_db)
+    viewers = [demo_env.token("PARTNER_SYSTEM", "LYZG"), demo_env.token("SECRETARIAT", "LYZG")]
+    async with (
+        subscribed(base_url, viewers[0], document=ENVELOPE, after=after) as first,
+        # Resuming from elsewhere in the log does not change what an event's result is.
+        subscribed(base_url, viewers[1], document=ENVELOPE, after=str(int(after) - 1)) as second,
+    ):
+        await _until_subscribed(base_url, 2)
+        while int(after) > 0 and not second.empty():
+            await next_event(second)
+        executed, _ = await _counters(base_url)
+        referral_id = await create_referral(api, 524)
+        one = await next_event(first)
+        other: dict[str, Any] = await next_event(second)
+        while other["entityId"] != referral_id:
+            other = await next_event(second)
+        executed_after, _ = await _counters(base_url)
+    assert one == other
+    assert one["entityId"] == referral_id
+    assert executed_after - executed == 1
+
+
+async def test_a_shared_group_still_delivers_every_event_in_order(
+    api: Api, demo_env: Demo, base_url: str, registry_db: asyncpg.Connection
+) -> None:
+    after = await latest_cursor(registry_db)
+    token = demo_env.token("PARTNER_SYSTEM", "LYZG")
+    async with (
+        subscribed(base_url, token, document=EVENTS, after=after) as a,
+        subscribed(base_url, token, document=EVENTS, after=after) as b,
+    ):
+        await _until_subscribed(base_url, 2)
+        created = [await create_referral(api, 530 + i) for i in range(5)]
+        runs = [[await next_event(q) for _ in created] for q in (a, b)]
+    for events in runs:
+        assert [e["entityId"] for e in events] == created
+        cursors = [int(e["cursor"]) for e in events]
+        assert cursors == sorted(set(cursors))
