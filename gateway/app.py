@@ -22,7 +22,7 @@ from adapters.registry.migrate import apply_migrations
 from adapters.registry.store import RegistryStore
 from adapters.resilience import CircuitBreaker, Guard
 from adapters.sources.kinds import open_source
-from gateway import metrics
+from gateway import fhir_hooks, metrics
 from gateway.audit_flush import AuditFlush
 from gateway.auth import TokenVerifier
 from gateway.graphiql_page import GraphiQLPage
@@ -95,6 +95,7 @@ async def run_events(
     watcher: ChangeWatcher | None = None
     if config.watch and federation.members:
         feeds = [m.source.change_feed() for m in federation.members.values()]
+        fhir_hooks.attach(settings, feeds)
         watcher = ChangeWatcher(
             settings.alliance_id,
             lambda: asyncpg.connect(dsn, timeout=5),
@@ -241,6 +242,7 @@ def create_app(settings: Settings) -> Starlette:
             Route("/healthz", healthz),
             Route("/readyz", readyz),
             Route("/metrics", metrics.metrics_endpoint),
+            *fhir_hooks.routes(settings, state),
         ],
         lifespan=lifespan,
         middleware=[Middleware(ServerSpans)] if tracing else None,

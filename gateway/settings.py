@@ -150,6 +150,9 @@ class RateLimitSettings(BaseModel):
     burst: int = Field(40, ge=1)
 
 
+MIN_HOOK_SECRET = 32
+
+
 class EventSettings(BaseModel):
     """The event log, its subscribers, and the change watch of the members' sources."""
 
@@ -166,6 +169,25 @@ class EventSettings(BaseModel):
     notify_fallback_seconds: float = Field(30, gt=0)
     overlap_seconds: float = Field(10, ge=0)
     claim_interval_seconds: float = Field(1.0, gt=0)
+    # The FHIR members' fast path (rest-hook Subscriptions): the gateway's base URL as their
+    # servers reach it (none: they are polled), and the secret every replica checks their
+    # notifications with (each member is given its own, derived from it).
+    fhir_hook_base_url: str | None = None
+    fhir_hook_secret: SecretStr | None = None
+
+    @model_validator(mode="after")
+    def _hook_has_a_secret(self) -> EventSettings:
+        if self.fhir_hook_base_url is None:
+            return self
+        if not self.fhir_hook_base_url.startswith(("http://", "https://")):
+            raise ValueError("events.fhir_hook_base_url must be an http(s) URL")
+        secret = self.fhir_hook_secret
+        if secret is None or len(secret.get_secret_value()) < MIN_HOOK_SECRET:
+            raise ValueError(
+                f"events.fhir_hook_base_url needs fhir_hook_secret, at least {MIN_HOOK_SECRET} "
+                "characters, the same on every replica (ALLIANCE_EVENTS__FHIR_HOOK_SECRET)"
+            )
+        return self
 
 
 class Settings(BaseSettings):

@@ -2,16 +2,23 @@
 (meta.lastUpdated, id), found by polling `_lastUpdated` (ascending) from the watermark. The
 change watch re-reads its overlap window and records each (record, version, type) once, as for
 the SQL sources. The server's search cannot say `(lastUpdated, id) > (t, k)` and orders its own
-ties by insertion, so the feed asks from `t` on and orders and cuts the ties itself."""
+ties by insertion, so the feed asks from `t` on and orders and cuts the ties itself.
+
+Given a rest hook (`use_rest_hook`), the feed keeps the member's Subscriptions
+(adapters/fhir/subscriptions.py) so that the server tells the gateway when to read, and the watch
+polls only now and then; without one, or when the server refuses them, it polls as before."""
 
 from __future__ import annotations
 
+import logging
+import time
 from collections.abc import Callable
 from datetime import datetime
 
 from adapters.fhir import mapping
 from adapters.fhir.client import FhirClient
 from adapters.fhir.source import _KINDS, WATCHED
+from adapters.fhir.subscriptions import RestHook, Subscriptions, supported
 from adapters.sources.errors import SourceError, SourceErrorCode
 from adapters.sources.records import (
     ChangeRow,
@@ -21,9 +28,12 @@ from adapters.sources.records import (
     ReportRow,
 )
 
+log = logging.getLogger(__name__)
+
 
 class FhirChangeFeed:
-    """The source port's ChangeFeed over a FHIR R4 server (polled: `connect` says so)."""
+    """The source port's ChangeFeed over a FHIR R4 server: polled, or woken by its rest-hook
+    Subscriptions (`connect` says which)."""
 
     kinds: tuple[str, ...] = WATCHED
 
@@ -31,14 +41,56 @@ class FhirChangeFeed:
         self.member = member
         self._client = client
         self._open = False
+        self._subscriptions: Subscriptions | None = None
+        self._recheck_seconds = 30.0
+        self._pushed = False
+        self._recheck_at = 0.0
+
+    def use_rest_hook(self, endpoint: str, secret: str, recheck_seconds: float) -> None:
+        """Have the server notify `endpoint`, with `secret`, of every change of a watched kind;
+        its Subscriptions are looked at again every `recheck_seconds`."""
+        self._subscriptions = Subscriptions(self.member, self._client, RestHook(endpoint, secret))
+        self._recheck_seconds = recheck_seconds
 
     async def connect(self, on_notify: Callable[[], None]) -> bool:
-        """Checks the server answers. Always False: the watch polls."""
+        """Checks the server answers and, given a rest hook, that its Subscriptions are live.
+        True when they are: the notifications reach the gateway's endpoint, which wakes the watch
+        (`on_notify` is not called from here: the replica that receives a notification need not
+        be the one watching, and relays it through the gateway's own database)."""
+        self._pushed = False
         answer = await self._client.request("GET", "metadata", what="metadata")
         if answer.body is None or answer.body.get("resourceType") != "CapabilityStatement":
             raise SourceError(SourceErrorCode.SOURCE_SCHEMA_MISMATCH, self.member)
         self._open = True
-        return False
+        if self._subscriptions is None:
+            return False
+        if not supported(answer.body):
+            log.warning(
+                "FHIR server keeps no Subscriptions of ours, polling",
+                extra={"member": self.member, "outcome": "not supported"},
+            )
+            return False
+        self._pushed = await self._subscriptions.ensure()
+        if not self._pushed:
+            log.warning(
+                "FHIR server refused the rest-hook Subscriptions, polling",
+                extra={"member": self.member, "outcome": "refused"},
+            )
+        self._recheck_at = time.monotonic() + self._recheck_seconds
+        return self._pushed
+
+    async def _recheck(self) -> None:
+        subscriptions = self._subscriptions
+        if subscriptions is None or not self._pushed or time.monotonic() < self._recheck_at:
+            return
+        self._recheck_at = time.monotonic() + self._recheck_seconds
+        if not await subscriptions.keep():
+            # Closed: the watch connects again, and polls if the server still refuses them.
+            log.warning(
+                "FHIR server turned the rest-hook Subscriptions off",
+                extra={"member": self.member, "outcome": "off"},
+            )
+            self._open = False
 
     @property
     def connected(self) -> bool:
@@ -56,6 +108,7 @@ class FhirChangeFeed:
     async def changes(self, table: str, after: tuple[datetime, str], limit: int) -> list[ChangeRow]:
         """Resources of `table`'s kind changed after `after` (lastUpdated, id; "" before every
         id), oldest first, each at its latest version."""
+        await self._recheck()
         k = _KINDS[table]
         at, key = after
         params = [

@@ -1,8 +1,10 @@
-"""The event log and the change watermarks in the gateway's own database, and the NOTIFY channel
-that wakes every replica when the log grows."""
+"""The event log and the change watermarks in the gateway's own database, the NOTIFY channel
+that wakes every replica when the log grows, and the one that wakes a member's change watch on
+whichever replica holds it."""
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable, Sequence
 from datetime import datetime
 
@@ -11,6 +13,8 @@ import asyncpg
 from adapters.registry.records import EventRecord, NewEvent
 
 CHANNEL = "alliance_events"
+# Payload: {"alliance": …, "member": …}. A member's source said it changed (a FHIR rest hook).
+WAKE_CHANNEL = "alliance_member_wake"
 
 
 class EventLogUnavailable(Exception):
@@ -75,6 +79,24 @@ async def claim_watches(
     return [r["member"] for r in rows]
 
 
+async def listen_for_wakes(
+    conn: asyncpg.Connection, alliance_id: str, on_wake: Callable[[str], None]
+) -> None:
+    """`on_wake(member)` on this session whenever any replica relays that member's wake-up."""
+
+    def received(_conn: object, _pid: int, _channel: str, payload: str) -> None:
+        try:
+            wake = json.loads(payload)
+        except ValueError:
+            return
+        if isinstance(wake, dict) and wake.get("alliance") == alliance_id:
+            member = wake.get("member")
+            if isinstance(member, str):
+                on_wake(member)
+
+    await conn.add_listener(WAKE_CHANNEL, received)
+
+
 class EventStore:
     def __init__(self, pool: asyncpg.Pool, alliance_id: str) -> None:
         self._pool = pool
@@ -108,6 +130,14 @@ class EventStore:
                        SET updated_at = GREATEST(change_watermark.updated_at, EXCLUDED.updated_at)""",
                     [(self._alliance_id, m, t, at) for m, t, at in watermarks],
                 )
+
+    async def wake_watch(self, member: str) -> None:
+        """Wakes the change watch of `member`, on whichever replica holds it."""
+        payload = json.dumps({"alliance": self._alliance_id, "member": member})
+        try:
+            await self._pool.execute("SELECT pg_notify($1, $2)", WAKE_CHANNEL, payload)
+        except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError, TimeoutError) as e:
+            raise EventLogUnavailable(type(e).__name__) from None
 
     async def after(self, cursor: int, limit: int) -> list[EventRecord]:
         rows = await self._pool.fetch(

@@ -20,7 +20,12 @@ from datetime import datetime, timedelta
 
 import asyncpg
 
-from adapters.registry.events import EventLogUnavailable, EventStore, claim_watches
+from adapters.registry.events import (
+    EventLogUnavailable,
+    EventStore,
+    claim_watches,
+    listen_for_wakes,
+)
 from adapters.sources.errors import SourceError
 from adapters.sources.port import ChangeFeed
 from resolvers import events
@@ -65,11 +70,15 @@ class MemberWatch:
         self._wake = asyncio.Event()
         self._tables: dict[str, _TableState] = {}
 
+    def wake(self) -> None:
+        """Read the member now: its source said it changed."""
+        self._wake.set()
+
     async def run(self) -> None:
         member = self.feed.member
         while True:
             try:
-                triggered = await self.feed.connect(self._wake.set)
+                triggered = await self.feed.connect(self.wake)
                 await self._load_watermarks()
                 log.info(
                     "watching member",
@@ -163,6 +172,7 @@ class ChangeWatcher:
         self._feeds = {f.member: f for f in feeds}
         self._settings = settings
         self._held: dict[str, asyncio.Task[None]] = {}
+        self._watches: dict[str, MemberWatch] = {}
         self._task: asyncio.Task[None] | None = None
 
     @property
@@ -183,6 +193,9 @@ class ChangeWatcher:
             conn: asyncpg.Connection | None = None
             try:
                 conn = await self._connect()
+                # A source's wake-up may reach any replica (a FHIR server's rest hook lands behind
+                # the load balancer): it is relayed here, on the session that holds the watches.
+                await listen_for_wakes(conn, self._alliance_id, self._wake_member)
                 while not conn.is_closed():
                     await self._claim(conn)
                     await asyncio.sleep(self._settings.claim_interval_seconds)
@@ -195,12 +208,18 @@ class ChangeWatcher:
                     conn.terminate()
             await asyncio.sleep(self._settings.claim_interval_seconds)
 
+    def _wake_member(self, member: str) -> None:
+        watch = self._watches.get(member)
+        if watch is not None:
+            watch.wake()
+
     async def _claim(self, conn: asyncpg.Connection) -> None:
         unwatched = [m for m in self._feeds if m not in self._held]
         if not unwatched:
             return
         for member in await claim_watches(conn, self._alliance_id, unwatched):
             watch = MemberWatch(self._feeds[member], self._store, self._settings)
+            self._watches[member] = watch
             self._held[member] = asyncio.create_task(watch.run(), name=f"watch {member}")
 
     async def _release_all(self) -> None:
@@ -211,3 +230,4 @@ class ChangeWatcher:
             with contextlib.suppress(asyncio.CancelledError):
                 await task
         self._held.clear()
+        self._watches.clear()
