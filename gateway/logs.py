@@ -100,3 +100,7 @@ def configure_logging(level: int = logging.INFO) -> None:
         access.removeHandler(old)
     access.addHandler(_json_handler(sys.stdout))
     access.propagate = False
+    # httpx logs each request's full URL at INFO: a FHIR search's query names a patient's
+    # pseudonym. The FHIR adapter's own spans and logs say what operations need.
+    for library in ("httpx", "httpcore"):
+        logging.getLogger(library).setLevel(max(level, logging.WARNING))

@@ -28,7 +28,12 @@ def test_demo_json_lists_members_and_tokens(demo_env: Demo) -> None:
     members = info["members"]
     assert len(members) >= 7
     assert {m["role"] for m in members} == {"LEAD", "BACKBONE", "MEMBER"}
-    assert all({"code", "name", "role", "database", "dsn"} <= m.keys() for m in members)
+    assert all(
+        {"code", "name", "role", "kind"} <= m.keys()
+        and ({"base_url"} if m["kind"] == "fhir" else {"database", "dsn"}) <= m.keys()
+        for m in members
+    )
+    assert {m["kind"] for m in members} >= {"postgres", "fhir"}
     tokens = info["tokens"]
     assert {t["role"] for t in tokens} == ROLES
     for member in members:

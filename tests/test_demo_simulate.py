@@ -53,7 +53,8 @@ ID_LIKE = re.compile(r"\d{17}[\dX]")
 HEX64 = re.compile(r"[0-9a-f]{64}")
 HAN = re.compile(r"[\u4e00-\u9fff]")
 LOG_LINE = re.compile(
-    r"^simulated [A-Z0-9]+ (referral|consultation_report|consultation|test_result) \d+ [A-Z_]+$"
+    r"^simulated [A-Z0-9]+ (referral|consultation_report|consultation|test_result) "
+    r"(\d+|[0-9a-f-]{36}) [A-Z_]+$"  # a row id, or a FHIR server's
 )
 STEPS = {"INITIATED": {"ACCEPTED", "REJECTED"}, "ACCEPTED": {"ARRIVED"}, "ARRIVED": {"COMPLETED"}}
 
@@ -84,7 +85,7 @@ async def fetch(member: SimulatedMember, sql: str, *args: Any) -> list[dict[str,
         await conn.close()
 
 
-async def row_of(member: SimulatedMember, table: str, row_id: int) -> dict[str, Any]:
+async def row_of(member: SimulatedMember, table: str, row_id: int | str) -> dict[str, Any]:
     t = member.columns[table]
     key = "consultation_id" if table == "consultation_report" else "id"
     rows = await fetch(
@@ -109,11 +110,14 @@ def test_the_simulation_is_the_demos_members_credentials_and_patients(
     demo_env: Demo, settings: Settings
 ) -> None:
     sim = Simulation.from_settings(settings)
-    # The hospitals whose exchange database is PostgreSQL (not the demo's MariaDB one, if any).
-    listed = [m for m in demo_env.info["members"] if m["kind"] == "postgres"]
+    # The hospitals whose exchange database is PostgreSQL and the FHIR one (not the demo's
+    # MariaDB one, if any).
+    listed = [m for m in demo_env.info["members"] if m["kind"] in ("postgres", "fhir")]
     assert [m.code for m in sim.members] == [m["code"] for m in listed]
-    # Each hospital's systems write with that hospital's own credentials.
-    assert [m.dsn for m in sim.members] == [m["dsn"] for m in listed]
+    # Each hospital's systems write with that hospital's own credentials, or to its FHIR server.
+    assert [m.dsn or m.base_url for m in sim.members] == [
+        m.get("dsn") or m["base_url"] for m in listed
+    ]
     assert sim.member("LYZG").hospital == da.SyntheticHospital("LYZG", "GRADE_3A", "LEAD")
     assert sim.member("LHRH").columns["referral"].col("created_at") == '"cjsj"'
     assert sim.member("LHZY").columns["referral"].col("created_at") == '"created_at"'
@@ -511,7 +515,7 @@ async def test_simulate_activity_takes_the_demo_configuration(
     # nothing lands in the shared databases.
     async with simulate_activity(settings, 60.0, rng=random.Random(1)) as loop:
         assert [m.code for m in loop.simulation.members] == [
-            m["code"] for m in demo_env.info["members"] if m["kind"] == "postgres"
+            m["code"] for m in demo_env.info["members"] if m["kind"] in ("postgres", "fhir")
         ]
     assert loop.writes == 0 and loop.failures == 0
     with pytest.raises(ValueError):
@@ -591,10 +595,10 @@ async def test_the_demo_command_simulates_while_serving_and_stops_on_ctrl_c(
         sim = Simulation.from_settings(load_settings(data_dir / "alliance.toml"))
         for entry in simulated():
             table = entry["message"].split()[2]
-            if table in ("referral", "test_result"):
-                row = await row_of(
-                    sim.member(entry["member"]), table, int(entry["message"].split()[3])
-                )
+            member = sim.member(entry["member"])
+            # The FHIR hospital's writes are checked in tests/test_demo_fhir_member.py.
+            if table in ("referral", "test_result") and member.kind == "postgres":
+                row = await row_of(member, table, int(entry["message"].split()[3]))
                 assert sim.patient_of(row["patient_pseudonym"]) is not None
                 assert row["version"] == entry["version"]
     finally:

@@ -1,5 +1,6 @@
 """Round trips per request stay O(1) per member, and no raw resident ID reaches a log line, the
-audit trail or a response. Round trips are counted at asyncpg's pool, under the real app."""
+audit trail or a response. Round trips are counted at asyncpg's pool, aiomysql's cursor and httpx's
+client (the demo's FHIR hospital), under the real app."""
 
 from __future__ import annotations
 
@@ -9,6 +10,7 @@ from collections.abc import Iterator
 
 import aiomysql
 import asyncpg
+import httpx
 import pytest
 
 from tests.conftest import Api, Demo, error_codes
@@ -38,7 +40,22 @@ def round_trips(monkeypatch: pytest.MonkeyPatch) -> Iterator[Counter[str]]:
         return await _original(self, query, args)
 
     monkeypatch.setattr(aiomysql.Cursor, "execute", counting_execute)
+    # And through httpx, for the demo's FHIR hospital: counted by its service base.
+    send = httpx.AsyncClient.send
+
+    async def counting_send(
+        self: httpx.AsyncClient, request: httpx.Request, *args: object, _original=send, **kw: object
+    ) -> httpx.Response:
+        counts[f"{request.url.scheme}://{request.url.netloc.decode()}/fhir"] += 1
+        return await _original(self, request, *args, **kw)
+
+    monkeypatch.setattr(httpx.AsyncClient, "send", counting_send)
     yield counts
+
+
+def _source(member: dict[str, str]) -> str:
+    """Where a demo member's round trips are counted: its database, or its FHIR service base."""
+    return member.get("database") or member["base_url"]
 
 
 def _database(pool: asyncpg.Pool) -> str:
@@ -56,7 +73,7 @@ async def test_a_page_costs_one_round_trip_per_member_and_one_to_the_registry(
         member="LHZX",
     )
     assert len(body["data"]["referrals"]["edges"]) == 50
-    members = {m["database"] for m in demo_env.info["members"]}
+    members = {_source(m) for m in demo_env.info["members"]}
     assert {db for db in round_trips if db in members} == members
     assert all(round_trips[db] == 1 for db in members), round_trips
     # The registry: the page's hospitals in one query, and the audit entry written at the end.
@@ -73,7 +90,7 @@ async def test_consultation_reports_are_batched_per_member(
     )
     edges = body["data"]["consultations"]["edges"]
     assert len(edges) == 50 and all(e["node"]["report"] for e in edges)
-    owners = {m["database"] for m in demo_env.info["members"]}
+    owners = {_source(m) for m in demo_env.info["members"]}
     # One page query per member, plus one report lookup per member that owns a row on the page.
     assert all(round_trips[db] <= 2 for db in owners), round_trips
 

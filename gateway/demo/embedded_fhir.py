@@ -22,8 +22,9 @@ def _executable() -> str:
 
 
 class EmbeddedFhir:
-    """One sekmet server over `data_dir`. A later run over the same directory keeps its port while
-    the port is free, so that a configuration written earlier still names the right server."""
+    """One sekmet server over `data_dir`. A later run over the same directory reuses the server
+    while it still answers on its port, or starts one on that port while it is free, so that a
+    configuration written earlier still names the right server."""
 
     def __init__(
         self, data_dir: Path, port: int | None = None, settings: dict[str, Any] | None = None
@@ -32,8 +33,7 @@ class EmbeddedFhir:
         self.data_dir.mkdir(parents=True, exist_ok=True)
         self._state_file = self.data_dir / "port.json"
         earlier = json.loads(self._state_file.read_text()) if self._state_file.exists() else {}
-        known = earlier.get("port")
-        self.port: int = port or (known if known and port_free(known) else free_port())
+        self.port: int = port or earlier.get("port") or free_port()
         self.process: subprocess.Popen[bytes] | None = None
         self.config = self.data_dir / "settings.yaml"
         # sekmet's own settings over ours (its server_auth, for a server that wants credentials).
@@ -62,28 +62,36 @@ class EmbeddedFhir:
         self.config.write_text(json.dumps(settings))
         self._state_file.write_text(json.dumps({"port": self.port}))
 
+    async def _answers(self, http: httpx.AsyncClient) -> bool:
+        try:
+            return (await http.get(f"{self.base_url}/metadata")).status_code == 200
+        except httpx.HTTPError:
+            return False
+
     async def start(self) -> None:
-        self._write_config()
-        with self.log.open("ab") as log:
-            self.process = subprocess.Popen(
-                [_executable(), "serve", "--config", str(self.config)],
-                cwd=self.data_dir,
-                stdout=log,
-                stderr=subprocess.STDOUT,
-            )
-        async with httpx.AsyncClient(timeout=1.0) as http:
+        async with httpx.AsyncClient(timeout=2.0) as http:
+            if not port_free(self.port):
+                if await self._answers(http):
+                    return  # an earlier run's server over this directory, still serving
+                self.port = free_port()
+            self._write_config()
+            with self.log.open("ab") as log:
+                self.process = subprocess.Popen(
+                    [_executable(), "serve", "--config", str(self.config)],
+                    cwd=self.data_dir,
+                    stdout=log,
+                    stderr=subprocess.STDOUT,
+                )
             for _ in range(300):
                 if self.process.poll() is not None:
                     raise RuntimeError(f"the FHIR server exited; see {self.log}")
-                try:
-                    if (await http.get(f"{self.base_url}/metadata")).status_code == 200:
-                        return
-                except httpx.HTTPError:
-                    pass
+                if await self._answers(http):
+                    return
                 await asyncio.sleep(0.1)
         raise RuntimeError(f"the FHIR server did not start; see {self.log}")
 
     def stop(self) -> None:
+        """Stops the server this object started (not an earlier run's, which it only reused)."""
         if self.process is not None and self.process.poll() is None:
             self.process.terminate()
             try:

@@ -36,8 +36,10 @@ from gateway.demo.activity import (
     seed_activity_mysql,
     synthetic_patients,
 )
+from gateway.demo.embedded_fhir import EmbeddedFhir
 from gateway.demo.embedded_mariadb import INSTALL_HINT, EmbeddedMariaDB, binaries
 from gateway.demo.embedded_postgres import EmbeddedPostgres
+from gateway.demo.fhir_seed import seed_activity_fhir
 from resolvers import clock
 from resolvers.agreements import term_end
 from resolvers.principal import Purpose, Role
@@ -55,6 +57,9 @@ _PATIENT_SEED = 20261122
 # The hospital whose exchange database is MariaDB (the mysql adapter) when MariaDB's server is
 # installed here; PostgreSQL otherwise, as every other one.
 MARIADB_MEMBER = "LHYZ3"
+# The hospital whose source is an HL7 FHIR R4 server (the fhir adapter), always: the demo runs its
+# own (sekmet-fhir, a Python package of the demo extra).
+FHIR_MEMBER = "LHRM2"
 
 
 def demo_patients(hospitals: Sequence[SyntheticHospital]) -> list[SyntheticPatient]:
@@ -87,6 +92,10 @@ class DemoPaths:
     @property
     def mariadb(self) -> Path:
         return self.root / "mariadb"
+
+    @property
+    def fhir(self) -> Path:
+        return self.root / "fhir"
 
 
 def _load_or_create_secrets(paths: DemoPaths, hospitals: list[HospitalRecord]) -> dict[str, str]:
@@ -254,7 +263,7 @@ def _write_config(
             {
                 "code": m["code"],
                 **({"kind": m["kind"]} if m["kind"] != "postgres" else {}),
-                "dsn": m["dsn"],
+                **({"base_url": m["base_url"]} if m["kind"] == "fhir" else {"dsn": m["dsn"]}),
                 **({"columns": m["columns"]} if m.get("columns") else {}),
             }
             for m in members
@@ -272,6 +281,15 @@ class PreparedDemo:
     embedded: EmbeddedPostgres | None
     # The MariaDB server of MARIADB_MEMBER's exchange database; None when MariaDB is not installed.
     mariadb: EmbeddedMariaDB | None = None
+    # The FHIR server of FHIR_MEMBER.
+    fhir: EmbeddedFhir | None = None
+
+
+async def _start_fhir(paths: DemoPaths) -> EmbeddedFhir:
+    server = EmbeddedFhir(paths.fhir)
+    await server.start()
+    atexit.register(server.stop)
+    return server
 
 
 async def _start_mariadb(paths: DemoPaths) -> EmbeddedMariaDB:
@@ -360,6 +378,7 @@ async def prepare(
     log.info("demo registry %s", "seeded" if seeded else "reused")
 
     mariadb = await _start_mariadb(paths) if binaries() is not None else None
+    fhir = await _start_fhir(paths)
     today = clock.today()
     roles_of = {m.code: m.role for m in demo_data.demo_members(today)}
     synthetic = [
@@ -371,6 +390,19 @@ async def prepare(
     for index, hospital in enumerate(synthetic):
         role = _exchange_role(hospital.code)
         renamed = RENAMED_COLUMNS.get(hospital.code, {})
+        if hospital.code == FHIR_MEMBER:
+            await seed_activity_fhir(
+                fhir.base_url, hospital, synthetic, patients, linkage_key.encode(), today, index
+            )
+            members.append(
+                {
+                    "code": hospital.code,
+                    "role": hospital.role,
+                    "kind": "fhir",
+                    "base_url": fhir.base_url,
+                }
+            )
+            continue
         if mariadb is not None and hospital.code == MARIADB_MEMBER:
             dsn = await _seed_on_mariadb(
                 mariadb, role, passwords[role], hospital, synthetic, patients, linkage_key, index
@@ -425,8 +457,11 @@ async def prepare(
                 "name": names[m["code"]],
                 "role": m["role"],
                 "kind": m["kind"],
-                "database": m["database"],
-                "dsn": m["dsn"],
+                **(
+                    {"base_url": m["base_url"]}
+                    if m["kind"] == "fhir"
+                    else {"database": m["database"], "dsn": m["dsn"]}
+                ),
             }
             for m in members
         ],
@@ -436,8 +471,16 @@ async def prepare(
     paths.demo_json.write_text(json.dumps(demo, ensure_ascii=False, indent=2), encoding="utf-8")
     paths.demo_json.chmod(0o600)
     print(_mariadb_note(mariadb, names))
+    print(
+        f"{FHIR_MEMBER} ({names[FHIR_MEMBER]}) is served from an HL7 FHIR R4 server (kind fhir, "
+        f"sekmet-fhir) at {fhir.base_url}, data in {fhir.data_dir}."
+    )
     return PreparedDemo(
-        paths=paths, registry_dsn=own_registry_dsn, embedded=embedded, mariadb=mariadb
+        paths=paths,
+        registry_dsn=own_registry_dsn,
+        embedded=embedded,
+        mariadb=mariadb,
+        fhir=fhir,
     )
 
 
@@ -450,5 +493,5 @@ def _mariadb_note(server: EmbeddedMariaDB | None, names: dict[str, str]) -> str:
         )
     return (
         f"{MARIADB_MEMBER} ({names[MARIADB_MEMBER]}) is served from MariaDB (kind mysql) on "
-        f"127.0.0.1:{server.port}, data in {server.data_dir}; every other hospital from PostgreSQL."
+        f"127.0.0.1:{server.port}, data in {server.data_dir}."
     )

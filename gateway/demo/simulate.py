@@ -1,6 +1,7 @@
 """Live traffic for the demo (`alliance-gateway demo --simulate-activity`): while the gateway
 serves, the demo hospitals' own systems (HIS, LIS) keep working, and every few seconds one of them
-writes straight into an exchange database (前置机): a new referral, a step of one, a consultation
+writes straight into an exchange database (前置机), or, for the hospital whose source is FHIR, to
+its FHIR server (gateway/demo/fhir_system.py): a new referral, a step of one, a consultation
 request, a consultation report or a new result. Subscribers of the gateway then see traffic that
 did not come through it, found by the change watcher.
 
@@ -28,9 +29,11 @@ from typing import Any, NamedTuple, Self
 import asyncpg
 
 from adapters.exchange.columns import ColumnMap, Table, quote
+from adapters.fhir import mapping
 from gateway.demo import activity
 from gateway.demo import data as demo_data
 from gateway.demo.activity import CST, SyntheticHospital, SyntheticPatient
+from gateway.demo.fhir_system import FhirSystem, FhirWriteError
 from gateway.demo.provision import demo_patients
 from gateway.settings import Settings
 from resolvers import clock
@@ -64,11 +67,14 @@ WEIGHTS: dict[Kind, float] = {
 
 @dataclass(frozen=True)
 class SimulatedMember:
-    """A demo hospital as its own systems see it: its exchange database and column names."""
+    """A demo hospital as its own systems see it: its exchange database and column names, or
+    (kind "fhir") its FHIR server."""
 
     hospital: SyntheticHospital
     dsn: str
     columns: ColumnMap
+    kind: str = "postgres"
+    base_url: str = ""
 
     @property
     def code(self) -> str:
@@ -79,7 +85,7 @@ class RowRef(NamedTuple):
     """A row in one member's exchange database."""
 
     member: str
-    row_id: int
+    row_id: int | str  # a FHIR server's ids are strings
 
 
 @dataclass(frozen=True)
@@ -87,7 +93,7 @@ class SimulatedWrite:
     kind: Kind
     member: str  # whose exchange database holds the row
     table: str
-    row_id: int  # for a report, the consultation's id (the report's key)
+    row_id: int | str  # for a report, the consultation's id (the report's key)
     version: int
     status: str  # a result has no status: its category, LAB or EXAM
     by: str  # whose systems wrote it: the invited hospital, for a report
@@ -121,12 +127,16 @@ class Simulation:
         if settings.linkage_key is None:
             raise ValueError("the configuration has no linkage key: it is not the demo's")
         hospitals = _demo_hospitals([m.code for m in settings.members], today or clock.today())
-        # The hospitals' systems write with asyncpg: those whose exchange database is PostgreSQL.
+        # The hospitals whose exchange database is PostgreSQL, and the one whose source is FHIR.
         # (The MariaDB one, when the demo has it, is written to only by the gateway.)
         members = [
             SimulatedMember(hospitals[m.code], m.resolved_dsn(), ColumnMap(m.columns))
-            for m in settings.members
             if m.kind == "postgres"
+            else SimulatedMember(
+                hospitals[m.code], "", ColumnMap({}), kind="fhir", base_url=m.base_url or ""
+            )
+            for m in settings.members
+            if m.kind in ("postgres", "fhir")
         ]
         return cls(
             members=members,
@@ -222,6 +232,41 @@ async def _connect(member: SimulatedMember, seconds: float) -> AsyncIterator[asy
         await conn.close()
 
 
+@asynccontextmanager
+async def _fhir(member: SimulatedMember, seconds: float) -> AsyncIterator[FhirSystem]:
+    """The hospital's integration engine. Failures become WriteFailed, as for a database."""
+    try:
+        async with FhirSystem(member.base_url, seconds) as fhir:
+            yield fhir
+    except FhirWriteError as e:
+        raise WriteFailed(member.code, e.error) from e
+    except mapping.Malformed as e:
+        raise WriteFailed(member.code, "off the mapping") from e
+
+
+_OPEN_REFERRALS = ",".join(f"{mapping.STATUS}|{s}" for s in activity.OPEN_REFERRAL)
+_OPEN_CONSULTATIONS = ",".join(
+    f"{mapping.CONSULTATION_STATUS}|{s}" for s in activity.OPEN_CONSULTATION
+)
+_REFERRAL_CATEGORY = f"{mapping.SNOMED}|{mapping.REFERRAL_CATEGORY['code']}"
+_CONSULTATION_CATEGORY = f"{mapping.SNOMED}|{mapping.CONSULTATION_CATEGORY['code']}"
+
+
+def _fhir_recent(
+    category: str, statuses: str, target: RowRef | None, party: str
+) -> list[tuple[str, str]]:
+    """Search parameters: the target, or the most recent open ones `party` takes part in."""
+    params = [("category", category), ("_tag", statuses)]
+    if target is not None:
+        return [*params, ("_id", str(target.row_id))]
+    return [
+        *params,
+        ("_tag", f"{mapping.PARTY}|{party}"),
+        ("_sort", "-authored"),
+        ("_count", str(3 * RECENT)),
+    ]
+
+
 # -- the five kinds of write -------------------------------------------------------------------
 
 
@@ -235,6 +280,12 @@ class _Tick:
 
     def connect(self, member: SimulatedMember) -> AbstractAsyncContextManager[asyncpg.Connection]:
         return _connect(member, self.simulation.timeout_seconds)
+
+    def fhir(self, member: SimulatedMember) -> AbstractAsyncContextManager[FhirSystem]:
+        return _fhir(member, self.simulation.timeout_seconds)
+
+    def wrote_row(self, kind: Kind, member: str, table: str, row: Any) -> SimulatedWrite:
+        return SimulatedWrite(kind, member, table, row.id, row.version, row.status, self.actor.code)
 
     def wrote(
         self, kind: Kind, member: str, table: str, rec: asyncpg.Record | Mapping[str, Any]
@@ -252,13 +303,40 @@ async def _new_referral(tick: _Tick) -> SimulatedWrite | None:
     )
     if row is None:
         return None
+    if me.kind == "fhir":
+        async with tick.fhir(me) as fhir:
+            created = await fhir.create(mapping.referral_resource({**row, "created_at": tick.now}))
+            return tick.wrote_row(Kind.REFERRAL, me.code, "referral", mapping.referral_row(created))
     async with tick.connect(me) as conn, conn.transaction():
         rec = await _insert(conn, me.columns["referral"], row, _RETURNING)
     return tick.wrote(Kind.REFERRAL, me.code, "referral", rec)
 
 
+async def _step_referral_fhir(tick: _Tick) -> SimulatedWrite | None:
+    me = tick.actor
+    async with tick.fhir(me) as fhir:
+        params = _fhir_recent(_REFERRAL_CATEGORY, _OPEN_REFERRALS, tick.target, me.code)
+        found = [mapping.referral_row(r) for r in await fhir.search("ServiceRequest", params)]
+        mine = [r for r in found if tick.target is not None or r.from_hospital == me.code]
+        if not mine:
+            return None
+        row = tick.rng.choice(mine[:RECENT])
+        values = mapping.referral_values(row)
+        changes = activity.referral_step(tick.rng, values, tick.now)
+        if changes is None:
+            return None
+        resource = mapping.referral_resource({**values, **changes}, key=row.id)
+        updated = await fhir.replace(resource, row.version)
+        if updated is None:
+            return None
+        moved = mapping.referral_row(updated)
+    return tick.wrote_row(Kind.REFERRAL_STEP, me.code, "referral", moved)
+
+
 async def _step_referral(tick: _Tick) -> SimulatedWrite | None:
     me = tick.actor
+    if me.kind == "fhir":
+        return await _step_referral_fhir(tick)
     t = me.columns["referral"]
     where = f"{t.col('status')} = ANY($1::text[]) AND "
     if tick.target is not None:
@@ -291,6 +369,11 @@ async def _new_consultation(tick: _Tick) -> SimulatedWrite | None:
     )
     if row is None:
         return None
+    if me.kind == "fhir":
+        async with tick.fhir(me) as fhir:
+            resource = mapping.consultation_resource({**row, "created_at": tick.now})
+            created = mapping.consultation_row(await fhir.create(resource))
+            return tick.wrote_row(Kind.CONSULTATION, me.code, "consultation", created)
     async with tick.connect(me) as conn, conn.transaction():
         rec = await _insert(conn, me.columns["consultation"], row, _RETURNING)
     return tick.wrote(Kind.CONSULTATION, me.code, "consultation", rec)
@@ -326,11 +409,72 @@ async def _find_unreported(tick: _Tick) -> tuple[SimulatedMember, dict[str, Any]
         tick.rng.shuffle(holders)
         key = tick.actor.code
     for holder in holders:
-        async with tick.connect(holder) as conn:
-            candidates = await conn.fetch(_unreported(holder, tick.target is not None), open_, key)
+        if holder.kind == "fhir":
+            candidates = await _unreported_fhir(tick, holder)
+        else:
+            async with tick.connect(holder) as conn:
+                sql = _unreported(holder, tick.target is not None)
+                candidates = [dict(r) for r in await conn.fetch(sql, open_, key)]
         if candidates:
-            return holder, dict(tick.rng.choice(candidates))
+            return holder, tick.rng.choice(candidates)
     return None
+
+
+async def _unreported_fhir(tick: _Tick, holder: SimulatedMember) -> list[dict[str, Any]]:
+    """Open consultations at a FHIR holder without a report (the reports come along by
+    _revinclude): the target, or recent ones invited to the actor."""
+    params = _fhir_recent(_CONSULTATION_CATEGORY, _OPEN_CONSULTATIONS, tick.target, tick.actor.code)
+    async with tick.fhir(holder) as fhir:
+        found = await fhir.search(
+            "ServiceRequest", [*params, ("_revinclude", "DiagnosticReport:based-on")]
+        )
+    reported = {
+        mapping.report_row(r).consultation_id
+        for r in found
+        if r.get("resourceType") == "DiagnosticReport"
+    }
+    rows = [mapping.consultation_row(r) for r in found if r.get("resourceType") == "ServiceRequest"]
+    return [
+        mapping.consultation_values(r)
+        for r in rows
+        if r.id not in reported
+        and (tick.target is not None or r.invited_hospital == tick.actor.code)
+    ][:RECENT]
+
+
+async def _report_fhir(
+    tick: _Tick, holder: SimulatedMember, row: dict[str, Any], changes: dict[str, Any], report: Any
+) -> SimulatedWrite | None:
+    """The opinion and the consultation's move to REPORTED in one transaction, at the version
+    read."""
+    resource = mapping.consultation_resource({**row, **changes}, key=row["id"])
+    issued = {"expert_name": report["expert_name"], "opinion": report["opinion"]}
+    entries = [
+        {
+            "resource": resource,
+            "request": {
+                "method": "PUT",
+                "url": f"ServiceRequest/{row['id']}",
+                "ifMatch": f'W/"{row["version"]}"',
+            },
+        },
+        {
+            "resource": mapping.report_resource(issued, row, tick.now),
+            "request": {"method": "POST", "url": "DiagnosticReport"},
+        },
+    ]
+    async with tick.fhir(holder) as fhir:
+        if not await fhir.transaction(entries):
+            return None
+    return SimulatedWrite(
+        Kind.REPORT,
+        holder.code,
+        "consultation_report",
+        row["id"],
+        1,
+        "REPORTED",
+        row["invited_hospital"],
+    )
 
 
 async def _report(tick: _Tick) -> SimulatedWrite | None:
@@ -346,6 +490,8 @@ async def _report(tick: _Tick) -> SimulatedWrite | None:
         "expert_title": report["expert_title"],
         "scheduled_at": row["scheduled_at"] or tick.now,
     }
+    if holder.kind == "fhir":
+        return await _report_fhir(tick, holder, row, changes, report)
     t, r = holder.columns["consultation"], holder.columns["consultation_report"]
     values = {
         "consultation_id": row["id"],
@@ -374,6 +520,13 @@ async def _new_result(tick: _Tick) -> SimulatedWrite | None:
     row = activity.new_result(tick.rng, me.code, sim.patients, sim.linkage_key, tick.now)
     if row is None:
         return None
+    if me.kind == "fhir":
+        async with tick.fhir(me) as fhir:
+            created = await fhir.create(mapping.result_resource(row, me.code))
+            result = mapping.result_row(created)
+        return SimulatedWrite(
+            Kind.RESULT, me.code, "test_result", result.id, result.version, result.category, me.code
+        )
     async with tick.connect(me) as conn, conn.transaction():
         rec = await _insert(conn, me.columns["test_result"], row, ("id", "version", "category"))
     return tick.wrote(Kind.RESULT, me.code, "test_result", {**dict(rec), "status": rec["category"]})
@@ -429,7 +582,7 @@ async def simulate_once(
         write = await _WRITERS[each](tick)
         if write is not None:
             log.info(
-                "simulated %s %s %d %s",
+                "simulated %s %s %s %s",
                 write.member,
                 write.table,
                 write.row_id,

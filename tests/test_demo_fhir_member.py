@@ -1,0 +1,267 @@
+"""The demo's FHIR hospital (FHIR_MEMBER, served by the fhir adapter from the demo's own sekmet-fhir
+server, seeded with the same kind of synthetic activity) is one member like the others: its
+referrals, consultations and test results are merged with the PostgreSQL hospitals' in one stable
+order across pages; a clinician elsewhere records a recognition decision on one of its results; a
+referral created through the gateway is stored there once however often it is retried; and
+`--simulate-activity` writes to it as its integration engine would, each write becoming an event.
+
+Run: uv run pytest tests/test_demo_fhir_member.py -s"""
+
+from __future__ import annotations
+
+import logging
+import random
+import time
+from typing import Any
+
+import asyncpg
+import httpx
+import pytest
+
+from adapters.fhir import mapping
+from gateway.app import create_app
+from gateway.demo.provision import FHIR_MEMBER
+from gateway.demo.simulate import Kind, Simulation, simulate_once
+from gateway.logs import configure_logging
+from gateway.settings import Settings, load_settings
+from resolvers import global_ids
+from tests.conftest import Api, Demo, serving
+from tests.events_client import next_event, subscribed, watching
+from tests.test_events import latest_cursor
+from tests.test_referrals import new_referral, resident_id
+
+
+@pytest.fixture(scope="module")
+def fhir_member(demo_env: Demo) -> dict[str, Any]:
+    member = next(m for m in demo_env.info["members"] if m["code"] == FHIR_MEMBER)
+    assert member["kind"] == "fhir" and member["base_url"].startswith("http://127.0.0.1:")
+    assert "dsn" not in member, "a FHIR hospital has a base URL, not a database"
+    return member
+
+
+@pytest.fixture(scope="module")
+def settings(demo_env: Demo) -> Settings:
+    return load_settings(demo_env.root / "alliance.toml")
+
+
+async def _search(member: dict[str, Any], resource: str, **params: str) -> dict[str, Any]:
+    """The server, read as the hospital's own systems read it."""
+    async with httpx.AsyncClient(timeout=10) as http:
+        answer = await http.get(f"{member['base_url']}/{resource}", params=params)
+    assert answer.status_code == 200, answer.text
+    bundle: dict[str, Any] = answer.json()
+    return bundle
+
+
+def _member_of(global_id: str, type_name: str) -> str:
+    return global_ids.decode_member_key(global_id, type_name)[0]
+
+
+LISTS = {
+    "referrals": ("Referral", "createdAt", "fromHospital { code } toHospital { code }"),
+    "consultations": (
+        "Consultation",
+        "requestedAt",
+        "requestingHospital { code } invitedHospital { code }",
+    ),
+}
+
+
+async def _all_pages(api: Api, field: str, first: int) -> tuple[list[dict[str, Any]], int]:
+    _, sort, parties = LISTS[field]
+    query = f"""query($first: Int, $after: String) {{ {field}(
+        filter: {{hospital: "{FHIR_MEMBER}"}}, first: $first, after: $after) {{ totalCount
+        edges {{ node {{ id {sort} {parties} }} }} pageInfo {{ hasNextPage endCursor }} }} }}"""
+    nodes: list[dict[str, Any]] = []
+    after = None
+    while True:
+        body = await api.run(query, {"first": first, "after": after}, role="SECRETARIAT")
+        assert "errors" not in body, body["errors"]
+        page = body["data"][field]
+        nodes += [e["node"] for e in page["edges"]]
+        if not page["pageInfo"]["hasNextPage"]:
+            return nodes, page["totalCount"]
+        after = page["pageInfo"]["endCursor"]
+
+
+@pytest.mark.parametrize("field", sorted(LISTS))
+async def test_its_records_are_merged_in_one_stable_order(
+    api: Api, field: str, fhir_member: dict[str, Any]
+) -> None:
+    type_name, sort, _ = LISTS[field]
+    nodes, total = await _all_pages(api, field, first=37)
+    ids = [n["id"] for n in nodes]
+    assert len(ids) == len(set(ids)) == total, "pages never skip or repeat"
+    owners = {_member_of(i, type_name) for i in ids}
+    assert FHIR_MEMBER in owners, "its own, read from FHIR"
+    if field == "referrals":
+        assert len(owners) >= 2, "and the others' about it, merged"
+    times = [n[sort] for n in nodes]
+    assert times == sorted(times, reverse=True)
+    again, _ = await _all_pages(api, field, first=100)
+    assert [n["id"] for n in again] == ids, "the same order whatever the page size"
+
+
+async def test_a_clinician_decides_on_a_result_that_came_from_fhir(
+    api: Api, demo_env: Demo
+) -> None:
+    patient = next(
+        p
+        for p in demo_env.info["sample_patients"]
+        if FHIR_MEMBER in p["members"] and len(p["members"]) >= 2
+    )
+    reader = next(m for m in patient["members"] if m != FHIR_MEMBER)
+    query = """query($p: String!, $after: String) { testResults(patient: {residentId: $p},
+        first: 9, after: $after) { edges { node { id performedAt item { loinc } performer { code } } }
+        pageInfo { hasNextPage endCursor } } }"""
+    nodes: list[dict[str, Any]] = []
+    after = None
+    while True:
+        body = await api.run(
+            query, {"p": patient["resident_id"], "after": after}, role="CLINICIAN", member=reader
+        )
+        assert "errors" not in body, body["errors"]
+        page = body["data"]["testResults"]
+        nodes += [e["node"] for e in page["edges"]]
+        if not page["pageInfo"]["hasNextPage"]:
+            break
+        after = page["pageInfo"]["endCursor"]
+    performers = {n["performer"]["code"] for n in nodes}
+    assert FHIR_MEMBER in performers and len(performers) >= 2
+    assert len({n["id"] for n in nodes}) == len(nodes)
+    times = [n["performedAt"] for n in nodes]
+    assert times == sorted(times, reverse=True)
+
+    from_fhir = next(
+        n for n in nodes if n["performer"]["code"] == FHIR_MEMBER and n["item"]["loinc"]
+    )
+    decided = await api.run(
+        """mutation($input: RecordRecognitionDecisionInput!) {
+          recordRecognitionDecision(input: $input) { decision { decision result { id } } } }""",
+        {
+            "input": {
+                "resultId": from_fhir["id"],
+                "decision": "DECLINED",
+                "reason": "CONDITION_CHANGED",
+                "note": "病情变化，需复查",
+            }
+        },
+        role="CLINICIAN",
+        member=reader,
+    )
+    assert "errors" not in decided, decided["errors"]
+    decision = decided["data"]["recordRecognitionDecision"]["decision"]
+    assert decision == {"decision": "DECLINED", "result": {"id": from_fhir["id"]}}
+
+
+CREATE = """mutation($input: CreateReferralInput!) { createReferral(input: $input) {
+  referral { id status fromHospital { code } } } }"""
+
+
+async def test_a_referral_through_the_gateway_is_stored_there_once_when_retried(
+    api: Api, fhir_member: dict[str, Any]
+) -> None:
+    key = f"retry-{time.time_ns()}"
+    referral = new_referral(
+        idempotencyKey=key, patient={"residentId": resident_id(4343), "sex": "MALE", "age": 66}
+    )
+    answers = [
+        await api.run(CREATE, {"input": referral}, role="CLINICIAN", member=FHIR_MEMBER)
+        for _ in range(3)
+    ]
+    assert all("errors" not in a for a in answers), answers
+    ids = {a["data"]["createReferral"]["referral"]["id"] for a in answers}
+    assert len(ids) == 1 and _member_of(ids.pop(), "Referral") == FHIR_MEMBER
+    stored = await _search(fhir_member, "ServiceRequest", identifier=f"{mapping.IDEMPOTENCY}|{key}")
+    assert len(stored.get("entry") or ()) == 1
+
+
+async def test_the_simulated_hospital_writes_to_its_fhir_server(
+    settings: Settings, fhir_member: dict[str, Any]
+) -> None:
+    sim = Simulation.from_settings(settings)
+    member = sim.member(FHIR_MEMBER)
+    assert (member.kind, member.base_url) == ("fhir", fhir_member["base_url"])
+    made = await simulate_once(sim, random.Random(3), member=FHIR_MEMBER, kind=Kind.REFERRAL)
+    assert made is not None and (made.version, made.status) == (1, "INITIATED")
+    stored = await _search(fhir_member, "ServiceRequest", _id=str(made.row_id))
+    row = mapping.referral_row(stored["entry"][0]["resource"])
+    assert row.from_hospital == FHIR_MEMBER and row.status == "INITIATED"
+    assert sim.patient_of(row.patient_pseudonym) is not None, "one of the demo's patients"
+
+    rng = random.Random(5)
+    statuses = []
+    while (
+        step := await simulate_once(sim, rng, kind=Kind.REFERRAL_STEP, target=made.ref)
+    ) is not None:
+        statuses.append(step.status)
+        stored = await _search(fhir_member, "ServiceRequest", _id=str(made.row_id))
+        assert mapping.referral_row(stored["entry"][0]["resource"]).version == step.version
+    assert statuses in (["REJECTED"], ["ACCEPTED", "ARRIVED", "COMPLETED"])
+
+    result = await simulate_once(sim, random.Random(7), member=FHIR_MEMBER, kind=Kind.RESULT)
+    assert result is not None and result.status in ("LAB", "EXAM")
+    stored = await _search(fhir_member, "Observation", _id=str(result.row_id))
+    assert mapping.result_row(stored["entry"][0]["resource"]).id == result.row_id
+
+
+async def test_a_consultation_it_holds_is_reported_by_the_invited_hospital(
+    settings: Settings, fhir_member: dict[str, Any]
+) -> None:
+    sim = Simulation.from_settings(settings)
+    asked = await simulate_once(sim, random.Random(11), member=FHIR_MEMBER, kind=Kind.CONSULTATION)
+    assert asked is not None and asked.status == "REQUESTED"
+    report = await simulate_once(sim, random.Random(12), kind=Kind.REPORT, target=asked.ref)
+    assert report is not None
+    assert (report.member, report.row_id, report.status) == (
+        FHIR_MEMBER,
+        asked.row_id,
+        "REPORTED",
+    )
+    assert report.by != FHIR_MEMBER, "the invited hospital's systems issue it"
+    reports = await _search(
+        fhir_member, "DiagnosticReport", **{"based-on": f"ServiceRequest/{asked.row_id}"}
+    )
+    assert len(reports["entry"]) == 1
+    again = await simulate_once(sim, random.Random(13), kind=Kind.REPORT, target=asked.ref)
+    assert again is None, "a consultation is reported once"
+
+
+async def test_a_simulated_write_there_becomes_an_event(
+    demo_env: Demo, registry_db: asyncpg.Connection, fhir_member: dict[str, Any]
+) -> None:
+    settings = load_settings(
+        demo_env.root / "alliance.toml",
+        events={"poll_interval_seconds": 0.2, "claim_interval_seconds": 0.2},
+    )
+    sim = Simulation.from_settings(settings)
+    # Its own partner system: a party to every referral it sends.
+    token = demo_env.token("PARTNER_SYSTEM", FHIR_MEMBER)
+    async with serving(create_app(settings)) as url:
+        await watching(url, FHIR_MEMBER)
+        after = await latest_cursor(registry_db)
+        async with subscribed(url, token, after=after, members=[FHIR_MEMBER]) as received:
+            made = await simulate_once(sim, member=FHIR_MEMBER, kind=Kind.REFERRAL)
+            assert made is not None
+            wanted = global_ids.encode("Referral", FHIR_MEMBER, str(made.row_id))
+            # Earlier tests' writes there may come first: the watch reads from its watermark.
+            event = await next_event(received, within=5)
+            while event["entityId"] != wanted:
+                event = await next_event(received, within=5)
+    assert event["type"] == "REFERRAL_CREATED"
+    assert event["detectedBy"] == "WATCHER"
+    assert event["referral"]["fromHospital"] == {"code": FHIR_MEMBER}
+
+
+def test_request_urls_stay_out_of_the_logs() -> None:
+    """httpx would log each request's URL at INFO, and a FHIR search's URL names a pseudonym."""
+    root, httpx_logger = logging.getLogger(), logging.getLogger("httpx")
+    handlers, levels = list(root.handlers), (root.level, httpx_logger.level)
+    try:
+        configure_logging(logging.INFO)
+        assert not httpx_logger.isEnabledFor(logging.INFO)
+        assert httpx_logger.isEnabledFor(logging.WARNING)
+    finally:
+        root.handlers[:] = handlers
+        root.setLevel(levels[0])
+        httpx_logger.setLevel(levels[1])
