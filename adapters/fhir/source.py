@@ -130,7 +130,7 @@ CAPABILITIES = Capabilities(
         }
     ),
     writable=True,
-    notifies=False,  # change capture polls _lastUpdated from the watermark
+    notifies=False,  # polled by _lastUpdated; woken by a rest hook where the gateway has one
     pushdown=frozenset(
         {
             "parties",

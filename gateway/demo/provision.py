@@ -51,6 +51,7 @@ AUDIENCE = "alliance-gateway"
 REGISTRY_DATABASE = "alliance_registry"
 SECRETS_FILE = "secrets.json"
 LINKAGE_KEY = "linkage_key"
+FHIR_HOOK_SECRET = "fhir_hook_secret"
 PATIENTS_PER_HOSPITAL = 150
 # Fixed: the simulated hospital activity writes for the same patients the demo was seeded with.
 _PATIENT_SEED = 20261122
@@ -104,6 +105,7 @@ def _load_or_create_secrets(paths: DemoPaths, hospitals: list[HospitalRecord]) -
     for role in [REGISTRY_DATABASE, *(_exchange_role(h.code) for h in hospitals)]:
         known.setdefault(role, secrets.token_urlsafe(18))
     known.setdefault(LINKAGE_KEY, secrets.token_urlsafe(32))
+    known.setdefault(FHIR_HOOK_SECRET, secrets.token_urlsafe(32))
     paths.secrets.write_text(json.dumps(known, indent=2))
     paths.secrets.chmod(0o600)
     return known
@@ -222,8 +224,18 @@ def _with_credentials(dsn: str, role: str, password: str) -> str:
     )
 
 
+def _hook_base(graphql_url: str) -> str | None:
+    """Where the demo's FHIR server notifies the gateway: on loopback, at the port it serves."""
+    port = urlsplit(graphql_url).port if graphql_url else None
+    return f"http://127.0.0.1:{port}" if port else None
+
+
 def _write_config(
-    paths: DemoPaths, registry_dsn: str, members: list[dict[str, Any]], linkage_key: str
+    paths: DemoPaths,
+    registry_dsn: str,
+    members: list[dict[str, Any]],
+    linkage_key: str,
+    fhir_hook: tuple[str, str] | None,
 ) -> None:
     config: dict[str, Any] = {
         "alliance_id": demo_data.ALLIANCE_ID,
@@ -269,6 +281,9 @@ def _write_config(
             for m in members
         ],
     }
+    if fhir_hook is not None:
+        # The FHIR hospital's changes are pushed by rest-hook Subscriptions, not only polled.
+        config["events"] = {"fhir_hook_base_url": fhir_hook[0], "fhir_hook_secret": fhir_hook[1]}
     header = "# Written by `alliance-gateway demo`. Environment variables ALLIANCE_* override it.\n"
     paths.config.write_text(header + tomli_w.dumps(config), encoding="utf-8")
     paths.config.chmod(0o600)
@@ -350,7 +365,7 @@ async def prepare(
     extra = demo_data.extra_hospitals(extra_members)
     hospitals = [*demo_data.HOSPITALS, *extra]
     passwords = _load_or_create_secrets(paths, hospitals)
-    roles = {r: p for r, p in passwords.items() if r != LINKAGE_KEY}
+    roles = {r: p for r, p in passwords.items() if r not in (LINKAGE_KEY, FHIR_HOOK_SECRET)}
 
     embedded: EmbeddedPostgres | None = None
     if registry_dsn is None:
@@ -444,7 +459,14 @@ async def prepare(
         )
 
     tokens.ensure_signing_key(paths.root)
-    _write_config(paths, own_registry_dsn, members, linkage_key)
+    hook_base = _hook_base(graphql_url)
+    _write_config(
+        paths,
+        own_registry_dsn,
+        members,
+        linkage_key,
+        (hook_base, passwords[FHIR_HOOK_SECRET]) if hook_base else None,
+    )
     names = {h.code: h.name for h in hospitals}
     demo = {
         "graphql_url": graphql_url,
