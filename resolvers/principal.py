@@ -13,6 +13,9 @@ class Role(StrEnum):
     CLINICIAN = "CLINICIAN"
     PARTNER_SYSTEM = "PARTNER_SYSTEM"  # a provincial platform, a member's HIS, a referral app
     OPS = "OPS"
+    # The provincial alliance office (省专科联盟管理办公室): filings, reports, assessments and
+    # aggregate statistics; never a patient-level record.
+    REGULATOR = "REGULATOR"
 
 
 class Purpose(StrEnum):

@@ -18,7 +18,15 @@ import pytest
 from gateway.demo import provision
 from tests.conftest import Demo, free_port
 
-ROLES = {"ALLIANCE_ADMIN", "SECRETARIAT", "MEMBER_ADMIN", "CLINICIAN", "PARTNER_SYSTEM", "OPS"}
+ROLES = {
+    "ALLIANCE_ADMIN",
+    "SECRETARIAT",
+    "MEMBER_ADMIN",
+    "CLINICIAN",
+    "PARTNER_SYSTEM",
+    "OPS",
+    "REGULATOR",
+}
 CLI = [sys.executable, "-m", "gateway.cli"]
 
 

@@ -206,6 +206,7 @@ def _token_list(paths: DemoPaths, hospitals: list[HospitalRecord]) -> list[dict[
         entry(Role.ALLIANCE_ADMIN, lead, Purpose.OPERATIONS),
         entry(Role.SECRETARIAT, lead, Purpose.OPERATIONS),
         entry(Role.OPS, None, Purpose.OPERATIONS),
+        entry(Role.REGULATOR, None, Purpose.OPERATIONS),
     ]
     for hospital in [*hospitals, demo_data.APPLICANT]:
         listed.append(entry(Role.MEMBER_ADMIN, hospital.code, Purpose.OPERATIONS))
