@@ -31,6 +31,6 @@ class AuditFlush(SchemaExtension):
 
     async def _flush(self) -> None:
         context = self.execution_context.context
-        if not isinstance(context, RequestContext):
+        if not isinstance(context, RequestContext) or context.operation_untouched:
             return
         await audit.flush(context.audit_store, context.audit, context.principal, context.sources)

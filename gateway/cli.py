@@ -53,6 +53,10 @@ _UVICORN_OPTIONS: dict[str, Any] = {
 }
 
 
+def _uvicorn_options(settings: Settings) -> dict[str, Any]:
+    return {**_UVICORN_OPTIONS, "ws_per_message_deflate": settings.websocket_compression}
+
+
 def _frozen_app(settings: Settings) -> ASGIApp:
     app = create_app(settings)
     # The schema, settings and modules live as long as the process: keep them out of every
@@ -72,7 +76,7 @@ def _serve(settings: Settings, host: str, port: int, config: Path | None, **over
     event log and the change watch through PostgreSQL), so a host's every core serves."""
     workers = worker_count(settings)
     if workers == 1:
-        uvicorn.run(_frozen_app(settings), host=host, port=port, **_UVICORN_OPTIONS)
+        uvicorn.run(_frozen_app(settings), host=host, port=port, **_uvicorn_options(settings))
         return
     if config is not None:
         os.environ[_WORKER_CONFIG] = str(config.resolve())
@@ -84,7 +88,7 @@ def _serve(settings: Settings, host: str, port: int, config: Path | None, **over
         workers=workers,
         host=host,
         port=port,
-        **_UVICORN_OPTIONS,
+        **_uvicorn_options(settings),
     )
 
 
@@ -107,7 +111,7 @@ def _serve_simulating(settings: Settings, host: str, port: int, interval: float)
 
     simulation = Simulation.from_settings(settings)
     server = uvicorn.Server(
-        uvicorn.Config(_frozen_app(settings), host=host, port=port, **_UVICORN_OPTIONS)
+        uvicorn.Config(_frozen_app(settings), host=host, port=port, **_uvicorn_options(settings))
     )
 
     async def serve() -> None:

@@ -210,6 +210,9 @@ class Settings(BaseSettings):
     introspection: bool = False
     # Server processes on this host (`serve`, `demo`); 0: one per core available.
     workers: int = Field(0, ge=0, le=64)
+    # WebSocket permessage-deflate: subscription messages are small, and each connection's
+    # compressor costs about 42 KiB and a third of the delivery rate (tests/bench/subscriptions.py).
+    websocket_compression: bool = False
     limits: LimitSettings = LimitSettings()
     persisted_documents: PersistedDocumentSettings = PersistedDocumentSettings()
     rate_limit: RateLimitSettings = RateLimitSettings()

@@ -14,6 +14,7 @@ from starlette.responses import StreamingResponse
 from strawberry.types.execution import ExecutionResult, PreExecutionError
 
 from gateway.request_checks import dumps_json
+from gateway.runtime.fanout import SharedData
 from resolvers.errors import ErrorCode
 
 EVENT_STREAM = "text/event-stream"
@@ -25,7 +26,15 @@ def wants_event_stream(accept: str | None) -> bool:
 
 def _frame(event: str, data: dict[str, Any] | None) -> str:
     # JSON text holds no line break, so it is one `data:` line; dumps_json always encodes.
-    return f"event: {event}\ndata: {dumps_json(data) if data else ''}\n\n"
+    return f"event: {event}\ndata: {_json(data) if data else ''}\n\n"
+
+
+def _json(body: dict[str, Any]) -> str:
+    """A result's JSON; a subscription group's shared data is serialized once for all of it."""
+    data = body.get("data")
+    if isinstance(data, SharedData) and len(body) == 1:
+        return f'{{"data":{data.text()}}}'
+    return dumps_json(body)
 
 
 def _payload(result: ExecutionResult) -> dict[str, Any]:

@@ -20,15 +20,48 @@ from resolvers.principal import Principal
 from resolvers.rules import AllianceRules
 
 
-@dataclass(slots=True)
 class _OperationState:
-    """What one operation learns as it runs: cached lookups, the members it asked, its audit."""
+    """What one operation learns as it runs: cached lookups, the members it asked, its audit.
+    Each part is made when a resolver first asks for it: a subscription starts a fresh state
+    for every event it delivers, and most events' selections read none of them."""
 
-    owner: RequestContext
-    loaders: RegistryLoaders
-    member_loaders: MemberLoaders
-    sources: SourceReport
-    audit: AuditLog
+    __slots__ = ("_audit", "_loaders", "_member_loaders", "_sources", "owner")
+
+    def __init__(self, owner: RequestContext) -> None:
+        self.owner = owner
+        self._loaders: RegistryLoaders | None = None
+        self._member_loaders: MemberLoaders | None = None
+        self._sources: SourceReport | None = None
+        self._audit: AuditLog | None = None
+
+    @property
+    def loaders(self) -> RegistryLoaders:
+        if self._loaders is None:
+            self._loaders = RegistryLoaders(self.owner.registry, self.owner.alliance_id)
+        return self._loaders
+
+    @property
+    def sources(self) -> SourceReport:
+        if self._sources is None:
+            self._sources = SourceReport()
+        return self._sources
+
+    @property
+    def member_loaders(self) -> MemberLoaders:
+        if self._member_loaders is None:
+            self._member_loaders = MemberLoaders(self.owner.federation, self.sources)
+        return self._member_loaders
+
+    @property
+    def audit(self) -> AuditLog:
+        if self._audit is None:
+            self._audit = AuditLog()
+        return self._audit
+
+    @property
+    def untouched(self) -> bool:
+        """Nothing was read or asked: there is nothing to audit."""
+        return self._audit is None and self._sources is None
 
 
 # Per asyncio task: the operations multiplexed on one WebSocket (a subscription beside queries)
@@ -56,16 +89,7 @@ class RequestContext:
     def next_operation(self) -> None:
         """Starts the current task's operation (or a subscription's next event) with empty caches
         and a clean record of the members asked, so none reads another's stale answers."""
-        sources = SourceReport()
-        _operation.set(
-            _OperationState(
-                owner=self,
-                loaders=RegistryLoaders(self.registry, self.alliance_id),
-                member_loaders=MemberLoaders(self.federation, sources),
-                sources=sources,
-                audit=AuditLog(),
-            )
-        )
+        _operation.set(_OperationState(self))
 
     def _state(self) -> _OperationState:
         state = _operation.get()
@@ -90,6 +114,12 @@ class RequestContext:
     @property
     def audit(self) -> AuditLog:
         return self._state().audit
+
+    @property
+    def operation_untouched(self) -> bool:
+        """The current operation has read nothing and asked no member (nothing to audit)."""
+        state = _operation.get()
+        return state is None or state.owner is not self or state.untouched
 
     @property
     def who(self) -> Principal:
