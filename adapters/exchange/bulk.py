@@ -8,20 +8,27 @@ from typing import Any
 
 import asyncpg
 
-from adapters.exchange import exchange_schema_sql
-from adapters.exchange.columns import TABLES, ColumnMap, quote
+from adapters.exchange import exchange_schema_sql, part_2
+from adapters.exchange.columns import PART_2_TABLES, TABLES, ColumnMap, quote
 
 
 async def install_schema(
     conn: asyncpg.Connection, renamed: dict[str, dict[str, str]] | None = None
 ) -> None:
     """Create the exchange schema; `renamed` gives a hospital's own column names. A database
-    that has it already is left alone (its indexes name the hospital's columns, not ours)."""
+    that has it already is left alone (its indexes name the hospital's columns, not ours), but
+    for the contract's part 2, which one installed before it gets."""
     if await conn.fetchval("SELECT to_regclass('referral') IS NOT NULL"):
-        return
+        if await conn.fetchval("SELECT to_regclass('specialty_volume') IS NOT NULL"):
+            return
+        schema, tables = part_2(exchange_schema_sql()), PART_2_TABLES
+    else:
+        schema, tables = exchange_schema_sql(), tuple(TABLES)
     async with conn.transaction():
-        await conn.execute(exchange_schema_sql())
+        await conn.execute(schema)
         for table, names in (renamed or {}).items():
+            if table not in tables:
+                continue
             for logical, physical in names.items():
                 exists = await conn.fetchval(
                     "SELECT 1 FROM information_schema.columns "

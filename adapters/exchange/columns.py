@@ -144,8 +144,53 @@ TABLES: dict[str, tuple[str, ...]] = {
         "updated_at",
         "version",
     ),
+    "specialty_volume": (
+        "id",
+        "hospital",
+        "month",
+        "outpatient_visits",
+        "admissions",
+        "discharges",
+        "discharged_bed_days",
+        "occupied_bed_days",
+        "open_bed_days",
+        "operations",
+        "grade34_operations",
+        "complex_critical_cases",
+        "outpatient_cost_fen",
+        "inpatient_cost_fen",
+        "updated_at",
+        "version",
+    ),
+    "satisfaction_survey": (
+        "id",
+        "hospital",
+        "month",
+        "population",
+        "respondents",
+        "satisfied",
+        "updated_at",
+        "version",
+    ),
+    "capacity_activity": (
+        "id",
+        "kind",
+        "helping_hospital",
+        "helped_hospital",
+        "title",
+        "started_on",
+        "ended_on",
+        "people",
+        "idempotency_key",
+        "created_by",
+        "created_at",
+        "updated_at",
+        "version",
+    ),
 }
 
+# The tables of the contract's part 2 (see exchange.sql), which an older database is given alone.
+PART_2_TABLES: tuple[str, ...] = ("specialty_volume", "satisfaction_survey", "capacity_activity")
 
 # Row keys (and references to them) that are bigint in the published schema; the source port's
 # records carry keys as text.
@@ -158,6 +203,9 @@ INTEGER_KEYS: dict[str, tuple[str, ...]] = {
     "placement": ("id",),
     "test_result": ("id",),
     "recognition_decision": ("id",),
+    "specialty_volume": ("id",),
+    "satisfaction_survey": ("id",),
+    "capacity_activity": ("id",),
 }
 
 

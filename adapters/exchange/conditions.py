@@ -14,6 +14,7 @@ from adapters.sources import port
 from adapters.sources.errors import SourceError, SourceErrorCode
 from adapters.sources.port import RecordKind
 from adapters.sources.records import (
+    CapacityFilter,
     ConsultationFilter,
     ListQuery,
     ReferralFilter,
@@ -51,6 +52,9 @@ _PARTIES: dict[str, tuple[str, ...]] = {
     "training_event": (),  # its host, or a hospital that sent participants: see _parties
     "test_result": (),
     "recognition_decision": (),
+    "specialty_volume": ("hospital",),
+    "satisfaction_survey": ("hospital",),
+    "capacity_activity": ("helping_hospital", "helped_hospital"),
 }
 
 
@@ -140,6 +144,8 @@ def list_conditions(
     elif isinstance(f, ConsultationFilter):
         _any(w, t, "kind", f.kinds)
         _any(w, t, "status", f.statuses)
+    elif isinstance(f, CapacityFilter):
+        _any(w, t, "kind", f.kinds)
     elif isinstance(f, TrainingFilter):
         _any(w, t, "kind", f.kinds)
         _any(w, t, "mode", f.modes)

@@ -215,3 +215,68 @@ CREATE TABLE IF NOT EXISTS recognition_decision (
     INDEX recognition_decision_result (result_member, result_id),
     INDEX recognition_decision_updated (updated_at, id)
 ) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4 COLLATE=utf8mb4_bin;
+
+-- Part 2: the assessment's figures.
+-- What the alliance's annual assessment and work reports count, published by the hospital itself.
+-- Totals and counts only: no row names a patient. A database installed before part 2 existed is
+-- given just this part (the installer looks for specialty_volume).
+
+-- One row per month of the alliance's specialty (month = its first day), totalled by the HIS.
+CREATE TABLE IF NOT EXISTS specialty_volume (
+    id                      BIGINT NOT NULL AUTO_INCREMENT PRIMARY KEY,
+    hospital                VARCHAR(64) NOT NULL,
+    month                   DATE NOT NULL CHECK (DAYOFMONTH(month) = 1),
+    outpatient_visits       INT NOT NULL CHECK (outpatient_visits >= 0),
+    admissions              INT NOT NULL CHECK (admissions >= 0),
+    discharges              INT NOT NULL CHECK (discharges >= 0),
+    discharged_bed_days     INT NOT NULL CHECK (discharged_bed_days >= 0),
+    occupied_bed_days       INT NOT NULL CHECK (occupied_bed_days >= 0),
+    open_bed_days           INT NOT NULL CHECK (open_bed_days >= 0),
+    operations              INT NOT NULL CHECK (operations >= 0),
+    grade34_operations      INT NOT NULL CHECK (grade34_operations >= 0),
+    complex_critical_cases  INT NOT NULL CHECK (complex_critical_cases >= 0),
+    outpatient_cost_fen     BIGINT NOT NULL CHECK (outpatient_cost_fen >= 0),
+    inpatient_cost_fen      BIGINT NOT NULL CHECK (inpatient_cost_fen >= 0),
+    updated_at              TIMESTAMP(6) NOT NULL DEFAULT CURRENT_TIMESTAMP(6) ON UPDATE CURRENT_TIMESTAMP(6),
+    version                 INT NOT NULL DEFAULT 1,
+    UNIQUE KEY specialty_volume_hospital_month (hospital, month),
+    INDEX specialty_volume_month (month, id)
+) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4 COLLATE=utf8mb4_bin;
+
+-- Satisfaction surveys (满意度调查): patients (outpatient, inpatient) and the specialty's staff.
+CREATE TABLE IF NOT EXISTS satisfaction_survey (
+    id                  BIGINT NOT NULL AUTO_INCREMENT PRIMARY KEY,
+    hospital            VARCHAR(64) NOT NULL,
+    month               DATE NOT NULL CHECK (DAYOFMONTH(month) = 1),
+    population          VARCHAR(16) NOT NULL CHECK (population IN ('OUTPATIENT', 'INPATIENT', 'STAFF')),
+    respondents         INT NOT NULL CHECK (respondents >= 0),
+    satisfied           INT NOT NULL CHECK (satisfied >= 0),
+    updated_at          TIMESTAMP(6) NOT NULL DEFAULT CURRENT_TIMESTAMP(6) ON UPDATE CURRENT_TIMESTAMP(6),
+    version             INT NOT NULL DEFAULT 1,
+    CHECK (satisfied <= respondents),
+    UNIQUE KEY satisfaction_survey_hospital_month (hospital, month, population),
+    INDEX satisfaction_survey_month (month, id)
+) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4 COLLATE=utf8mb4_bin;
+
+-- 帮扶: capacity building, recorded by the hospital that holds the record (the helping one, as a
+-- rule): staff dispatched (派驻/下沉), one-to-one mentoring (一对一带教), a new technique or project
+-- started at the helped hospital (新技术新项目), an on-site tour (巡诊). Staff and titles, no patient.
+CREATE TABLE IF NOT EXISTS capacity_activity (
+    id                  BIGINT NOT NULL AUTO_INCREMENT PRIMARY KEY,
+    kind                VARCHAR(16) NOT NULL CHECK (kind IN ('DISPATCH', 'MENTORING', 'NEW_TECHNIQUE', 'ON_SITE_TOUR')),
+    helping_hospital    VARCHAR(64) NOT NULL,
+    helped_hospital     VARCHAR(64) NOT NULL,
+    title               VARCHAR(512) NOT NULL,
+    started_on          DATE NOT NULL,
+    ended_on            DATE NULL DEFAULT NULL,
+    people              INT NOT NULL CHECK (people >= 0),
+    idempotency_key     VARCHAR(128) UNIQUE,
+    created_by          VARCHAR(255),
+    created_at          TIMESTAMP(6) NOT NULL DEFAULT CURRENT_TIMESTAMP(6),
+    updated_at          TIMESTAMP(6) NOT NULL DEFAULT CURRENT_TIMESTAMP(6) ON UPDATE CURRENT_TIMESTAMP(6),
+    version             INT NOT NULL DEFAULT 1,
+    CHECK (ended_on IS NULL OR ended_on >= started_on),
+    CHECK (helping_hospital <> helped_hospital),
+    INDEX capacity_activity_started (started_on, id),
+    INDEX capacity_activity_updated (updated_at, id)
+) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4 COLLATE=utf8mb4_bin;

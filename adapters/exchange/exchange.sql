@@ -189,3 +189,67 @@ CREATE TABLE IF NOT EXISTS recognition_decision (
     CHECK (reason IS DISTINCT FROM 'OTHER' OR note IS NOT NULL)
 );
 CREATE INDEX IF NOT EXISTS recognition_decision_decided ON recognition_decision (decided_at DESC, id DESC);
+
+-- Part 2: the assessment's figures.
+-- What the alliance's annual assessment and work reports count, published by the hospital itself.
+-- Totals and counts only: no row names a patient. A database installed before part 2 existed is
+-- given just this part (the installer looks for specialty_volume).
+
+-- One row per month of the alliance's specialty (month = its first day), totalled by the HIS.
+CREATE TABLE IF NOT EXISTS specialty_volume (
+    id                      bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+    hospital                text NOT NULL,
+    month                   date NOT NULL CHECK (extract(day FROM month) = 1),
+    outpatient_visits       integer NOT NULL CHECK (outpatient_visits >= 0),
+    admissions              integer NOT NULL CHECK (admissions >= 0),
+    discharges              integer NOT NULL CHECK (discharges >= 0),
+    discharged_bed_days     integer NOT NULL CHECK (discharged_bed_days >= 0),  -- 出院者占用总床日
+    occupied_bed_days       integer NOT NULL CHECK (occupied_bed_days >= 0),    -- 实际占用总床日
+    open_bed_days           integer NOT NULL CHECK (open_bed_days >= 0),        -- 实际开放总床日
+    operations              integer NOT NULL CHECK (operations >= 0),
+    grade34_operations      integer NOT NULL CHECK (grade34_operations >= 0),   -- 三、四级手术
+    complex_critical_cases  integer NOT NULL CHECK (complex_critical_cases >= 0), -- 疑难危重病例
+    outpatient_cost_fen     bigint NOT NULL CHECK (outpatient_cost_fen >= 0),   -- total, all visits
+    inpatient_cost_fen      bigint NOT NULL CHECK (inpatient_cost_fen >= 0),    -- total, all discharges
+    updated_at              timestamptz NOT NULL DEFAULT now(),
+    version                 integer NOT NULL DEFAULT 1,
+    UNIQUE (hospital, month)
+);
+CREATE INDEX IF NOT EXISTS specialty_volume_month ON specialty_volume (month DESC, id DESC);
+
+-- Satisfaction surveys (满意度调查): patients (outpatient, inpatient) and the specialty's staff.
+CREATE TABLE IF NOT EXISTS satisfaction_survey (
+    id                  bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+    hospital            text NOT NULL,
+    month               date NOT NULL CHECK (extract(day FROM month) = 1),
+    population          text NOT NULL CHECK (population IN ('OUTPATIENT', 'INPATIENT', 'STAFF')),
+    respondents         integer NOT NULL CHECK (respondents >= 0),
+    satisfied           integer NOT NULL CHECK (satisfied >= 0),
+    updated_at          timestamptz NOT NULL DEFAULT now(),
+    version             integer NOT NULL DEFAULT 1,
+    CHECK (satisfied <= respondents),
+    UNIQUE (hospital, month, population)
+);
+CREATE INDEX IF NOT EXISTS satisfaction_survey_month ON satisfaction_survey (month DESC, id DESC);
+
+-- 帮扶: capacity building, recorded by the hospital that holds the record (the helping one, as a
+-- rule): staff dispatched (派驻/下沉), one-to-one mentoring (一对一带教), a new technique or project
+-- started at the helped hospital (新技术新项目), an on-site tour (巡诊). Staff and titles, no patient.
+CREATE TABLE IF NOT EXISTS capacity_activity (
+    id                  bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+    kind                text NOT NULL CHECK (kind IN ('DISPATCH', 'MENTORING', 'NEW_TECHNIQUE', 'ON_SITE_TOUR')),
+    helping_hospital    text NOT NULL,
+    helped_hospital     text NOT NULL,
+    title               text NOT NULL,
+    started_on          date NOT NULL,
+    ended_on            date CHECK (ended_on >= started_on),
+    people              integer NOT NULL CHECK (people >= 0),
+    idempotency_key     text UNIQUE,
+    created_by          text,
+    created_at          timestamptz NOT NULL DEFAULT now(),
+    updated_at          timestamptz NOT NULL DEFAULT now(),
+    version             integer NOT NULL DEFAULT 1,
+    CHECK (helping_hospital <> helped_hospital)
+);
+CREATE INDEX IF NOT EXISTS capacity_activity_started ON capacity_activity (started_on DESC, id DESC);
+CREATE INDEX IF NOT EXISTS capacity_activity_updated ON capacity_activity (updated_at);

@@ -16,6 +16,8 @@ from datetime import datetime
 from typing import Any, ClassVar, Generic, Protocol, TypeVar
 
 from adapters.sources.records import (
+    CapacityActivityRow,
+    CapacityFilter,
     ChangeRow,
     ConsultationFilter,
     ConsultationRow,
@@ -29,6 +31,8 @@ from adapters.sources.records import (
     ReportRow,
     ResultFilter,
     ResultRow,
+    SatisfactionSurveyRow,
+    SpecialtyVolumeRow,
     TrainingEventRow,
     TrainingFilter,
 )
@@ -59,6 +63,10 @@ PLACEMENT = RecordKind("placement", PlacementRow, "starts_on")
 TEST_RESULT = RecordKind("test_result", ResultRow, "performed_at")
 QUALITY_CONTROL = RecordKind("quality_control", QualityControlRow)
 RECOGNITION_DECISION = RecordKind("recognition_decision", DecisionRow, "decided_at")
+# What the assessment's N indicators and the work reports count, per hospital and period.
+SPECIALTY_VOLUME = RecordKind("specialty_volume", SpecialtyVolumeRow, "month")
+SATISFACTION_SURVEY = RecordKind("satisfaction_survey", SatisfactionSurveyRow, "month")
+CAPACITY_ACTIVITY = RecordKind("capacity_activity", CapacityActivityRow, "started_on")
 
 RECORD_KINDS: tuple[RecordKind[Any], ...] = (
     REFERRAL,
@@ -70,9 +78,14 @@ RECORD_KINDS: tuple[RecordKind[Any], ...] = (
     TEST_RESULT,
     QUALITY_CONTROL,
     RECOGNITION_DECISION,
+    SPECIALTY_VOLUME,
+    SATISFACTION_SURVEY,
+    CAPACITY_ACTIVITY,
 )
 
-RecordFilter = ReferralFilter | ConsultationFilter | TrainingFilter | ResultFilter | None
+RecordFilter = (
+    ReferralFilter | ConsultationFilter | TrainingFilter | ResultFilter | CapacityFilter | None
+)
 
 
 @dataclass(frozen=True, slots=True)

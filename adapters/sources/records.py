@@ -172,6 +172,58 @@ class DecisionRow:
     version: int
 
 
+@dataclass(slots=True)
+class SpecialtyVolumeRow:
+    """One month of the alliance's specialty at one hospital, as its HIS totals it: counts and
+    totals only, no patient. `month` is the month's first day; costs are totals in fen."""
+
+    id: str
+    hospital: str
+    month: date
+    outpatient_visits: int
+    admissions: int
+    discharges: int
+    discharged_bed_days: int  # 出院者占用总床日
+    occupied_bed_days: int  # 实际占用总床日
+    open_bed_days: int  # 实际开放总床日
+    operations: int
+    grade34_operations: int  # 三、四级手术
+    complex_critical_cases: int  # 疑难危重病例
+    outpatient_cost_fen: int
+    inpatient_cost_fen: int
+
+
+@dataclass(slots=True)
+class SatisfactionSurveyRow:
+    """A satisfaction survey's result at one hospital: how many answered, how many satisfied."""
+
+    id: str
+    hospital: str
+    month: date
+    population: str  # OUTPATIENT | INPATIENT | STAFF
+    respondents: int
+    satisfied: int
+
+
+@dataclass(slots=True)
+class CapacityActivityRow:
+    """帮扶: capacity building one hospital gives another (staff dispatched, mentoring, a new
+    technique, an on-site tour), held by the hospital that records it. Staff and titles only."""
+
+    id: str
+    kind: str  # DISPATCH | MENTORING | NEW_TECHNIQUE | ON_SITE_TOUR
+    helping_hospital: str
+    helped_hospital: str
+    title: str
+    started_on: date
+    ended_on: date | None
+    people: int
+    created_by: str | None
+    created_at: datetime
+    updated_at: datetime
+    version: int
+
+
 @dataclass(frozen=True, slots=True)
 class Bound:
     """Where a page resumes, newest first. With a key: the records strictly after (value, key) in
@@ -211,6 +263,11 @@ class ConsultationFilter:
 class TrainingFilter:
     kinds: tuple[str, ...] | None = None
     modes: tuple[str, ...] | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class CapacityFilter:
+    kinds: tuple[str, ...] | None = None
 
 
 @dataclass(frozen=True, slots=True)
