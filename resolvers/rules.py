@@ -41,6 +41,15 @@ class RecognitionRules:
 
 
 @dataclass(frozen=True, slots=True)
+class ReportingRules:
+    """When the semi-annual work report (每半年报送工作情况总结) is due. Seed 003 sets no day for it;
+    the default, 15 days after the half year (15 July, 15 January), follows its one deadline of
+    that kind: the review form (审核评估表) by 15 April."""
+
+    due_days_after_half: int = 15
+
+
+@dataclass(frozen=True, slots=True)
 class AllianceRules:
     max_term_years: int = 3
     renewal_window_months: int = 3
@@ -48,3 +57,4 @@ class AllianceRules:
     recognition: RecognitionRules = field(default_factory=RecognitionRules)
     # The provincial price per consultation case, in fen, by kind.
     consultation_fees_fen: dict[str, int] = field(default_factory=dict)
+    reporting: ReportingRules = field(default_factory=ReportingRules)
