@@ -23,6 +23,7 @@ from schema.referrals import ReferralMutations
 from schema.results import ResultMutations
 from schema.training import TrainingMutations
 from schema.types import Agreement, Ctx, Member, MembershipApplication
+from schema.work_report import WorkReportMutations
 
 
 @strawberry.type
@@ -74,6 +75,7 @@ class Mutation(
     ConsultationMutations,
     TrainingMutations,
     ResultMutations,
+    WorkReportMutations,
 ):
     @strawberry.mutation(
         description="A hospital applies to join; checked against the inclusion criteria.",

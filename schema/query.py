@@ -26,6 +26,7 @@ from schema.types import (
     MembershipApplicationConnection,
     Node,
 )
+from schema.work_report import WorkReportQueries
 
 
 async def node_by_id(info: Ctx, id: strawberry.ID) -> Node | None:
@@ -73,6 +74,7 @@ class Query(
     TrainingQueries,
     ResultQueries,
     HealthQueries,
+    WorkReportQueries,
 ):
     @strawberry.field(description="The alliance this gateway serves.")
     async def alliance(self, info: Ctx) -> Alliance:

@@ -161,3 +161,20 @@ class NewEvent:
     entity_version: int | None
     occurred_at: datetime
     detected_by: str
+
+
+@dataclass(frozen=True, slots=True)
+class WorkReportRecord(FromRow):
+    """A half year's work report as the office keeps it; `counts` is the snapshot sent (JSON)."""
+
+    alliance_id: str
+    year: int
+    half: int
+    narrative: str
+    narrative_by: str | None
+    narrative_at: datetime | None
+    status: str
+    submitted_at: datetime | None
+    submitted_by: str | None
+    due_on: date | None
+    counts: Any

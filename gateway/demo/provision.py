@@ -40,6 +40,7 @@ from gateway.demo.embedded_fhir import EmbeddedFhir
 from gateway.demo.embedded_mariadb import INSTALL_HINT, EmbeddedMariaDB, binaries
 from gateway.demo.embedded_postgres import EmbeddedPostgres
 from gateway.demo.fhir_seed import seed_activity_fhir
+from gateway.demo.work_report_seed import seed as seed_work_reports
 from resolvers import clock
 from resolvers.agreements import term_end
 from resolvers.principal import Purpose, Role
@@ -468,6 +469,7 @@ async def prepare(
         linkage_key,
         (hook_base, passwords[FHIR_HOOK_SECRET]) if hook_base else None,
     )
+    await seed_work_reports(paths.config)
     names = {h.code: h.name for h in hospitals}
     demo = {
         "graphql_url": graphql_url,
