@@ -1,6 +1,7 @@
 """Two years of synthetic activity at the demo hospitals' exchange databases (前置机): referrals,
 tele-consultations and their reports, training events, placements (进修), examination and test
-results and the labs' quality-control standing.
+results and the labs' quality-control standing; and the figures of the contract's part 2 (monthly
+specialty volumes, satisfaction surveys, capacity building: gateway.demo.figures).
 
 The same vocabularies make single new rows for `demo --simulate-activity` (gateway.demo.simulate):
 what a hospital's own systems write while the demo serves.
@@ -28,6 +29,7 @@ from adapters.exchange import bulk
 from adapters.exchange.columns import TABLES, ColumnMap
 from adapters.mysql import bulk as mysql_bulk
 from gateway.demo import data as demo_data
+from gateway.demo import figures
 from resolvers import clock
 from resolvers.patients import check_character, pseudonym
 
@@ -51,6 +53,7 @@ LOAD_ORDER = (
     "test_result",
     "quality_control",
     "recognition_decision",
+    *figures.TABLES,
 )
 
 
@@ -1517,7 +1520,16 @@ def activity_rows(
             out["training_event"], out["training_participation"] = made
         else:
             out[table] = made
+    out.update(_figures(hospital, by_code.values(), today))
     return out
+
+
+def _figures(
+    hospital: SyntheticHospital, hospitals: Iterable[SyntheticHospital], today: date
+) -> dict[str, list[dict[str, Any]]]:
+    return figures.figures_rows(
+        hospital.code, hospital.grade, hospital.role, [(h.code, h.role) for h in hospitals], today
+    )
 
 
 async def seed_activity(
@@ -1535,18 +1547,23 @@ async def seed_activity(
     activity, all tables in one transaction. Counts per table; {} when the database already
     holds activity (a re-run)."""
     await bulk.install_schema(conn, renamed)
+    tables: Sequence[str] = LOAD_ORDER
     if await bulk.has_rows(conn, "referral"):
-        return {}
-    rows = activity_rows(
-        hospital, hospitals, patients, linkage_key, today, random.Random(seed), scale
-    )
+        # A database seeded before the contract's part 2 is given only its figures.
+        if await bulk.has_rows(conn, "specialty_volume"):
+            return {}
+        rows, tables = _figures(hospital, hospitals, today), figures.TABLES
+    else:
+        rows = activity_rows(
+            hospital, hospitals, patients, linkage_key, today, random.Random(seed), scale
+        )
     columns = ColumnMap(renamed)
     async with conn.transaction():
-        for table in LOAD_ORDER:
+        for table in tables:
             await bulk.load(conn, columns, table, rows[table])
             if "id" in TABLES[table]:
                 await bulk.reset_identity(conn, table)
-    return {table: len(rows[table]) for table in LOAD_ORDER}
+    return {table: len(rows[table]) for table in tables}
 
 
 async def seed_activity_mysql(
@@ -1563,21 +1580,26 @@ async def seed_activity_mysql(
     """seed_activity for a hospital whose exchange database is MySQL/MariaDB: the same rows, its
     schema (exchange.mysql.sql), all tables in one transaction."""
     await mysql_bulk.install_schema(conn, renamed)
+    tables: Sequence[str] = LOAD_ORDER
     if await mysql_bulk.has_rows(conn, "referral"):
-        return {}
-    rows = activity_rows(
-        hospital, hospitals, patients, linkage_key, today, random.Random(seed), scale
-    )
+        # A database seeded before the contract's part 2 is given only its figures.
+        if await mysql_bulk.has_rows(conn, "specialty_volume"):
+            return {}
+        rows, tables = _figures(hospital, hospitals, today), figures.TABLES
+    else:
+        rows = activity_rows(
+            hospital, hospitals, patients, linkage_key, today, random.Random(seed), scale
+        )
     columns = ColumnMap(renamed)
     await conn.begin()
     try:
-        for table in LOAD_ORDER:
+        for table in tables:
             await mysql_bulk.load(conn, columns, table, rows[table])
         await conn.commit()
     except BaseException:
         await conn.rollback()
         raise
-    return {table: len(rows[table]) for table in LOAD_ORDER}
+    return {table: len(rows[table]) for table in tables}
 
 
 # -- live activity: one row at a time, as a hospital's own systems write it -------------------
