@@ -111,11 +111,22 @@ class MemorySource:
 
     async def aggregate(self, request: AggregateRequest) -> list[AggregateRow]:
         await self._enter(request.describe())
+        kind, q = request.kind, request.query
         counts: dict[tuple[Any, ...], int] = {}
-        for record in self.records.get(request.kind.name, []):
+        sums: dict[tuple[Any, ...], list[int]] = {}
+        for record in self.records.get(kind.name, []):
+            # The window is on the kind's sort field, as at every source.
+            value = getattr(record, kind.sort_field) if kind.sort_field else None
+            if value is not None and q.since is not None and value < _like(q.since, value):
+                continue
+            if value is not None and q.until is not None and value >= _like(q.until, value):
+                continue
             group = tuple(getattr(record, g) for g in request.group_by)
             counts[group] = counts.get(group, 0) + 1
-        return [AggregateRow(group, n, ()) for group, n in counts.items()]
+            totals = sums.setdefault(group, [0] * len(request.sums))
+            for i, name in enumerate(request.sums):
+                totals[i] += getattr(record, name) or 0
+        return [AggregateRow(group, n, tuple(sums[group])) for group, n in counts.items()]
 
     async def ping(self) -> None:
         await self._enter("ping")
@@ -128,6 +139,14 @@ class MemorySource:
 
     async def close(self) -> None:
         return None
+
+
+def _like(edge: datetime | date, value: Any) -> Any:
+    """A window's edge comparable with a field's value: a date field takes an instant's date,
+    as a SQL source compares a date column with it."""
+    if isinstance(edge, datetime) and not isinstance(value, datetime):
+        return edge.date()
+    return edge
 
 
 def _after(value: datetime | date, key: str, bound: Bound) -> bool:

@@ -8,7 +8,7 @@ does not serve these kinds."""
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
-from datetime import UTC, date, datetime
+from datetime import UTC, date, datetime, timedelta, timezone
 from typing import Any
 
 import pytest
@@ -24,10 +24,11 @@ from adapters.sources.port import (
     SourceConfig,
     SourcePort,
 )
-from adapters.sources.records import Bound, CapacityFilter, ListQuery
+from adapters.sources.records import Bound, CapacityFilter, ListQuery, SpecialtyVolumeRow
 from gateway.demo.embedded_mariadb import EmbeddedMariaDB
 from tests.conftest import Demo
 from tests.mariadb_server import require_mariadb
+from tests.memory_source import MemorySource
 from tests.test_source_contract import MEMBER, Site, _mysql_site, _postgres_site
 
 NEW_KINDS = (port.SPECIALTY_VOLUME, port.SATISFACTION_SURVEY, port.CAPACITY_ACTIVITY)
@@ -284,3 +285,28 @@ async def test_a_capacity_activity_is_created_once_by_its_idempotency_key(
                 CreateRequest(port.CAPACITY_ACTIVITY, {**values, "idempotency_key": None, **wrong})
             )
         assert refused.value.code is SourceErrorCode.SOURCE_REJECTED, wrong
+
+
+async def test_the_in_memory_source_counts_and_sums_them_in_the_window_too() -> None:
+    def row(n: int, month: date) -> SpecialtyVolumeRow:
+        values = volume(MEMBER, month, n)
+        return SpecialtyVolumeRow(id=str(n), **values)
+
+    memory = MemorySource(
+        "MEM",
+        records={"specialty_volume": [row(m, date(2024, m, 1)) for m in range(1, 13)]},
+    )
+    cst = timezone(timedelta(hours=8))
+    [spring] = await memory.aggregate(
+        AggregateRequest(
+            port.SPECIALTY_VOLUME,
+            ListQuery(
+                parties=None,
+                since=datetime(2024, 3, 1, tzinfo=cst),
+                until=datetime(2024, 6, 1, tzinfo=cst),
+            ),
+            group_by=("hospital",),
+            sums=("outpatient_visits", "discharges"),
+        )
+    )
+    assert (spring.group, spring.count, spring.sums) == ((MEMBER,), 3, (12_000, 1080))
