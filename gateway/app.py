@@ -25,6 +25,7 @@ from adapters.sources.kinds import open_source
 from gateway import fhir_hooks, metrics
 from gateway.audit_flush import AuditFlush
 from gateway.auth import TokenVerifier
+from gateway.exports.route import routes as export_routes
 from gateway.graphiql_page import GraphiQLPage
 from gateway.graphql_http import GraphQLHTTPEndpoint
 from gateway.persisted import PersistedDocuments
@@ -243,6 +244,7 @@ def create_app(settings: Settings) -> Starlette:
             Route("/readyz", readyz),
             Route("/metrics", metrics.metrics_endpoint),
             *fhir_hooks.routes(settings, state),
+            *export_routes(verifier, make_context),
         ],
         lifespan=lifespan,
         middleware=[Middleware(ServerSpans)] if tracing else None,
