@@ -9,6 +9,7 @@ import strawberry
 
 from adapters.registry.records import HospitalRecord
 from resolvers import agreements, membership, registry
+from schema.capacity import CapacityMutations
 from schema.consultations import ConsultationMutations
 from schema.enums import (
     ApprovalDecision,
@@ -74,6 +75,7 @@ class Mutation(
     ReferralMutations,
     ConsultationMutations,
     TrainingMutations,
+    CapacityMutations,
     ResultMutations,
     WorkReportMutations,
 ):

@@ -8,6 +8,7 @@ import strawberry
 
 from resolvers import consultations, global_ids, referrals, registry, training
 from schema.audit import AuditQueries
+from schema.capacity import CapacityQueries
 from schema.connections import Edge, PageInfo
 from schema.consultations import Consultation, ConsultationQueries
 from schema.enums import ApplicationStatus
@@ -72,6 +73,7 @@ class Query(
     AuditQueries,
     ConsultationQueries,
     TrainingQueries,
+    CapacityQueries,
     ResultQueries,
     HealthQueries,
     WorkReportQueries,
