@@ -155,6 +155,7 @@ def create_app(settings: Settings) -> Starlette:
             registry=store,
             alliance_id=settings.alliance_id,
             rules=settings.rules,
+            assessment=settings.assessment,
             federation=federation,
             audit_store=state["audit"],
             event_store=state["events"],

@@ -16,6 +16,7 @@ from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, Settings
 
 from adapters.sources import kinds as source_kinds
 from adapters.sources.port import SourceConfig
+from resolvers.assessment.rules import AssessmentRules
 from resolvers.principal import Role
 from resolvers.rules import AllianceRules
 
@@ -199,6 +200,8 @@ class Settings(BaseSettings):
     registry: RegistrySettings = RegistrySettings()
     auth: AuthSettings
     rules: AllianceRules = AllianceRules()
+    # The annual assessment's scoring rules and pass mark (README, "Annual assessment").
+    assessment: AssessmentRules = AssessmentRules()
     members: list[MemberSourceSettings] = []
     # The alliance's linkage key for patient pseudonyms (HMAC). Keep it in the environment.
     linkage_key: SecretStr | None = None

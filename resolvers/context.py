@@ -10,6 +10,7 @@ from typing import Any
 from adapters.registry.audit import AuditStore
 from adapters.registry.events import EventStore
 from adapters.registry.store import RegistryStore
+from resolvers.assessment.rules import AssessmentRules
 from resolvers.audit import AuditLog
 from resolvers.errors import ErrorCode, GatewayError
 from resolvers.event_feed import EventFeed
@@ -85,6 +86,8 @@ class RequestContext:
     # X-Alliance-Explain: 1 from an OPS principal: the response explains its member calls.
     explain: bool = False
     connection_params: dict[str, Any] = field(default_factory=dict)
+    # [assessment]: the annual assessment's pass mark, thresholds and trend rules.
+    assessment: AssessmentRules = field(default_factory=AssessmentRules)
 
     def next_operation(self) -> None:
         """Starts the current task's operation (or a subscription's next event) with empty caches

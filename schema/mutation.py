@@ -10,6 +10,7 @@ import strawberry
 from adapters.registry.records import HospitalRecord
 from resolvers import agreements, membership, registry
 from schema.capacity import CapacityMutations
+from schema.assessment import AssessmentMutations
 from schema.consultations import ConsultationMutations
 from schema.enums import (
     ApprovalDecision,
@@ -78,6 +79,7 @@ class Mutation(
     CapacityMutations,
     ResultMutations,
     WorkReportMutations,
+    AssessmentMutations,
 ):
     @strawberry.mutation(
         description="A hospital applies to join; checked against the inclusion criteria.",

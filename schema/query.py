@@ -7,6 +7,7 @@ from typing import Annotated
 import strawberry
 
 from resolvers import consultations, global_ids, referrals, registry, training
+from schema.assessment import AssessmentQueries
 from schema.audit import AuditQueries
 from schema.capacity import CapacityQueries
 from schema.connections import Edge, PageInfo
@@ -77,6 +78,7 @@ class Query(
     ResultQueries,
     HealthQueries,
     WorkReportQueries,
+    AssessmentQueries,
 ):
     @strawberry.field(description="The alliance this gateway serves.")
     async def alliance(self, info: Ctx) -> Alliance:

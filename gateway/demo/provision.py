@@ -36,6 +36,7 @@ from gateway.demo.activity import (
     seed_activity_mysql,
     synthetic_patients,
 )
+from gateway.demo.assessment_seed import seed_assessments
 from gateway.demo.embedded_fhir import EmbeddedFhir
 from gateway.demo.embedded_mariadb import INSTALL_HINT, EmbeddedMariaDB, binaries
 from gateway.demo.embedded_postgres import EmbeddedPostgres
@@ -469,6 +470,7 @@ async def prepare(
         linkage_key,
         (hook_base, passwords[FHIR_HOOK_SECRET]) if hook_base else None,
     )
+    await seed_assessments(paths.config)
     await seed_work_reports(paths.config)
     names = {h.code: h.name for h in hospitals}
     demo = {
