@@ -32,7 +32,8 @@ def test_a_fresh_operation_is_untouched_until_something_is_read() -> None:
     assert ctx.operation_untouched, "registry lookups alone leave nothing to audit"
     assert ctx.loaders is loaders, "one set of loaders per operation"
     ctx.sources.asked.add("LYZG")
-    assert not ctx.operation_untouched
+    touched = not ctx.operation_untouched
+    assert touched
     ctx.next_operation()
     assert ctx.operation_untouched and not ctx.sources.asked
     assert ctx.loaders is not loaders, "the next operation does not read the last one's rows"
@@ -42,10 +43,12 @@ def test_the_audit_touched_is_something_to_flush() -> None:
     ctx = _context()
     ctx.next_operation()
     assert ctx.member_loaders is ctx.member_loaders
-    assert not ctx.operation_untouched, "member loaders report what they ask"
+    after_loaders = ctx.operation_untouched
+    assert not after_loaders, "member loaders report what they ask"
     ctx.next_operation()
     ctx.audit  # noqa: B018
-    assert not ctx.operation_untouched
+    after_audit = ctx.operation_untouched
+    assert not after_audit
 
 
 async def test_each_task_has_its_own_operation() -> None:
