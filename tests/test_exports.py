@@ -3,6 +3,7 @@ openpyxl: the seed forms' headings, the right numbers, and refusals that are nev
 
 from __future__ import annotations
 
+import zipfile
 from datetime import date
 from io import BytesIO
 from typing import Any
@@ -160,6 +161,7 @@ async def test_a_draft_is_the_offices_until_submitted(api: Api) -> None:
     [
         f"/exports/work-report-{TODAY.year - 1}-H1.xlsx",
         f"/exports/review-form-{TODAY.year - 1}.xlsx",
+        f"/exports/assessment-{TODAY.year - 1}.xlsx",
     ],
 )
 async def test_refusals(api: Api, path: str) -> None:
@@ -185,6 +187,9 @@ async def test_refusals(api: Api, path: str) -> None:
         "review-form-abcd.xlsx",
         f"review-form-{TODAY.year + 1}.xlsx",
         "review-form-.xlsx",
+        "assessment-1999.xlsx",
+        f"assessment-{TODAY.year + 1}.xlsx",
+        "assessment-２０２５.xlsx",
     ],
 )
 async def test_a_bad_year_or_half_is_400(api: Api, name: str) -> None:
@@ -197,3 +202,57 @@ async def test_an_unknown_document_is_404(api: Api) -> None:
     response = await _get(api, "/exports/minutes-2025.xlsx", api.demo.token("SECRETARIAT"))
     assert response.status_code == 404
     assert response.json()["errors"][0]["extensions"]["code"] == "NOT_FOUND"
+
+
+ASSESSMENT_HEADINGS = (
+    "一级指标",
+    "序号",
+    "三级指标",
+    "考核方法",
+    "分值",
+    "类型",
+    "本年值",
+    "上年值",
+    "得分",
+)
+ASSESSMENT = """query($year: Int!) { assessment(year: $year) {
+  totalScore indicators { number kind points value previousValue score } } }"""
+
+
+def _number(value: Any) -> float | None:
+    return None if value == "—" else float(value)
+
+
+async def test_the_assessment_table_and_its_trend_charts(api: Api) -> None:
+    year = TODAY.year - 1
+    response = await _get(api, f"/exports/assessment-{year}.xlsx", api.demo.token("REGULATOR"))
+    ws = _sheet(response)
+    body = await api.run(ASSESSMENT, {"year": year}, role="REGULATOR")
+    assert "errors" not in body, body
+    expected = {i["number"]: i for i in body["data"]["assessment"]["indicators"]}
+    header, _ = _find(ws, "一级指标")
+    assert [ws.cell(header, c).value for c in range(1, 10)] == list(ASSESSMENT_HEADINGS)
+    rows: dict[int, list[Any]] = {}
+    for r in range(header + 1, header + 31):
+        rows[int(str(ws.cell(r, 2).value))] = [ws.cell(r, c).value for c in range(1, 10)]
+    assert sorted(rows) == sorted(expected) and len(rows) == 30 and 3 not in rows
+    assert sum(float(row[4]) for row in rows.values()) == 100
+    for number, row in rows.items():
+        indicator = expected[number]
+        assert row[4] == indicator["points"]
+        assert str(row[5]).startswith(indicator["kind"])
+        for column, field in ((6, "value"), (7, "previousValue"), (8, "score")):
+            want = indicator[field]
+            got = _number(row[column])
+            assert got == (None if want is None else round(want, 2)), (number, field)
+    assert ws.cell(header + 31, 1).value == "合计"
+    assert ws.cell(header + 31, 9).value == body["data"]["assessment"]["totalScore"]
+    # One line chart per F and N indicator, on the trend sheet beside its figures.
+    book = load_workbook(BytesIO(response.content))
+    trend = book["趋势"]
+    computed = sorted(n for n, i in expected.items() if i["kind"] in ("F", "N"))
+    assert [trend.cell(r, 1).value for r in range(2, 2 + len(computed))] == computed
+    with zipfile.ZipFile(BytesIO(response.content)) as archive:
+        charts = [n for n in archive.namelist() if n.startswith("xl/charts/chart")]
+        assert len(charts) == len(computed)
+        assert b"<lineChart>" in archive.read(charts[0])

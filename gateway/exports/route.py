@@ -17,12 +17,14 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from gateway.auth import AuthenticationError, NoGatewayRoleError, TokenVerifier
-from gateway.exports import review_form_book, work_report_book
+from gateway.exports import assessment_book, review_form_book, work_report_book
 from resolvers import audit, clock, registry
+from resolvers.assessment.service import assessment_of
 from resolvers.context import RequestContext
 from resolvers.errors import ErrorCode, GatewayError, bad_input
 from resolvers.principal import Principal
 from resolvers.work_report import report
+from resolvers.work_report.periods import FIRST_YEAR
 from resolvers.work_report.review_form import review_form
 
 XLSX = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
@@ -71,6 +73,20 @@ async def _review_form(ctx: RequestContext, found: dict[str, str]) -> bytes:
     return await asyncio.to_thread(review_form_book.build, form)
 
 
+async def _assessment(ctx: RequestContext, found: dict[str, str]) -> bytes:
+    year = _number(found["year"], "year")
+    years = (year, year - 1) if year - 1 >= FIRST_YEAR else (year,)
+    # The year before too: its figures carry each indicator's trend a year further back.
+    read = await asyncio.gather(*(assessment_of(ctx, y) for y in years))
+    alliance = await registry.alliance(ctx)
+    sheets = assessment_book.AssessmentSheets(
+        alliance_name=alliance.name,
+        assessment=read[0],
+        year_before=read[1] if len(read) > 1 else None,
+    )
+    return await asyncio.to_thread(assessment_book.build, sheets)
+
+
 Builder = Callable[[RequestContext, dict[str, str]], Awaitable[bytes]]
 
 
@@ -83,6 +99,7 @@ class _Document:
 DOCUMENTS = (
     _Document(re.compile(r"work-report-(?P<year>[^-]*)-H(?P<half>.*)\.xlsx"), _work_report),
     _Document(re.compile(r"review-form-(?P<year>.*)\.xlsx"), _review_form),
+    _Document(re.compile(r"assessment-(?P<year>.*)\.xlsx"), _assessment),
 )
 
 
