@@ -18,7 +18,7 @@ from adapters.sources.records import (
     ListQuery,
     ReportRow,
 )
-from resolvers import events, patients, registry
+from resolvers import agreements, events, patients
 from resolvers.access import acting_hospital, record_scope
 from resolvers.context import RequestContext
 from resolvers.errors import bad_input, forbidden, invalid_transition, not_found
@@ -161,8 +161,9 @@ async def request(ctx: RequestContext, new: NewConsultation) -> Consultation:
         raise bad_input(
             "A hospital cannot invite itself to a consultation.", field="invitedHospital"
         )
-    await registry.active_member(ctx, requester, "requestingHospital")
-    await registry.active_member(ctx, new.invited_hospital, "invitedHospital")
+    # Seed 000 §15, §19: both sides collaborate under an agreement in force.
+    await agreements.active_party(ctx, requester, "requestingHospital")
+    await agreements.active_party(ctx, new.invited_hospital, "invitedHospital")
     pseudonym = patients.linked_pseudonym(new.patient.resident_id, ctx.linkage_key)
     values = {
         "kind": new.kind.value,

@@ -12,9 +12,12 @@ from adapters.registry.records import AgreementRecord, ApplicationRecord, Hospit
 from adapters.registry.store import RegistryStore
 from resolvers import clock, credit_code, events
 from resolvers.agreements import (
+    RENEWABLE,
     TerminationReason,
     check_signed_on,
     check_term,
+    renewal_window_opens,
+    status_of,
     still_open,
     term_end,
 )
@@ -76,11 +79,15 @@ class ExitReason(StrEnum):
     ASSESSMENT_FAILED = "ASSESSMENT_FAILED"
 
 
+# The agreement's termination reason for each exit condition (seed 000 §16). A revoked licence
+# or a severe penalty is the member losing its standing to practise, not a change of national
+# policy (seed 001 §七.4, which frees both sides of liability); a failed assessment (seed 000 §11)
+# is its own ground, not a breach of the agreement's terms.
 _EXIT_TERMINATION = {
     ExitReason.VOLUNTARY: TerminationReason.MUTUAL_CONSENT,
     ExitReason.LAW_OR_POLICY_VIOLATION: TerminationReason.BREACH,
-    ExitReason.LICENCE_REVOKED_OR_PENALISED: TerminationReason.POLICY_CHANGE,
-    ExitReason.ASSESSMENT_FAILED: TerminationReason.BREACH,
+    ExitReason.LICENCE_REVOKED_OR_PENALISED: TerminationReason.LICENCE_REVOKED_OR_PENALISED,
+    ExitReason.ASSESSMENT_FAILED: TerminationReason.ASSESSMENT_FAILED,
 }
 
 
@@ -143,24 +150,36 @@ def _camel(name: str) -> str:
     return head + "".join(p.title() for p in rest)
 
 
-def check_inclusion(h: HospitalRecord, criteria: InclusionCriteria) -> None:
-    """The alliance's 纳入标准; the refusal names the criterion so the applicant knows what to fix."""
+def check_inclusion(
+    h: HospitalRecord, criteria: InclusionCriteria, excepted: str | None = None
+) -> None:
+    """The alliance's 纳入标准; the refusal names the criterion so the applicant knows what to fix.
+    `excepted` is a criterion the member was admitted without, recorded on its membership."""
+    unmet = unmet_criteria(h, criteria)
+    if excepted in unmet:
+        del unmet[excepted]
+    if unmet:
+        criterion, message = next(iter(unmet.items()))
+        raise bad_input(message, criterion=criterion)
+
+
+def unmet_criteria(h: HospitalRecord, criteria: InclusionCriteria) -> dict[str, str]:
+    """Each inclusion criterion the hospital does not meet, with the refusal's message."""
+    unmet: dict[str, str] = {}
     if GRADE_LEVEL[h.grade] < criteria.min_level:
-        raise bad_input(
-            f"Inclusion criterion not met: the hospital must be of level {criteria.min_level} or above.",
-            criterion="MIN_LEVEL",
+        unmet["MIN_LEVEL"] = (
+            f"Inclusion criterion not met: the hospital must be of level {criteria.min_level} or above."
         )
     if criteria.public_only and h.ownership != "PUBLIC":
-        raise bad_input(
-            "Inclusion criterion not met: the alliance admits government-run (public) hospitals only.",
-            criterion="PUBLIC_ONLY",
+        unmet["PUBLIC_ONLY"] = (
+            "Inclusion criterion not met: the alliance admits government-run (public) hospitals only."
         )
     if h.specialty_beds < criteria.min_specialty_beds:
-        raise bad_input(
+        unmet["MIN_SPECIALTY_BEDS"] = (
             "Inclusion criterion not met: an independent specialty ward of at least "
-            f"{criteria.min_specialty_beds} beds is required (has {h.specialty_beds}).",
-            criterion="MIN_SPECIALTY_BEDS",
+            f"{criteria.min_specialty_beds} beds is required (has {h.specialty_beds})."
         )
+    return unmet
 
 
 def default_hospital_code(credit: str) -> str:
@@ -202,6 +221,55 @@ async def submit_application(ctx: RequestContext, hospital: HospitalRecord) -> A
             )
         await tx.upsert_hospital(hospital)
         return await tx.insert_application(ctx.alliance_id, hospital.code, who.subject)
+
+
+async def request_renewal(ctx: RequestContext, agreement_id: str) -> ApplicationRecord:
+    """A member asks to continue after its term. Seed 000 §19: that needs re-evaluation and a
+    new agreement, so it is an application (kind RENEWAL) that the secretariat reviews with due
+    diligence and the chair institution approves, as a new member's is; the hospital must still
+    meet the inclusion criteria (but one its membership records an exception for) and hold a
+    valid practice licence."""
+    who = ctx.who
+    require_role(
+        who,
+        Role.MEMBER_ADMIN,
+        Role.SECRETARIAT,
+        Role.ALLIANCE_ADMIN,
+        action="request the renewal of an agreement",
+    )
+    key = decode_int(agreement_id, "Agreement")
+    async with ctx.registry.transaction() as tx:
+        agreement = await tx.agreement(key, lock=True)
+        if agreement is None or agreement.alliance_id != ctx.alliance_id:
+            raise not_found("agreement", agreement_id)
+        code = agreement.party_b_code
+        if _only_member_admin(ctx) and code != who.hospital_code:
+            raise forbidden(
+                "A MEMBER_ADMIN may request renewal of its own hospital's agreement only."
+            )
+        status = status_of(agreement, clock.today(), ctx.rules)
+        if status not in RENEWABLE:
+            raise invalid_transition(
+                "Renewal can be requested from the renewal window "
+                f"({renewal_window_opens(agreement, ctx.rules)}) on, or once expired; this "
+                f"agreement is {status}.",
+                status=status,
+            )
+        membership = await tx.membership_for_update(ctx.alliance_id, code)
+        if membership is None or membership.status != "ACTIVE":
+            raise invalid_transition(
+                "Only an active member's agreement can be renewed.", status=status
+            )
+        (hospital,) = await tx.hospitals([code])
+        validate_hospital(hospital)
+        check_inclusion(hospital, ctx.rules.inclusion, membership.inclusion_exception)
+        if await tx.open_application_of(ctx.alliance_id, code) is not None:
+            raise GatewayError(
+                ErrorCode.CONFLICT, f"{hospital.name} already has an open application."
+            )
+        return await tx.insert_application(
+            ctx.alliance_id, code, who.subject, renews_agreement_id=agreement.id
+        )
 
 
 async def check_hospital_identity(tx: RegistryStore, hospital: HospitalRecord) -> None:
@@ -292,9 +360,12 @@ async def approve_application(
         resolution_id = None
         if approved:
             (hospital,) = await tx.hospitals([application.hospital_code])
-            resolution = await tx.add_resolution(
-                ctx.alliance_id, clock.today(), "ADMIT_MEMBER", f"同意{hospital.name}加入联盟"
+            subject, summary = (
+                ("OTHER", f"经再评估，同意与{hospital.name}续签合作协议")
+                if application.kind == "RENEWAL"
+                else ("ADMIT_MEMBER", f"同意{hospital.name}加入联盟")
             )
+            resolution = await tx.add_resolution(ctx.alliance_id, clock.today(), subject, summary)
             resolution_id = resolution.id
         return await tx.record_decision(
             application.id,
@@ -314,6 +385,12 @@ async def sign_agreement(
     async with ctx.registry.transaction() as tx:
         application = await _locked_application(tx, ctx, application_id)
         _expect(application, "APPROVED", "sign the agreement")
+        if application.kind == "RENEWAL":
+            raise invalid_transition(
+                "This is a renewal application: sign it with renewAgreement on the agreement it "
+                "renews.",
+                status=application.status,
+            )
         alliance = await tx.alliance(ctx.alliance_id)
         assert alliance is not None
         await tx.insert_membership(ctx.alliance_id, application.hospital_code, "MEMBER", signed_on)

@@ -11,7 +11,7 @@ from enum import StrEnum
 from adapters.sources import port
 from adapters.sources.port import CreateRequest, UpdateRequest
 from adapters.sources.records import ChangeRow, ListQuery, ReferralFilter, ReferralRow
-from resolvers import events, global_ids, patients, registry
+from resolvers import agreements, events, global_ids, patients
 from resolvers.access import acting_hospital, record_scope
 from resolvers.context import RequestContext
 from resolvers.errors import bad_input, forbidden, invalid_transition, not_found
@@ -129,6 +129,44 @@ async def get(ctx: RequestContext, global_id: str) -> Referral | None:
     return referral
 
 
+def expected_direction(
+    from_role: str, from_grade: str, to_role: str, to_grade: str
+) -> Direction | None:
+    """The direction of a referral between two parties, None when it has none. Up and down are
+    by role first (seed 001 #16, #17): a member or backbone sends UP to the lead, the lead sends
+    DOWN to them, whatever their grades; between two non-lead parties, by hospital grade."""
+    if to_role == "LEAD":
+        return Direction.UP
+    if from_role == "LEAD":
+        return Direction.DOWN
+    step = GRADE_RANK[to_grade] - GRADE_RANK[from_grade]
+    return Direction.UP if step > 0 else Direction.DOWN if step < 0 else None
+
+
+def _check_direction(
+    direction: Direction, sender: agreements.Party, receiver: agreements.Party
+) -> None:
+    expected = expected_direction(
+        sender.role, sender.hospital.grade, receiver.role, receiver.hospital.grade
+    )
+    if expected is direction:
+        return
+    if receiver.role == "LEAD":
+        why = "a referral to the lead hospital goes UP (seed 001 #16)"
+    elif sender.role == "LEAD":
+        why = "the lead hospital refers DOWN to its members (seed 001 #17)"
+    elif expected is None:
+        why = (
+            "between two members of the same grade a referral is neither UP nor DOWN; refer UP "
+            "to the lead or a higher grade, DOWN to a lower grade"
+        )
+    elif expected is Direction.UP:
+        why = "a referral to a member of a higher grade goes UP"
+    else:
+        why = "a referral to a member of a lower grade goes DOWN"
+    raise bad_input(f"This referral cannot be {direction}: {why}.", field="direction")
+
+
 def _validate(new: NewReferral) -> None:
     if new.patient.sex not in ("MALE", "FEMALE", "UNKNOWN"):
         raise bad_input("patient.sex must be MALE, FEMALE or UNKNOWN.", field="patient.sex")
@@ -149,13 +187,9 @@ async def create(ctx: RequestContext, new: NewReferral) -> Referral:
     _validate(new)
     if new.to_hospital == sender:
         raise bad_input("A hospital cannot refer a patient to itself.", field="toHospital")
-    from_grade = (await registry.active_member(ctx, sender, "fromHospital")).grade
-    to_grade = (await registry.active_member(ctx, new.to_hospital, "toHospital")).grade
-    higher = GRADE_RANK[to_grade] > GRADE_RANK[from_grade]
-    if new.direction is Direction.UP and not higher:
-        raise bad_input("An UP referral goes to a hospital of a higher grade.", field="direction")
-    if new.direction is Direction.DOWN and GRADE_RANK[to_grade] >= GRADE_RANK[from_grade]:
-        raise bad_input("A DOWN referral goes to a hospital of a lower grade.", field="direction")
+    sender_party = await agreements.active_party(ctx, sender, "fromHospital")
+    receiver = await agreements.active_party(ctx, new.to_hospital, "toHospital")
+    _check_direction(new.direction, sender_party, receiver)
     pseudonym = patients.linked_pseudonym(new.patient.resident_id, ctx.linkage_key)
     today = date.today()
     values = {

@@ -20,7 +20,7 @@ from adapters.sources import port
 from adapters.sources.errors import SourceError
 from adapters.sources.port import AggregateRequest, CreateRequest, LookupRequest
 from adapters.sources.records import ChangeRow, DecisionRow, ListQuery, ResultFilter, ResultRow
-from resolvers import clock, events, global_ids, patients, recognition
+from resolvers import agreements, clock, events, global_ids, patients, recognition
 from resolvers.access import require_treatment_purpose
 from resolvers.authorization import require_role
 from resolvers.context import RequestContext
@@ -334,6 +334,10 @@ async def record_decision(ctx: RequestContext, new: DecisionInput) -> Recognitio
         )
     if not ctx.federation.holds(member, key):
         raise not_found("test result", new.result_id)
+    # Seed 000 §15, §19: recognition between two hospitals is alliance collaboration, so both
+    # need an agreement in force.
+    await agreements.active_party(ctx, decider, "hospital")
+    await agreements.active_party(ctx, member, "resultId")
     rows = await on_member(
         ctx.federation, member, LookupRequest(port.TEST_RESULT, (key,)), ctx.sources
     )

@@ -21,7 +21,7 @@ from adapters.sources.records import (
     TrainingEventRow,
     TrainingFilter,
 )
-from resolvers import events, registry
+from resolvers import agreements, events, registry
 from resolvers.access import OFFICE_ROLES, PARTY_ROLES, record_scope
 from resolvers.context import RequestContext
 from resolvers.errors import bad_input, forbidden
@@ -280,12 +280,13 @@ async def record_event(ctx: RequestContext, new: NewTrainingEvent) -> TrainingEv
 
 async def record_placement(ctx: RequestContext, new: NewPlacement) -> Placement:
     host = _recording_host(ctx, new.host, "placement")
-    await registry.active_member(ctx, host, "host")
+    await agreements.active_party(ctx, host, "host")
     if new.home_hospital == host:
         raise bad_input(
             "A placement is at another hospital than the home one.", field="homeHospital"
         )
-    await registry.active_member(ctx, new.home_hospital, "homeHospital")
+    # Seed 000 §12(五): placements are a member's right under its agreement, so one in force.
+    await agreements.active_party(ctx, new.home_hospital, "homeHospital")
     if new.ends_on < new.starts_on:
         raise bad_input("endsOn must not be before startsOn.", field="endsOn")
     values = {

@@ -120,6 +120,15 @@ class ApplicationStatus(Enum):
     SIGNED = "SIGNED"
 
 
+@strawberry.enum(
+    description="JOIN: a hospital applies to join; RENEWAL: a member's re-evaluation "
+    "before its agreement is renewed (seed 000 §19)."
+)
+class ApplicationKind(Enum):
+    JOIN = "JOIN"
+    RENEWAL = "RENEWAL"
+
+
 @strawberry.enum
 class ReviewDecision(Enum):
     PASS = "PASS"

@@ -44,6 +44,9 @@ class SignAgreementPayload:
 class RenewAgreementPayload:
     agreement: Agreement = strawberry.field(description="The new agreement.")
     previous: Agreement = strawberry.field(description="The agreement it renews, now RENEWED.")
+    application: MembershipApplication = strawberry.field(
+        description="The approved RENEWAL application, now SIGNED."
+    )
 
 
 @strawberry.type
@@ -138,7 +141,19 @@ class Mutation(
         )
 
     @strawberry.mutation(
-        description="Renew an agreement inside its renewal window (EXPIRING).",
+        description="Ask to continue after an agreement's term (EXPIRING or EXPIRED): a RENEWAL "
+        "application, reviewed and approved like a new member's (seed 000 §19: 再评估).",
+        extensions=[FanOut()],
+    )
+    async def request_agreement_renewal(
+        self, info: Ctx, id: strawberry.ID
+    ) -> MembershipApplicationPayload:
+        record = await membership.request_renewal(info.context, id)
+        return MembershipApplicationPayload(application=MembershipApplication.of(record))
+
+    @strawberry.mutation(
+        description="Sign the renewal of an EXPIRING or EXPIRED agreement whose RENEWAL "
+        "application was approved.",
         extensions=[FanOut()],
     )
     async def renew_agreement(
@@ -146,8 +161,13 @@ class Mutation(
     ) -> RenewAgreementPayload:
         new = await agreements.renew_agreement(info.context, id, signed_on, term_years)
         previous = await registry.agreement(info.context, new.renews_id or 0)
-        assert previous is not None
-        return RenewAgreementPayload(agreement=Agreement.of(new), previous=Agreement.of(previous))
+        application = await registry.application(info.context, new.application_id or 0)
+        assert previous is not None and application is not None
+        return RenewAgreementPayload(
+            agreement=Agreement.of(new),
+            previous=Agreement.of(previous),
+            application=MembershipApplication.of(application),
+        )
 
     @strawberry.mutation(extensions=[FanOut()])
     async def terminate_agreement(

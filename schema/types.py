@@ -26,6 +26,7 @@ from schema.enums import (
     AgreementStatus,
     AllianceForm,
     AllianceLevel,
+    ApplicationKind,
     ApplicationStatus,
     CouncilRole,
     DueDiligenceItem,
@@ -199,6 +200,14 @@ class Agreement(Node):
         return Agreement.of(record) if record else None
 
 
+@strawberry.type(description="An inclusion criterion a member was admitted without, and why.")
+class InclusionException:
+    criterion: str = strawberry.field(
+        description="MIN_LEVEL | PUBLIC_ONLY | MIN_SPECIALTY_BEDS, as in BAD_USER_INPUT's criterion."
+    )
+    reason: str
+
+
 @strawberry.type(description="A hospital's membership of the alliance (成员单位).")
 class Member(Node):
     record: strawberry.Private[MembershipRecord]
@@ -258,6 +267,17 @@ class Member(Node):
     @strawberry.field
     def exit_reason(self) -> ExitReason | None:
         return ExitReason(self.record.exit_reason) if self.record.exit_reason else None
+
+    @strawberry.field(
+        description="Admitted by exception to one of the inclusion criteria (纳入标准): which, "
+        "and why; null when it met them all."
+    )
+    def inclusion_exception(self) -> InclusionException | None:
+        criterion = self.record.inclusion_exception
+        reason = self.record.inclusion_exception_reason
+        if criterion is None or reason is None:
+            return None
+        return InclusionException(criterion=criterion, reason=reason)
 
     @strawberry.field(description="The member's most recent agreement; null for the lead hospital.")
     async def agreement(self, info: Ctx) -> Agreement | None:
@@ -467,6 +487,17 @@ class MembershipApplication(Node):
     @strawberry.field
     def decision_note(self) -> str | None:
         return self.record.decision_note
+
+    @strawberry.field
+    def kind(self) -> ApplicationKind:
+        return ApplicationKind(self.record.kind)
+
+    @strawberry.field(description="For a RENEWAL application, the agreement it would renew.")
+    async def renews(self, info: Ctx) -> Agreement | None:
+        if self.record.renews_agreement_id is None:
+            return None
+        record = await registry.agreement(info.context, self.record.renews_agreement_id)
+        return Agreement.of(record) if record else None
 
 
 @strawberry.type

@@ -45,6 +45,7 @@ from gateway.logs import JsonFormatter
 from gateway.settings import Settings, load_settings
 from resolvers import global_ids
 from resolvers.patients import pseudonym
+from resolvers.referrals import expected_direction
 from tests.conftest import Demo, free_port, serving
 from tests.events_client import next_event, subscribed, watching
 
@@ -93,10 +94,6 @@ async def row_of(member: SimulatedMember, table: str, row_id: int | str) -> dict
     )
     assert len(rows) == 1
     return rows[0]
-
-
-def grade(sim: Simulation, code: str) -> int:
-    return da.GRADES.index(sim.member(code).hospital.grade)
 
 
 def just_now(value: datetime) -> bool:
@@ -174,10 +171,11 @@ async def test_a_new_referral_is_inserted_as_a_his_inserts_it(simulation: Simula
         assert just_now(row["created_at"])
         assert row["status"] == "INITIATED" and row["direction"] == direction
         assert row["from_hospital"] == code and row["patient_pseudonym"] in pseudonyms(simulation)
-        if direction == "UP":
-            assert grade(simulation, row["to_hospital"]) > grade(simulation, code)
-        else:
-            assert grade(simulation, row["to_hospital"]) < grade(simulation, code)
+        # By role first (seed 001 #16, #17): the lead refers DOWN even to a hospital of its own
+        # grade; between two others, by grade.
+        me, to = simulation.member(code).hospital, simulation.member(row["to_hospital"]).hospital
+        assert expected_direction(me.role, me.grade, to.role, to.grade) == direction
+        if direction == "DOWN":
             assert row["discharge_summary"] and row["rehab_advice"]
 
 

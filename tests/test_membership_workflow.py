@@ -310,6 +310,18 @@ async def test_renewal_only_inside_the_window(api: Api) -> None:
         RENEW, {"id": expiring["id"], "signedOn": str(today), "termYears": 3}, role="SECRETARIAT"
     )
     assert error_codes(body) == ["FORBIDDEN"]
+    # Seed 000 §19: renewal needs re-evaluation, reviewed and approved as an application is
+    # (tests/test_seed_rules.py tries each step); this test used to renew directly.
+    body = await api.run(
+        """mutation($id: ID!) { requestAgreementRenewal(id: $id) { application { id } } }""",
+        {"id": expiring["id"]},
+        role="SECRETARIAT",
+    )
+    app_id = body["data"]["requestAgreementRenewal"]["application"]["id"]
+    await api.run(
+        REVIEW, {"id": app_id, "decision": "PASS", "dd": ALL_DUE_DILIGENCE}, role="SECRETARIAT"
+    )
+    await api.run(APPROVE, {"id": app_id, "decision": "APPROVE"}, role="ALLIANCE_ADMIN")
     body = await api.run(
         RENEW, {"id": expiring["id"], "signedOn": str(today), "termYears": 3}, role="ALLIANCE_ADMIN"
     )

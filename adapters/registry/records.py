@@ -63,6 +63,9 @@ class MembershipRecord(FromRow):
     plaque_granted_on: date | None
     left_on: date | None
     exit_reason: str | None
+    # The inclusion criterion it was admitted without (MIN_LEVEL | PUBLIC_ONLY | …), and why.
+    inclusion_exception: str | None
+    inclusion_exception_reason: str | None
 
 
 @dataclass(frozen=True, slots=True)
@@ -100,6 +103,8 @@ class ApplicationRecord(FromRow):
     decided_by: str | None
     decision_note: str | None
     resolution_id: int | None
+    kind: str  # JOIN | RENEWAL
+    renews_agreement_id: int | None
 
 
 @dataclass(frozen=True, slots=True)

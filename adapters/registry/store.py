@@ -223,16 +223,35 @@ class RegistryStore:
         )
 
     async def insert_application(
-        self, alliance_id: str, hospital_code: str, submitted_by: str
+        self,
+        alliance_id: str,
+        hospital_code: str,
+        submitted_by: str,
+        *,
+        renews_agreement_id: int | None = None,
     ) -> ApplicationRecord:
+        """A JOIN application, or a RENEWAL one when it names the agreement it would renew."""
         row = await self._db.fetchrow(
-            """INSERT INTO membership_application (alliance_id, hospital_code, status, submitted_by)
-               VALUES ($1, $2, 'SUBMITTED', $3) RETURNING *""",
+            """INSERT INTO membership_application
+                   (alliance_id, hospital_code, status, submitted_by, kind, renews_agreement_id)
+               VALUES ($1, $2, 'SUBMITTED', $3, $4, $5) RETURNING *""",
             alliance_id,
             hospital_code,
             submitted_by,
+            "JOIN" if renews_agreement_id is None else "RENEWAL",
+            renews_agreement_id,
         )
         return ApplicationRecord.from_row(row)
+
+    async def renewal_application(
+        self, agreement_id: int, status: str, *, lock: bool = False
+    ) -> ApplicationRecord | None:
+        """The renewal application of this agreement in the given status, the latest if several."""
+        sql = """SELECT * FROM membership_application
+                 WHERE kind = 'RENEWAL' AND renews_agreement_id = $1 AND status = $2
+                 ORDER BY id DESC LIMIT 1"""
+        row = await self._db.fetchrow(sql + (" FOR UPDATE" if lock else ""), agreement_id, status)
+        return ApplicationRecord.from_row(row) if row else None
 
     async def record_review(
         self,
@@ -462,6 +481,18 @@ class RegistryStore:
             "INSERT INTO alliance_founding (alliance_id, plan) VALUES ($1, $2::jsonb)",
             alliance_id,
             json.dumps(plan, ensure_ascii=False, sort_keys=True),
+        )
+
+    async def set_inclusion_exception(
+        self, alliance_id: str, hospital_code: str, criterion: str, reason: str
+    ) -> None:
+        await self._db.execute(
+            """UPDATE membership SET inclusion_exception = $3, inclusion_exception_reason = $4
+               WHERE alliance_id = $1 AND hospital_code = $2""",
+            alliance_id,
+            hospital_code,
+            criterion,
+            reason,
         )
 
     async def set_plaque_granted(self, alliance_id: str, hospital_code: str, on: date) -> None:

@@ -1616,14 +1616,24 @@ OPEN_REFERRAL = ("INITIATED", "ACCEPTED", "ARRIVED")
 def referral_destinations(
     hospital: SyntheticHospital, hospitals: Iterable[SyntheticHospital], up: bool
 ) -> list[SyntheticHospital]:
-    """Where `hospital` may refer a patient under the gateway's own rule: up to a strictly
-    higher grade (the lead and backbones first), down to a strictly lower one."""
+    """Where `hospital` may refer a patient under the gateway's own rule
+    (resolvers.referrals.expected_direction): by role first (seed 001 #16, #17), UP to the lead
+    and the lead DOWN to anyone; between two others, up to a strictly higher grade (backbones
+    first), down to a strictly lower one."""
     mine = GRADES.index(hospital.grade)
+
+    def direction(to: SyntheticHospital) -> int:
+        if to.role == "LEAD":
+            return 1
+        if hospital.role == "LEAD":
+            return -1
+        return (GRADES.index(to.grade) > mine) - (GRADES.index(to.grade) < mine)
+
     others = [h for h in hospitals if h.code != hospital.code]
     if up:
-        higher = [h for h in others if GRADES.index(h.grade) > mine]
+        higher = [h for h in others if direction(h) > 0]
         return [h for h in higher if h.role != "MEMBER"] or higher
-    return [h for h in others if GRADES.index(h.grade) < mine]
+    return [h for h in others if direction(h) < 0]
 
 
 def patients_at(code: str, patients: Iterable[SyntheticPatient]) -> list[SyntheticPatient]:

@@ -259,6 +259,19 @@ class DemoMember:
     # Where its current agreement stands: its term and how long ago it took effect.
     term_years: int | None
     agreement_started_days_ago: int | None
+    # An inclusion criterion (纳入标准) it was admitted without, and why: recorded on its
+    # membership, so that the demo's own rules and its members agree.
+    inclusion_exception: tuple[str, str] | None = None
+
+
+# LHRH is privately run (社会办), against the demo's public_only criterion (seed 000 §14: 公立医院).
+# Seed 003 asks an alliance admitting members to weigh the partnerships it already has
+# (兼顾既往形成的合作关系): that is the recorded reason it was admitted.
+LHRH_EXCEPTION = (
+    "PUBLIC_ONLY",
+    "社会办骨科专科医院，与牵头医院有多年对口帮扶合作关系；经理事会决议，兼顾既往形成的合作关系，"
+    "作为例外吸纳。",
+)
 
 
 def demo_members(today: date) -> list[DemoMember]:
@@ -272,7 +285,7 @@ def demo_members(today: date) -> list[DemoMember]:
         DemoMember("LHRM2", "MEMBER", three_years - 40, 3, three_years - 41),
         DemoMember("LHRM6", "MEMBER", 700, 3, 700),
         # Expired 20 days ago, awaiting re-evaluation.
-        DemoMember("LHRH", "MEMBER", 1115, 3, three_years + 19),
+        DemoMember("LHRH", "MEMBER", 1115, 3, three_years + 19, LHRH_EXCEPTION),
         DemoMember("LHYZ3", "MEMBER", 500, 3, 500),
     ]
 

@@ -149,6 +149,10 @@ async def seed_registry(store: RegistryStore, extra: list[HospitalRecord]) -> bo
             joined = today - timedelta(days=member.joined_days_ago)
             await tx.insert_membership(alliance.id, member.code, member.role, joined)
             await tx.set_plaque_granted(alliance.id, member.code, joined + timedelta(days=14))
+            if member.inclusion_exception is not None:
+                await tx.set_inclusion_exception(
+                    alliance.id, member.code, *member.inclusion_exception
+                )
             dates = demo_data.agreement_dates(member, today)
             if dates is not None:
                 assert member.term_years is not None
