@@ -97,7 +97,8 @@ _APPLICATION_CURSOR = "application"
 def _applications_scope(ctx: RequestContext) -> str | None:
     """The hospital whose applications the principal may see, or None for all of them."""
     who = ctx.who
-    if who.has_any(Role.SECRETARIAT, Role.ALLIANCE_ADMIN):
+    # The provincial office oversees admissions (seed 003 三(四)): it reads, never decides.
+    if who.has_any(Role.SECRETARIAT, Role.ALLIANCE_ADMIN, Role.REGULATOR):
         return None
     require_role(
         who,

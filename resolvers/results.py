@@ -417,10 +417,11 @@ def _statistics_scope(ctx: RequestContext, hospital: str | None) -> list[str]:
         who,
         Role.SECRETARIAT,
         Role.ALLIANCE_ADMIN,
+        Role.REGULATOR,
         Role.MEMBER_ADMIN,
         action="read the recognition statistics",
     )
-    if not who.has_any(Role.SECRETARIAT, Role.ALLIANCE_ADMIN):
+    if not who.has_any(Role.SECRETARIAT, Role.ALLIANCE_ADMIN, Role.REGULATOR):
         own = who.hospital_code
         if own is None or hospital not in (None, own):
             raise forbidden("A MEMBER_ADMIN reads its own hospital's recognition statistics only.")

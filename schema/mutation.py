@@ -20,6 +20,7 @@ from schema.enums import (
     TerminationReason,
 )
 from schema.fan_out import FanOut
+from schema.filing import FilingMutations
 from schema.inputs import SignAgreementInput, SubmitMembershipApplicationInput
 from schema.referrals import ReferralMutations
 from schema.results import ResultMutations
@@ -82,6 +83,7 @@ class Mutation(
     CapacityMutations,
     ResultMutations,
     WorkReportMutations,
+    FilingMutations,
     AssessmentMutations,
 ):
     @strawberry.mutation(

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Awaitable
 from datetime import date, datetime
-from typing import Annotated, cast
+from typing import TYPE_CHECKING, Annotated, cast
 
 import strawberry
 from strawberry.types import Info
@@ -31,7 +31,6 @@ from schema.enums import (
     CouncilRole,
     DueDiligenceItem,
     ExitReason,
-    FilingStatus,
     Grade,
     HospitalType,
     MemberRole,
@@ -41,6 +40,9 @@ from schema.enums import (
     Standing,
     TerminationReason,
 )
+
+if TYPE_CHECKING:
+    from schema.filing import Filing
 
 Ctx = Info[RequestContext, None]
 
@@ -356,12 +358,6 @@ class Resolution:
         return self.record.summary
 
 
-@strawberry.type
-class Filing:
-    status: FilingStatus
-    number: str | None
-
-
 @strawberry.type(description="The specialty alliance (专科联盟) this gateway serves.")
 class Alliance(Node):
     record: strawberry.Private[AllianceRecord]
@@ -411,10 +407,10 @@ class Alliance(Node):
         return self.record.development_plan
 
     @strawberry.field(description="Filing (备案) with the provincial alliance office.")
-    def filing(self) -> Filing:
-        return Filing(
-            status=FilingStatus(self.record.filing_status), number=self.record.filing_number
-        )
+    def filing(self) -> Annotated[Filing, strawberry.lazy("schema.filing")]:
+        from schema.filing import Filing
+
+        return Filing(record=self.record)
 
     @strawberry.field
     def standing(self) -> Standing:

@@ -183,3 +183,90 @@ class WorkReportRecord(FromRow):
     submitted_by: str | None
     due_on: date | None
     counts: Any
+
+
+# -- filing (备案): the application of seed 003 Annex 2, as the registry stood when drafted ----
+
+
+@dataclass(frozen=True, slots=True)
+class FiledHospital:
+    code: str
+    name: str
+    grade: str
+    type: str
+    ownership: str
+    division_code: str
+
+
+@dataclass(frozen=True, slots=True)
+class FiledAgreement:
+    signed_on: date
+    effective_on: date
+    expires_on: date
+    term_years: int
+    status: str
+
+
+@dataclass(frozen=True, slots=True)
+class FiledMember:
+    hospital: FiledHospital
+    role: str
+    joined_on: date
+    agreement: FiledAgreement | None
+
+
+@dataclass(frozen=True, slots=True)
+class FiledResolution:
+    number: str
+    adopted_on: date
+    summary: str
+
+
+@dataclass(frozen=True, slots=True)
+class FilingForm:
+    """What the application says: the form's fields and the registry's members, agreements and
+    charter at drafting. No patient data."""
+
+    name: str
+    specialty: str
+    level: str
+    founded_on: date
+    lead_department: str
+    department_head: str
+    discipline_leader: str
+    lead_hospital: FiledHospital
+    lead_hospital_affiliation: str
+    members: tuple[FiledMember, ...]
+    charter_version: str
+    charter_resolutions: tuple[FiledResolution, ...]
+    discipline_building: str
+    development_plan: str
+
+
+@dataclass(frozen=True, slots=True)
+class FilingApplicationRecord:
+    id: int
+    alliance_id: str
+    attempt: int
+    status: str
+    municipal_opinion_required: bool
+    form: FilingForm
+    number: str | None
+    rejection_reason: str | None
+    drafted_at: datetime
+    decided_at: datetime | None
+
+
+@dataclass(frozen=True, slots=True)
+class FilingStepRecord(FromRow):
+    id: int
+    application_id: int
+    attempt: int
+    step: str
+    role: str
+    subject: str
+    hospital_code: str | None
+    authority: str | None
+    favourable: bool | None
+    opinion: str | None
+    at: datetime

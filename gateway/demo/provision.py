@@ -26,7 +26,7 @@ from adapters.registry.migrate import apply_migrations
 from adapters.registry.records import HospitalRecord
 from adapters.registry.store import RegistryStore
 from gateway.demo import data as demo_data
-from gateway.demo import tokens
+from gateway.demo import filing_seed, tokens
 from gateway.demo.activity import (
     RENAMED_COLUMNS,
     SyntheticHospital,
@@ -395,6 +395,7 @@ async def prepare(
     try:
         await apply_migrations(conn)
         seeded = await seed_registry(RegistryStore(conn), extra)
+        await filing_seed.seed_filing(RegistryStore(conn))
     finally:
         await conn.close()
     log.info("demo registry %s", "seeded" if seeded else "reused")
