@@ -4,7 +4,7 @@ openpyxl: the seed forms' headings, the right numbers, and refusals that are nev
 from __future__ import annotations
 
 import zipfile
-from datetime import date
+from datetime import date, datetime
 from io import BytesIO
 from typing import Any
 
@@ -59,7 +59,7 @@ FORM_HEADINGS = (
 )
 COUNTS = " ".join(FIELDS)
 REPORT = f"""query($year: Int!, $half: Int!) {{ workReport(year: $year, half: $half) {{
-  {COUNTS} members {{ hospital {{ code name }} {COUNTS} }} }} }}"""
+  submittedAt {COUNTS} members {{ hospital {{ code name }} {COUNTS} }} }} }}"""
 
 
 async def _get(api: Api, path: str, token: str | None) -> httpx.Response:
@@ -108,6 +108,10 @@ async def test_the_submitted_work_report_downloads_as_sent(api: Api) -> None:
     assert rows["合计"] == [report[f] for f in FIELDS]
     assert report["referralsUp"] > 0
     assert "已报送" in [c.value for row in ws.iter_rows() for c in row]
+    # When it was sent, on the alliance's calendar (China Standard Time).
+    row, column = _find(ws, "报送时间")
+    sent = datetime.fromisoformat(report["submittedAt"]).astimezone(clock.CHINA_STANDARD_TIME)
+    assert ws.cell(row, column + 1).value == sent.strftime("%Y-%m-%d %H:%M")
 
 
 async def test_the_review_form_has_the_seed_headings_and_the_years_counts(api: Api) -> None:

@@ -19,7 +19,7 @@ from resolvers.assessment.model import AnnualAssessment, IndicatorResult
 
 SHEET = "考核指标"
 TREND_SHEET = "趋势"
-TITLE = "专科联盟建设考核指标体系"
+TITLE = "建设考核指标体系"  # after the alliance's name: 「…专科联盟建设考核指标体系」
 HEADINGS = ("一级指标", "序号", "三级指标", "考核方法", "分值", "类型", "本年值", "上年值", "得分")
 KIND_TEXT = {
     Kind.F: "F 联盟数据",

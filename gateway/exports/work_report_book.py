@@ -5,10 +5,12 @@ office's narrative."""
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import datetime
 
 from openpyxl import Workbook
 
 from gateway.exports.sheet import cell, title, to_bytes, widths
+from resolvers import clock
 from resolvers.work_report.counts import ActivityCounts
 from resolvers.work_report.report import Status, WorkReport
 
@@ -36,6 +38,10 @@ class WorkReportSheet:
     today_late: bool
 
 
+def _local(at: datetime) -> str:
+    return at.astimezone(clock.CHINA_STANDARD_TIME).strftime("%Y-%m-%d %H:%M")
+
+
 def _row(counts: ActivityCounts) -> list[int]:
     values = counts.as_dict()
     return [values[field] for field, _ in HEADINGS]
@@ -60,7 +66,7 @@ def build(data: WorkReportSheet) -> bytes:
     cell(ws, 3, 1, "状态", heading=True)
     cell(ws, 3, 2, STATUS[f.status], span=3)
     cell(ws, 3, 5, "报送时间", heading=True)
-    submitted = f.submitted_at.strftime("%Y-%m-%d %H:%M") if f.submitted_at else "—"
+    submitted = _local(f.submitted_at) if f.submitted_at else "—"
     cell(ws, 3, 6, submitted, span=2)
     cell(ws, 3, 8, "逾期" if data.today_late else "按期")
 
@@ -88,7 +94,7 @@ def build(data: WorkReportSheet) -> bytes:
         ws,
         row,
         1,
-        f"数据读取时间：{r.computed_at.strftime('%Y-%m-%d %H:%M')}（各成员单位数据，不含患者信息）",
+        f"数据读取时间：{_local(r.computed_at)}（各成员单位数据，不含患者信息）",
         span=last,
     )
     row += 2
