@@ -49,14 +49,22 @@ async def clinical_ids(api: Api, demo: Demo) -> dict[str, tuple[str, str, str | 
             f"{{ {field}(first: 1) {{ edges {{ node {{ id }} }} }} }}", role="SECRETARIAT"
         )
         ids[type_name] = (body["data"][field]["edges"][0]["node"]["id"], "SECRETARIAT", None)
-    patient = demo.info["sample_patients"][0]
-    lookup = {"patient": {"residentId": patient["resident_id"]}}
-    reader = next(m for m in DECIDERS if m in patient["members"])
-    body = await api.run(TEST_RESULTS, lookup, role="CLINICIAN", member=reader)
-    results = [e["node"] for e in body["data"]["testResults"]["edges"]]
-    ids["TestResult"] = (results[0]["id"], "CLINICIAN", reader)
+    found = None
+    for patient in demo.info["sample_patients"]:
+        lookup = {"patient": {"residentId": patient["resident_id"]}}
+        for reader in (m for m in DECIDERS if m in patient["members"]):
+            body = await api.run(TEST_RESULTS, lookup, role="CLINICIAN", member=reader)
+            results = [e["node"] for e in body["data"]["testResults"]["edges"]]
+            others = [r for r in results if r["performer"]["code"] != reader]
+            if others:
+                found = reader, results[0], others[0]
+                break
+        if found:
+            break
+    assert found, "no sample patient has results at two hospitals"
+    reader, own, other = found
+    ids["TestResult"] = (own["id"], "CLINICIAN", reader)
     # A decision of the reader's own, on another hospital's result.
-    other = next(r for r in results if r["performer"]["code"] != reader)
     body = await api.run(
         DECLINE,
         {"input": {"resultId": other["id"], "decision": "DECLINED", "reason": "EMERGENCY"}},
