@@ -13,7 +13,7 @@ from gateway.demo import data as demo_data
 from gateway.demo.work_report_seed import SUBMITTED_BY, ended_halves
 from resolvers import clock
 from tests.conftest import Api, error_codes
-from tests.work_report_counts import FIELDS, member_counts
+from tests.work_report_counts import FIELDS, direction_rule, member_counts
 
 COUNTS = " ".join(FIELDS)
 REPORT = f"""
@@ -69,10 +69,11 @@ async def test_the_counts_are_the_members_own(api: Api) -> None:
     assert report["unreadMembers"] == []
     first, end = _half_window(DRAFT_YEAR, DRAFT_HALF)
     lead = _lead(api)
+    direction = await direction_rule(api.demo.registry_dsn)
     by_member = {m["hospital"]["code"]: m for m in report["members"]}
     assert set(by_member) == {m["code"] for m in api.demo.info["members"]}
     for member in api.demo.info["members"]:
-        expected = await member_counts(member, first, end, lead)
+        expected = await member_counts(member, first, end, direction)
         got = {f: by_member[member["code"]][f] for f in FIELDS}
         assert got == expected, member["code"]
         assert by_member[member["code"]]["complete"] is True

@@ -4,6 +4,7 @@ own store (its PostgreSQL or MariaDB exchange database, its FHIR server), withou
 from __future__ import annotations
 
 from collections import Counter
+from collections.abc import Callable
 from datetime import date
 from typing import Any
 
@@ -13,6 +14,7 @@ import httpx
 
 from adapters.mysql import session as mysql_session
 from gateway.demo.activity import RENAMED_COLUMNS
+from resolvers.membership import GRADE_RANK
 
 FIELDS = (
     "academicEvents",
@@ -28,12 +30,31 @@ REFERRAL_CATEGORY = "http://snomed.info/sct|3457005"
 CONSULTATION_CATEGORY = "http://snomed.info/sct|11429006"
 
 
-def _direction(direction: str, sender: str, receiver: str, lead: str) -> str:
-    # Seed 001 #16/#17: to the lead is up, from the lead down; between members, as sent.
-    if sender == lead:
-        return "DOWN"
-    if receiver == lead:
-        return "UP"
+Direction = Callable[[str, str, str], str]
+
+
+async def direction_rule(registry_dsn: str) -> Direction:
+    """Seed 001 #16/#17 from the registry: to the lead is up, from the lead down; between two
+    others by grade; as sent between two of the same grade."""
+    conn = await asyncpg.connect(registry_dsn)
+    try:
+        rows = await conn.fetch(
+            "SELECT h.code, h.grade, m.role FROM hospital h "
+            "LEFT JOIN membership m ON m.hospital_code = h.code"
+        )
+    finally:
+        await conn.close()
+    grade = {r["code"]: GRADE_RANK[r["grade"]] for r in rows}
+    lead = {r["code"] for r in rows if r["role"] == "LEAD"}
+
+    def direction(sent: str, sender: str, receiver: str) -> str:
+        if receiver in lead:
+            return "UP"
+        if sender in lead:
+            return "DOWN"
+        step = grade[receiver] - grade[sender]
+        return "UP" if step > 0 else "DOWN" if step < 0 else sent
+
     return direction
 
 
@@ -61,10 +82,10 @@ def _queries(code: str, first: date, end: date, *, mysql: bool) -> dict[str, str
     }
 
 
-def _tally(rows: dict[str, list[tuple[Any, ...]]], lead: str) -> dict[str, int]:
+def _tally(rows: dict[str, list[tuple[Any, ...]]], direction: Direction) -> dict[str, int]:
     directions: Counter[str] = Counter()
-    for direction, sender, receiver, n in rows["referrals"]:
-        directions[_direction(direction, sender, receiver, lead)] += int(n)
+    for sent, sender, receiver, n in rows["referrals"]:
+        directions[direction(sent, sender, receiver)] += int(n)
     capacity = {kind: int(n) for kind, n in rows["capacity"]}
     return {
         "academicEvents": int(rows["academic"][0][0]),
@@ -77,17 +98,21 @@ def _tally(rows: dict[str, list[tuple[Any, ...]]], lead: str) -> dict[str, int]:
     }
 
 
-async def _postgres(member: dict[str, Any], first: date, end: date, lead: str) -> dict[str, int]:
+async def _postgres(
+    member: dict[str, Any], first: date, end: date, direction: Direction
+) -> dict[str, int]:
     conn = await asyncpg.connect(member["dsn"])
     try:
         queries = _queries(member["code"], first, end, mysql=False)
         rows = {name: [tuple(r) for r in await conn.fetch(sql)] for name, sql in queries.items()}
     finally:
         await conn.close()
-    return _tally(rows, lead)
+    return _tally(rows, direction)
 
 
-async def _mysql(member: dict[str, Any], first: date, end: date, lead: str) -> dict[str, int]:
+async def _mysql(
+    member: dict[str, Any], first: date, end: date, direction: Direction
+) -> dict[str, int]:
     conn = await aiomysql.connect(
         **mysql_session.connect_options(member["dsn"], connect_timeout=10)
     )
@@ -101,7 +126,7 @@ async def _mysql(member: dict[str, Any], first: date, end: date, lead: str) -> d
                 rows[name] = list(await cur.fetchall())
     finally:
         conn.close()
-    return _tally(rows, lead)
+    return _tally(rows, direction)
 
 
 async def _fhir_search(base_url: str, category: str, first: date, end: date) -> list[Any]:
@@ -134,7 +159,9 @@ def _hospital(reference: dict[str, Any]) -> str:
     return str(reference["identifier"]["value"])
 
 
-async def _fhir(member: dict[str, Any], first: date, end: date, lead: str) -> dict[str, int]:
+async def _fhir(
+    member: dict[str, Any], first: date, end: date, direction: Direction
+) -> dict[str, int]:
     base = member["base_url"]
     referrals = [
         (
@@ -161,16 +188,16 @@ async def _fhir(member: dict[str, Any], first: date, end: date, lead: str) -> di
         "placements": [(0,)],
         "consultations": [(len(consultations),)],
     }
-    return _tally(rows, lead)
+    return _tally(rows, direction)
 
 
 async def member_counts(
-    member: dict[str, Any], first: date, end: date, lead: str
+    member: dict[str, Any], first: date, end: date, direction: Direction
 ) -> dict[str, int]:
     """The member's counts for the days `first` up to `end` (exclusive), China Standard Time."""
     kind = member["kind"]
     if kind == "fhir":
-        return await _fhir(member, first, end, lead)
+        return await _fhir(member, first, end, direction)
     if kind == "mysql":
-        return await _mysql(member, first, end, lead)
-    return await _postgres(member, first, end, lead)
+        return await _mysql(member, first, end, direction)
+    return await _postgres(member, first, end, direction)

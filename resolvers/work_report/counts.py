@@ -11,7 +11,7 @@ What is counted, in the period (China Standard Time):
   other than the host, plus further-training placements (进修) starting in the period;
 - referrals up and down (上转/下转病例): referrals created in the period, less those rejected or
   cancelled; a member's referral to the lead is up and the lead's to a member down (seed 001 #16,
-  #17); between two members, the direction it was sent with (checked by grade when created);
+  #17); between two members, by grade (the rule the referral resolvers check a new one by);
 - new techniques and projects (新技术、新业务): capacity activities NEW_TECHNIQUE, by `started_on`."""
 
 from __future__ import annotations
@@ -34,6 +34,7 @@ from adapters.sources.records import (
 from resolvers import registry
 from resolvers.context import RequestContext
 from resolvers.federation import fan_out, on_member
+from resolvers.referrals import expected_direction
 from resolvers.work_report.periods import Period
 
 T = TypeVar("T")
@@ -122,13 +123,12 @@ class Tally:
 
 async def tally(ctx: RequestContext, period: Period) -> Tally:
     """Every member's counts for the period, its sources asked at once."""
-    lead = (await registry.alliance(ctx)).lead_hospital_code
     codes = ctx.federation.codes()
     parts = await asyncio.gather(
         _events_and_trainees(ctx, codes, period),
         _placements(ctx, codes, period),
         _consultations(ctx, codes, period),
-        _referrals(ctx, codes, period, lead),
+        _referrals(ctx, codes, period),
         _capacity(ctx, codes, period),
     )
     counts = {code: ActivityCounts() for code in codes}
@@ -184,16 +184,32 @@ async def _consultations(ctx: RequestContext, codes: list[str], period: Period) 
     }, failed
 
 
-def referral_direction(direction: str, sender: str, receiver: str, lead: str) -> str:
-    """UP or DOWN by role in the alliance (seed 001 #16, #17), else as sent."""
-    if sender == lead:
-        return "DOWN"
-    if receiver == lead:
-        return "UP"
+async def _direction_rule(
+    ctx: RequestContext, pairs: set[tuple[str, str]]
+) -> Callable[[str, str, str], str]:
+    """How each referral counts: by the parties' roles and grades, as the referral resolvers
+    check a new one (referrals.expected_direction); as it was sent when that gives none (two
+    members of the same grade) or a party is unknown to the registry."""
+    codes = sorted({code for pair in pairs for code in pair})
+    memberships, hospitals = await asyncio.gather(
+        asyncio.gather(*(registry.membership(ctx, c) for c in codes)),
+        asyncio.gather(*(registry.hospital(ctx, c) for c in codes)),
+    )
+    role = {c: m.role for c, m in zip(codes, memberships, strict=True) if m is not None}
+    grade = {c: h.grade for c, h in zip(codes, hospitals, strict=True) if h is not None}
+
+    def direction(sent: str, sender: str, receiver: str) -> str:
+        if sender not in grade or receiver not in grade:
+            return sent
+        expected = expected_direction(
+            role.get(sender, "MEMBER"), grade[sender], role.get(receiver, "MEMBER"), grade[receiver]
+        )
+        return sent if expected is None else expected.value
+
     return direction
 
 
-async def _referrals(ctx: RequestContext, codes: list[str], period: Period, lead: str) -> Part:
+async def _referrals(ctx: RequestContext, codes: list[str], period: Period) -> Part:
     rows, failed = await _aggregate(
         ctx,
         codes,
@@ -203,19 +219,21 @@ async def _referrals(ctx: RequestContext, codes: list[str], period: Period, lead
             group_by=("direction", "status", "from_hospital", "to_hospital"),
         ),
     )
-    found: dict[str, ActivityCounts] = {}
-    for code, groups in rows.items():
-        up = down = 0
-        for r in groups:
-            direction, status, sender, receiver = r.group
-            if status in NOT_HELD:
-                continue
-            if referral_direction(direction, sender, receiver, lead) == "UP":
-                up += r.count
-            else:
-                down += r.count
-        found[code] = ActivityCounts(referrals_up=up, referrals_down=down)
-    return found, failed
+    held = [
+        (code, r) for code, groups in rows.items() for r in groups if r.group[1] not in NOT_HELD
+    ]
+    direction = await _direction_rule(ctx, {(r.group[2], r.group[3]) for _, r in held})
+    up: dict[str, int] = dict.fromkeys(rows, 0)
+    down: dict[str, int] = dict.fromkeys(rows, 0)
+    for code, r in held:
+        sent, _, sender, receiver = r.group
+        if direction(sent, sender, receiver) == "UP":
+            up[code] += r.count
+        else:
+            down[code] += r.count
+    return {
+        code: ActivityCounts(referrals_up=up[code], referrals_down=down[code]) for code in rows
+    }, failed
 
 
 async def _capacity(ctx: RequestContext, codes: list[str], period: Period) -> Part:
