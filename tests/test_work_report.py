@@ -5,14 +5,19 @@ from __future__ import annotations
 
 import json
 from datetime import date
+from io import BytesIO
 from typing import Any
 
 import asyncpg
+import httpx
+from openpyxl import load_workbook
 
+from gateway.app import create_app
 from gateway.demo import data as demo_data
 from gateway.demo.work_report_seed import SUBMITTED_BY, ended_halves
+from gateway.settings import load_settings
 from resolvers import clock
-from tests.conftest import Api, error_codes
+from tests.conftest import Api, error_codes, serving
 from tests.work_report_counts import FIELDS, direction_rule, member_counts
 
 COUNTS = " ".join(FIELDS)
@@ -193,3 +198,45 @@ async def test_bad_periods_are_refused(api: Api) -> None:
         assert error_codes(body) == ["BAD_USER_INPUT"]
     long_text = {"year": DRAFT_YEAR, "half": DRAFT_HALF, "narrative": "字" * 20_001}
     assert error_codes(await api.run(SAVE, long_text, role="SECRETARIAT")) == ["BAD_USER_INPUT"]
+
+
+async def test_a_member_that_cannot_be_read_makes_the_report_provisional(api: Api) -> None:
+    # LHZX's exchange database unreachable (nothing listens on port 1): its part is missing,
+    # said so, and the rest is counted as ever.
+    settings = load_settings(api.demo.root / "alliance.toml", events={"watch": False})
+    members = [
+        m.model_copy(update={"dsn": "postgresql://x:y@127.0.0.1:1/none", "dsn_env": None})
+        if m.code == "LHZX"
+        else m
+        for m in settings.members
+    ]
+    variables = {"year": DRAFT_YEAR, "half": DRAFT_HALF}
+    healthy = _data(await api.run(REPORT, variables, role="SECRETARIAT"), "workReport")
+    token = api.demo.token("SECRETARIAT")
+    async with (
+        serving(create_app(settings.model_copy(update={"members": members}))) as base,
+        httpx.AsyncClient(base_url=base, timeout=30) as http,
+    ):
+        down = await Api(http=http, demo=api.demo).post(REPORT, variables, token=token)
+        body = down.json()
+        assert {e["extensions"].get("member") for e in body["errors"]} == {"LHZX"}
+        report = body["data"]["workReport"]
+        assert report["provisional"] is True and report["unreadMembers"] == ["LHZX"]
+        by_member = {m["hospital"]["code"]: m for m in report["members"]}
+        assert by_member["LHZX"]["complete"] is False
+        assert by_member["LHZX"]["referralsUp"] == 0
+        for code, member in by_member.items():
+            if code != "LHZX":
+                assert member == next(
+                    m for m in healthy["members"] if m["hospital"]["code"] == code
+                )
+        assert report["referralsUp"] < healthy["referralsUp"]
+        # The download says so too.
+        response = await http.get(
+            f"/exports/work-report-{DRAFT_YEAR}-H{DRAFT_HALF}.xlsx",
+            headers={"authorization": f"Bearer {token}"},
+        )
+        assert response.status_code == 200
+        sheet = load_workbook(BytesIO(response.content)).worksheets[0]
+        cells = [c.value for row in sheet.iter_rows() for c in row]
+        assert any("未能读取" in str(v) for v in cells)
