@@ -9,8 +9,8 @@ import strawberry
 
 from adapters.registry.records import HospitalRecord
 from resolvers import agreements, membership, registry
-from schema.capacity import CapacityMutations
 from schema.assessment import AssessmentMutations
+from schema.capacity import CapacityMutations
 from schema.consultations import ConsultationMutations
 from schema.enums import (
     ApprovalDecision,
