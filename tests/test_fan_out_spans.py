@@ -15,6 +15,11 @@ FAN_OUT_QUERIES = {
     "placements",
     "testResults",
     "recognitionStatistics",
+    "capacityActivities",
+    "workReport",
+    "workReports",
+    "assessment",
+    "memberAssessment",
     "node",
 }
 
