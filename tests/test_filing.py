@@ -13,6 +13,7 @@ from typing import Any
 import asyncpg
 import pytest
 
+from gateway.demo.data import ALLIANCE_ID
 from resolvers import clock
 from tests.conftest import Api, Demo, error_codes
 
@@ -69,7 +70,10 @@ async def assessment(api: Api) -> dict[str, Any]:
 
 
 async def alliance_filing(db: asyncpg.Connection) -> tuple[str, str | None]:
-    row = await db.fetchrow("SELECT filing_status, filing_number FROM alliance")
+    # Other tests register alliances of their own beside the demo's.
+    row = await db.fetchrow(
+        "SELECT filing_status, filing_number FROM alliance WHERE id = $1", ALLIANCE_ID
+    )
     return row["filing_status"], row["filing_number"]
 
 
@@ -302,7 +306,8 @@ async def test_an_alliance_not_yet_filed_follows_its_application(
 ) -> None:
     in_force = await alliance_filing(registry_db)
     await registry_db.execute(
-        "UPDATE alliance SET filing_status = 'REJECTED', filing_number = NULL"
+        "UPDATE alliance SET filing_status = 'REJECTED', filing_number = NULL WHERE id = $1",
+        ALLIANCE_ID,
     )
     try:
         seen = [(await step(api, DRAFT, draft_input(), "SECRETARIAT"))["filing"]["status"]]
@@ -324,7 +329,9 @@ async def test_an_alliance_not_yet_filed_follows_its_application(
     finally:
         if (await alliance_filing(registry_db))[0] != "FILED":
             await registry_db.execute(
-                "UPDATE alliance SET filing_status = $1, filing_number = $2", *in_force
+                "UPDATE alliance SET filing_status = $2, filing_number = $3 WHERE id = $1",
+                ALLIANCE_ID,
+                *in_force,
             )
 
 

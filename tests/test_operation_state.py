@@ -13,7 +13,8 @@ from resolvers.rules import AllianceRules
 
 
 def _context() -> RequestContext:
-    # The stores are never reached here: nothing is loaded or flushed.
+    # The stores are never reached here: nothing is loaded or flushed. (Loaders are made inside
+    # a running event loop, as in a request.)
     unused: Any = object()
     return RequestContext(
         registry=unused,
@@ -24,7 +25,7 @@ def _context() -> RequestContext:
     )
 
 
-def test_a_fresh_operation_is_untouched_until_something_is_read() -> None:
+async def test_a_fresh_operation_is_untouched_until_something_is_read() -> None:
     ctx = _context()
     ctx.next_operation()
     assert ctx.operation_untouched
@@ -39,7 +40,7 @@ def test_a_fresh_operation_is_untouched_until_something_is_read() -> None:
     assert ctx.loaders is not loaders, "the next operation does not read the last one's rows"
 
 
-def test_the_audit_touched_is_something_to_flush() -> None:
+async def test_the_audit_touched_is_something_to_flush() -> None:
     ctx = _context()
     ctx.next_operation()
     assert ctx.member_loaders is ctx.member_loaders
