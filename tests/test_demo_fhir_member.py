@@ -198,11 +198,19 @@ async def test_the_simulated_hospital_writes_to_its_fhir_server(
         stored = await _search(fhir_member, "ServiceRequest", _id=str(made.row_id))
         assert mapping.referral_row(stored["entry"][0]["resource"]).version == step.version
     assert statuses in (["REJECTED"], ["ACCEPTED", "ARRIVED", "COMPLETED"])
+    # Its Task followed every step, in the same transactions: one, at the last status.
+    tasks = await _search(fhir_member, "Task", focus=f"ServiceRequest/{made.row_id}")
+    assert len(tasks["entry"]) == 1
+    task = tasks["entry"][0]["resource"]
+    assert task["businessStatus"]["coding"][0]["code"] == statuses[-1]
+    assert task["status"] == mapping.task_status("referral", statuses[-1])
 
     result = await simulate_once(sim, random.Random(7), member=FHIR_MEMBER, kind=Kind.RESULT)
     assert result is not None and result.status in ("LAB", "EXAM")
     stored = await _search(fhir_member, "Observation", _id=str(result.row_id))
     assert mapping.result_row(stored["entry"][0]["resource"]).id == result.row_id
+    grouped = await _search(fhir_member, "DiagnosticReport", result=f"Observation/{result.row_id}")
+    assert len(grouped["entry"]) == 1, "released with the report of its draw"
 
 
 async def test_a_consultation_it_holds_is_reported_by_the_invited_hospital(
@@ -223,6 +231,12 @@ async def test_a_consultation_it_holds_is_reported_by_the_invited_hospital(
         fhir_member, "DiagnosticReport", **{"based-on": f"ServiceRequest/{asked.row_id}"}
     )
     assert len(reports["entry"]) == 1
+    tasks = await _search(fhir_member, "Task", focus=f"ServiceRequest/{asked.row_id}")
+    assert [e["resource"]["status"] for e in tasks["entry"]] == ["completed"]
+    appointments = await _search(
+        fhir_member, "Appointment", **{"based-on": f"ServiceRequest/{asked.row_id}"}
+    )
+    assert [e["resource"]["status"] for e in appointments["entry"]] == ["fulfilled"]
     again = await simulate_once(sim, random.Random(13), kind=Kind.REPORT, target=asked.ref)
     assert again is None, "a consultation is reported once"
 
@@ -251,6 +265,96 @@ async def test_a_simulated_write_there_becomes_an_event(
     assert event["type"] == "REFERRAL_CREATED"
     assert event["detectedBy"] == "WATCHER"
     assert event["referral"]["fromHospital"] == {"code": FHIR_MEMBER}
+
+
+def _included(bundle: dict[str, Any], resource: str) -> list[dict[str, Any]]:
+    return [
+        e["resource"]
+        for e in bundle.get("entry") or ()
+        if e["search"]["mode"] == "include" and e["resource"]["resourceType"] == resource
+    ]
+
+
+def _matched(bundle: dict[str, Any]) -> list[dict[str, Any]]:
+    return [e["resource"] for e in bundle.get("entry") or () if e["search"]["mode"] == "match"]
+
+
+async def test_its_referrals_and_consultations_show_the_workflow_pattern(
+    fhir_member: dict[str, Any],
+) -> None:
+    fulfil = f"{mapping.TASK_CODE}|{mapping.FULFIL['code']}"
+    requests = await _search(fhir_member, "ServiceRequest", _summary="count")
+    tasks = await _search(fhir_member, "Task", code=fulfil, _summary="count")
+    assert requests["total"] > 0 and tasks["total"] == requests["total"], "one Task each"
+    for category, kind in (
+        (mapping.REFERRAL_CATEGORY, "referral"),
+        (mapping.CONSULTATION_CATEGORY, "consultation"),
+    ):
+        bundle = await _search(
+            fhir_member,
+            "ServiceRequest",
+            category=f"{mapping.SNOMED}|{category['code']}",
+            _count="200",
+            _revinclude="Task:focus",
+        )
+        by_focus: dict[str, list[dict[str, Any]]] = {}
+        for task in _included(bundle, "Task"):
+            by_focus.setdefault(task["focus"]["reference"], []).append(task)
+        for request in _matched(bundle):
+            (task,) = by_focus[f"ServiceRequest/{request['id']}"]
+            status = next(
+                t["code"]
+                for t in request["meta"]["tag"]
+                if t["system"] in (mapping.STATUS, mapping.CONSULTATION_STATUS)
+            )
+            assert task["businessStatus"]["coding"][0]["code"] == status
+            assert task["status"] == mapping.task_status(kind, status)
+            assert task["for"] == request["subject"], "the pseudonym, nothing more"
+    scheduled = await _search(
+        fhir_member,
+        "ServiceRequest",
+        category=f"{mapping.SNOMED}|{mapping.CONSULTATION_CATEGORY['code']}",
+        _count="200",
+        _revinclude="Appointment:based-on",
+    )
+    appointments = _included(scheduled, "Appointment")
+    with_schedule = [r for r in _matched(scheduled) if r.get("occurrenceDateTime")]
+    assert with_schedule and len(appointments) == len(with_schedule)
+    assert all(
+        mapping.parse_instant(a["start"]) == mapping.parse_instant(r["occurrenceDateTime"])
+        for r in with_schedule
+        for a in appointments
+        if a["basedOn"] == [{"reference": f"ServiceRequest/{r['id']}"}]
+    )
+
+
+async def test_its_results_are_grouped_by_diagnostic_reports(fhir_member: dict[str, Any]) -> None:
+    results = f"{mapping.RESULT_CATEGORY}|LAB,{mapping.RESULT_CATEGORY}|EXAM"
+    bundle = await _search(
+        fhir_member,
+        "Observation",
+        category=results,
+        _count="300",
+        _revinclude="DiagnosticReport:result",
+    )
+    observations = _matched(bundle)
+    reports = _included(bundle, "DiagnosticReport")
+    assert observations and reports
+    grouping: dict[str, list[dict[str, Any]]] = {}
+    for report in reports:
+        for ref in report["result"]:
+            grouping.setdefault(ref["reference"], []).append(report)
+    for observation in observations:
+        (report,) = grouping[f"Observation/{observation['id']}"]
+        assert report["subject"] == observation["subject"]
+        assert report["effectiveDateTime"] == observation["effectiveDateTime"]
+        assert report["performer"] == [mapping.hospital(FHIR_MEMBER)]
+    sections = {r["category"][0]["coding"][0]["code"] for r in reports}
+    assert "LAB" in sections and sections <= {"LAB", "RAD", "EC"}
+    assert any(len(r["result"]) > 1 for r in reports), "a draw's results together"
+    everything = await _search(fhir_member, "Observation", category=results, _summary="count")
+    grouped = await _search(fhir_member, "DiagnosticReport", category=f"{mapping.SECTION}|LAB")
+    assert grouped["total"] < everything["total"]
 
 
 def test_request_urls_stay_out_of_the_logs() -> None:

@@ -9,8 +9,9 @@ codings, so that `_tag` pushes them down."""
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-from datetime import UTC, date, datetime
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
@@ -37,7 +38,12 @@ RESULT_CATEGORY = f"{SYSTEM}/result-category"
 QUALITY_CONTROL = f"{SYSTEM}/quality-control"
 TASK_TYPE = f"{SYSTEM}/task-type"  # a recognition decision's Task: code "recognition-decision"
 DECISION = f"{SYSTEM}/recognition-decision"  # RECOGNIZED | DECLINED
-DECLINE_REASON = f"{SYSTEM}/decline-reason"  # CONDITION_CHANGED, EMERGENCY, …  # category of a lab's EQA Observation: code "EQA"
+DECLINE_REASON = f"{SYSTEM}/decline-reason"  # CONDITION_CHANGED, EMERGENCY, …
+# The FHIR workflow pattern's Task that fulfils a referral or consultation ServiceRequest.
+TASK_CODE = "http://hl7.org/fhir/CodeSystem/task-code"
+FULFIL = {"system": TASK_CODE, "code": "fulfill", "display": "Fulfill the focal request"}
+PARTICIPATION = "http://terminology.hl7.org/CodeSystem/v3-ParticipationType"
+SECTION = "http://terminology.hl7.org/CodeSystem/v2-0074"  # DiagnosticReport.category
 LOINC = "http://loinc.org"
 ICD10 = "http://hl7.org/fhir/sid/icd-10"
 SNOMED = "http://snomed.info/sct"
@@ -602,3 +608,171 @@ def report_row(resource: Mapping[str, Any]) -> ReportRow:
         )
     except (KeyError, IndexError, TypeError, ValueError) as error:
         raise Malformed("DiagnosticReport") from error
+
+
+# -- the workflow pattern: a Task fulfilling the ServiceRequest, an Appointment for its schedule ----
+
+
+@dataclass(frozen=True, slots=True)
+class _Workflow:
+    """Where a referral's or a consultation's Task finds its facts."""
+
+    status_system: str
+    requester: str
+    owner: str
+    task_status: Mapping[str, str]
+
+
+# The alliance's status as the workflow pattern's Task.status; the exact one is businessStatus.
+_WORKFLOWS = {
+    "referral": _Workflow(
+        STATUS,
+        "from_hospital",
+        "to_hospital",
+        {
+            "INITIATED": "requested",
+            "ACCEPTED": "accepted",
+            "REJECTED": "rejected",
+            "ARRIVED": "in-progress",
+            "COMPLETED": "completed",
+            "CANCELLED": "cancelled",
+        },
+    ),
+    "consultation": _Workflow(
+        CONSULTATION_STATUS,
+        "requesting_hospital",
+        "invited_hospital",
+        {
+            "REQUESTED": "requested",
+            "ACCEPTED": "accepted",
+            "DECLINED": "rejected",
+            "SCHEDULED": "accepted",
+            "IN_PROGRESS": "in-progress",
+            "REPORTED": "completed",
+            "CLOSED": "completed",
+            "CANCELLED": "cancelled",
+        },
+    ),
+}
+_APPOINTMENT_STATUS = {
+    "DECLINED": "cancelled",
+    "CANCELLED": "cancelled",
+    "IN_PROGRESS": "checked-in",
+    "REPORTED": "fulfilled",
+    "CLOSED": "fulfilled",
+}
+# R4 wants an end with a start (app-2, app-3); the alliance records no duration, so a booked
+# consultation takes a nominal half hour.
+SLOT = timedelta(minutes=30)
+
+
+def task_status(kind: str, status: str) -> str:
+    return _WORKFLOWS[kind].task_status[status]
+
+
+def workflow_task_resource(
+    kind: str,
+    row: Mapping[str, Any],
+    focus: str,
+    modified: datetime,
+    identifiers: Sequence[Mapping[str, str]] = (),
+) -> dict[str, Any]:
+    """The Task fulfilling a referral's or consultation's ServiceRequest (`focus`, a reference):
+    its status per the workflow pattern, the alliance's own in businessStatus. It carries the
+    request's business identifiers, so that a retried create finds it as it finds the request."""
+    w = _WORKFLOWS[kind]
+    resource: dict[str, Any] = {
+        "resourceType": "Task",
+        "status": w.task_status[row["status"]],
+        "businessStatus": {"coding": [{"system": w.status_system, "code": row["status"]}]},
+        "intent": "order",
+        "code": {"coding": [FULFIL]},
+        "focus": {"reference": focus},
+        "basedOn": [{"reference": focus}],
+        "for": patient(row["patient_pseudonym"]),
+        "authoredOn": instant(row["created_at"]),
+        "lastModified": instant(modified),
+        "requester": hospital(row[w.requester]),
+        "owner": hospital(row[w.owner]),
+    }
+    if identifiers:
+        resource["identifier"] = [dict(i) for i in identifiers]
+    if row.get("status_reason"):
+        resource["statusReason"] = {"text": str(row["status_reason"])}
+    return resource
+
+
+def _participant(role: str, code: str, status: str) -> dict[str, Any]:
+    # R4 allows no Organization as Appointment.participant.actor: the hospital is named by its
+    # Organization identifier alone, with no `type` a validator would refuse.
+    return {
+        "type": [{"coding": [{"system": PARTICIPATION, "code": role}]}],
+        "actor": {"identifier": {"system": HOSPITAL, "value": code}},
+        "required": "required",
+        "status": status,
+    }
+
+
+def appointment_resource(
+    row: Mapping[str, Any], focus: str, identifiers: Sequence[Mapping[str, str]] = ()
+) -> dict[str, Any]:
+    """A scheduled consultation's Appointment, based on its ServiceRequest: the two hospitals
+    take part (the requester refers, the invited one consults); the patient is not named."""
+    start: datetime = row["scheduled_at"]
+    invited = "declined" if row["status"] == "DECLINED" else "accepted"
+    resource: dict[str, Any] = {
+        "resourceType": "Appointment",
+        "status": _APPOINTMENT_STATUS.get(row["status"], "booked"),
+        "basedOn": [{"reference": focus}],
+        "start": instant(start),
+        "end": instant(start + SLOT),
+        "minutesDuration": int(SLOT.total_seconds() // 60),
+        "participant": [
+            _participant("REF", row["requesting_hospital"], "accepted"),
+            _participant("CON", row["invited_hospital"], invited),
+        ],
+    }
+    if identifiers:
+        resource["identifier"] = [dict(i) for i in identifiers]
+    return resource
+
+
+# -- results of one draw grouped by a DiagnosticReport --------------------------------------------
+
+_ECG = "11524-6"  # an examination that is not imaging
+
+
+def draw_key(row: Mapping[str, Any]) -> tuple[str, datetime, str]:
+    """Results drawn or performed together: the same patient, the same time, the same category."""
+    return (str(row["patient_pseudonym"]), row["performed_at"], str(row["category"]))
+
+
+def results_report_resource(
+    rows: Sequence[Mapping[str, Any]], results: Sequence[str], performer: str
+) -> dict[str, Any]:
+    """The DiagnosticReport grouping one draw's Observations (`results`, references): laboratory
+    (v2-0074 LAB) or an examination (RAD, EC for an ECG). The results are read from their
+    Observations; the report only groups them."""
+    first = rows[0]
+    lab = first["category"] == "LAB"
+    section = "LAB" if lab else ("EC" if first.get("loinc") == _ECG else "RAD")
+    return {
+        "resourceType": "DiagnosticReport",
+        "status": "final",
+        "category": [
+            {
+                "coding": [
+                    {"system": SECTION, "code": section},
+                    {"system": RESULT_CATEGORY, "code": first["category"]},
+                ]
+            }
+        ],
+        "code": {
+            "coding": [{"system": REPORT_TYPE, "code": "lab-results" if lab else "exam-results"}],
+            "text": "检验报告" if lab else "检查报告",
+        },
+        "subject": patient(first["patient_pseudonym"]),
+        "effectiveDateTime": instant(first["performed_at"]),
+        "performer": [hospital(performer)],
+        "result": [{"reference": r} for r in results],
+    }

@@ -6,6 +6,10 @@ test results (Observation), the lab's quality control (an EQA Observation) and r
 decisions (Task). Not served: training events and participation, placements (see MAPPING.md for
 why); those kinds simply leave this member out of their answers.
 
+Writes of referrals and consultations are transaction Bundles (workflow.py): the ServiceRequest
+with the workflow pattern's Task and, when scheduled, Appointment, all or none. Reads stay on the
+ServiceRequest.
+
 Paging. The server orders by the sort parameter only (its ties come in its own order) and cannot
 search `(date, id) < (v, k)`. So a page asks for the records at or before the bound's value,
 newest first (`_sort`, `_count`), follows `Bundle.link[next]` exactly as returned, drops client-side
@@ -22,7 +26,7 @@ from dataclasses import dataclass, replace
 from datetime import UTC, date, datetime, time, timedelta
 from typing import TYPE_CHECKING, Any, TypeVar
 
-from adapters.fhir import mapping
+from adapters.fhir import mapping, workflow
 from adapters.fhir.client import Answer, FhirClient
 from adapters.sources import port
 from adapters.sources.errors import SourceError, SourceErrorCode
@@ -573,21 +577,40 @@ class FhirSource:
             if key
             else f"identifier={mapping.REFERRAL_NO}|{row['referral_no']}"
         )
-        self._used = True
-        answer = await self.client.request(
-            "POST",
-            k.resource,
-            body=mapping.referral_resource(row),
-            headers={"If-None-Exist": condition, "Prefer": "return=representation"},
-            what=k.resource,
-        )
-        if answer.body is None or answer.body.get("resourceType") != k.resource:
-            raise SourceError(SourceErrorCode.SOURCE_SCHEMA_MISMATCH, self.member)
-        record = self._row(k, answer.body)
-        created = answer.status == 201
+        answer = await self._transact(workflow.create_entries(workflow.REFERRAL, row, condition))
+        status, resource = self._first(answer, k.resource)
+        record = self._row(k, resource)
+        created = status == 201
         if not created and not key:
             raise SourceError(SourceErrorCode.SOURCE_REJECTED, self.member)
         return Created(record, created)
+
+    async def _transact(self, entries: list[dict[str, Any]]) -> Answer:
+        """One transaction Bundle: all its entries or none (412: an ifMatch in it failed)."""
+        self._used = True
+        return await self.client.request(
+            "POST",
+            "",
+            body=workflow.transaction(entries),
+            headers={"Prefer": "return=representation"},
+            what="transaction",
+        )
+
+    def _first(self, answer: Answer, resource: str) -> tuple[int, dict[str, Any]]:
+        """The status and resource of a transaction's first entry (the ServiceRequest): the
+        answer's entries come in the order of the request's."""
+        body = answer.body
+        try:
+            if body is None or body.get("resourceType") != "Bundle":
+                raise ValueError("not a Bundle")
+            first = body["entry"][0]
+            status = int(str(first["response"]["status"]).split()[0])
+            found = first["resource"]
+            if not isinstance(found, dict) or found.get("resourceType") != resource:
+                raise ValueError("not the request")
+        except (KeyError, IndexError, TypeError, ValueError, AttributeError):
+            raise SourceError(SourceErrorCode.SOURCE_SCHEMA_MISMATCH, self.member) from None
+        return status, found
 
     def _check_consultation(self, row: Mapping[str, Any]) -> None:
         age, fee = row.get("patient_age"), row.get("fee_fen")
@@ -616,20 +639,10 @@ class FhirSource:
     async def _create_consultation(self, k: _Kind, row: Mapping[str, Any]) -> Created[Any]:
         self._check_consultation(row)
         key = row.get("idempotency_key")
-        headers = {"Prefer": "return=representation"}
-        if key:
-            headers["If-None-Exist"] = f"identifier={mapping.IDEMPOTENCY}|{key}"
-        self._used = True
-        answer = await self.client.request(
-            "POST",
-            k.resource,
-            body=mapping.consultation_resource(row),
-            headers=headers,
-            what=k.resource,
-        )
-        if answer.body is None or answer.body.get("resourceType") != k.resource:
-            raise SourceError(SourceErrorCode.SOURCE_SCHEMA_MISMATCH, self.member)
-        return Created(self._row(k, answer.body), answer.status == 201)
+        condition = f"identifier={mapping.IDEMPOTENCY}|{key}" if key else None
+        entries = workflow.create_entries(workflow.CONSULTATION, row, condition)
+        status, resource = self._first(await self._transact(entries), k.resource)
+        return Created(self._row(k, resource), status == 201)
 
     async def _update_consultation(self, request: UpdateRequest[Any]) -> Any:
         k = self._kind(port.CONSULTATION)
@@ -638,53 +651,22 @@ class FhirSource:
             return None
         values = {**mapping.consultation_values(current[0]), **request.changes}
         self._check_consultation(values)
-        resource = mapping.consultation_resource(values, key=request.key)
-        if_match = f'W/"{request.expected_version}"'
-        self._used = True
-        if request.children is None:
-            answer = await self.client.request(
-                "PUT",
-                f"{k.resource}/{request.key}",
-                body=resource,
-                headers={"If-Match": if_match, "Prefer": "return=representation"},
-                what=f"{k.resource}/{{id}}",
-            )
-            if answer.status == 412:
-                return None
-            if answer.body is None or answer.body.get("resourceType") != k.resource:
-                raise SourceError(SourceErrorCode.SOURCE_SCHEMA_MISMATCH, self.member)
-            return self._row(k, answer.body)
-        # The consultation and its report in one transaction: both or neither.
+        # The consultation, its Task, its Appointment and its report in one transaction.
         now = datetime.now(UTC)
-        entries: list[dict[str, Any]] = [
-            {
-                "resource": resource,
-                "request": {
-                    "method": "PUT",
-                    "url": f"ServiceRequest/{request.key}",
-                    "ifMatch": if_match,
-                },
-            }
-        ]
-        for child in request.children.values:
+        entries = workflow.update_entries(
+            workflow.CONSULTATION, values, request.key, request.expected_version, now
+        )
+        for child in request.children.values if request.children is not None else ():
             entries.append(
                 {
                     "resource": mapping.report_resource(child, {**values, "id": request.key}, now),
                     "request": {"method": "POST", "url": "DiagnosticReport"},
                 }
             )
-        answer = await self.client.request(
-            "POST",
-            "",
-            body={"resourceType": "Bundle", "type": "transaction", "entry": entries},
-            what="transaction",
-        )
+        answer = await self._transact(entries)
         if answer.status == 412:
-            return None
-        if answer.body is None or answer.body.get("resourceType") != "Bundle":
-            raise SourceError(SourceErrorCode.SOURCE_SCHEMA_MISMATCH, self.member)
-        updated: list[Any] = await self.lookup(LookupRequest(port.CONSULTATION, (request.key,)))
-        return updated[0] if updated else None
+            return None  # moved on since it was read: a clean conflict, not a lost update
+        return self._row(k, self._first(answer, k.resource)[1])
 
     async def _create_decision(self, k: _Kind, row: Mapping[str, Any]) -> Created[Any]:
         decisions = ("RECOGNIZED", "DECLINED")
@@ -726,22 +708,13 @@ class FhirSource:
             return None
         values = {**mapping.referral_values(current[0]), **request.changes}
         self._check_referral(values)
-        self._used = True
-        answer = await self.client.request(
-            "PUT",
-            f"{k.resource}/{request.key}",
-            body=mapping.referral_resource(values, key=request.key),
-            headers={
-                "If-Match": f'W/"{request.expected_version}"',
-                "Prefer": "return=representation",
-            },
-            what=f"{k.resource}/{{id}}",
+        entries = workflow.update_entries(
+            workflow.REFERRAL, values, request.key, request.expected_version, datetime.now(UTC)
         )
+        answer = await self._transact(entries)
         if answer.status == 412:
             return None  # moved on since it was read: a clean conflict, not a lost update
-        if answer.body is None or answer.body.get("resourceType") != k.resource:
-            raise SourceError(SourceErrorCode.SOURCE_SCHEMA_MISMATCH, self.member)
-        record: R = self._row(k, answer.body)
+        record: R = self._row(k, self._first(answer, k.resource)[1])
         return record
 
     async def ping(self) -> None:

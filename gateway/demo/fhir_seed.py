@@ -1,6 +1,7 @@
 """The demo's FHIR hospital gets the same kind of synthetic activity as the others, written as its
 integration engine would publish it: FHIR R4 resources under the published mapping
-(adapters/fhir/MAPPING.md), posted in transaction Bundles. Training events and placements have no
+(adapters/fhir/MAPPING.md), posted in transaction Bundles: the workflow pattern's Tasks and
+Appointments beside the requests, each draw's results grouped by a DiagnosticReport. Training events and placements have no
 mapping (the fhir adapter does not serve them), so they are not published; recognition decisions
 start empty, as in every exchange database."""
 
@@ -14,7 +15,7 @@ from typing import Any
 
 import httpx
 
-from adapters.fhir import mapping
+from adapters.fhir import mapping, workflow
 from gateway.demo.activity import (
     SyntheticHospital,
     SyntheticPatient,
@@ -25,68 +26,59 @@ from gateway.demo.activity import (
 CHUNK = 400
 FHIR_JSON = "application/fhir+json"
 
+# Entries that reference each other by urn:uuid and so must share a transaction.
+Unit = list[dict[str, Any]]
 
-def _entry(resource: dict[str, Any], full_url: str | None = None) -> dict[str, Any]:
+
+def _entry(resource: dict[str, Any]) -> dict[str, Any]:
     return {
-        "fullUrl": full_url or f"urn:uuid:{uuid.uuid4()}",
+        "fullUrl": f"urn:uuid:{uuid.uuid4()}",
         "resource": resource,
         "request": {"method": "POST", "url": resource["resourceType"]},
     }
 
 
-def activity_entries(rows: dict[str, list[dict[str, Any]]], code: str) -> list[dict[str, Any]]:
-    """Transaction entries for a hospital's activity rows. A report names its consultation by the
-    consultation entry's urn:uuid, which the server rewrites to the id it assigns."""
-    entries = [_entry(mapping.referral_resource(row)) for row in rows["referral"]]
-    consultations: dict[int, tuple[str, dict[str, Any]]] = {}
-    for row in rows["consultation"]:
-        full_url = f"urn:uuid:{uuid.uuid4()}"
-        consultations[row["id"]] = (full_url, row)
-        entries.append(_entry(mapping.consultation_resource(row), full_url))
+def _consultations(rows: dict[str, list[dict[str, Any]]]) -> list[Unit]:
+    """Each consultation with its Task, its Appointment when scheduled, and its report, which
+    names it by the request entry's urn:uuid (the server rewrites it to the id it assigns)."""
+    reports: dict[int, list[dict[str, Any]]] = {}
     for report in rows["consultation_report"]:
-        full_url, consultation = consultations[report["consultation_id"]]
-        resource = mapping.report_resource(
-            report, {**consultation, "id": "placeholder"}, report["issued_at"]
-        )
-        resource["basedOn"] = [{"reference": full_url}]
-        entries.append(_entry(resource))
-    entries.extend(_entry(mapping.result_resource(row, code)) for row in rows["test_result"])
-    entries.extend(
-        _entry(mapping.quality_control_resource(row, code)) for row in rows["quality_control"]
-    )
-    return entries
+        reports.setdefault(report["consultation_id"], []).append(report)
+    units = []
+    for row in rows["consultation"]:
+        unit = workflow.create_entries(workflow.CONSULTATION, row)
+        for report in reports.get(row["id"], ()):
+            resource = mapping.report_resource(
+                report, {**row, "id": "placeholder"}, report["issued_at"]
+            )
+            resource["basedOn"] = [{"reference": unit[0]["fullUrl"]}]
+            unit.append(_entry(resource))
+        units.append(unit)
+    return units
 
 
-def _chunks(entries: list[dict[str, Any]]) -> Iterator[list[dict[str, Any]]]:
-    """Consecutive chunks, never parting a report from the consultation it is based on."""
+def activity_units(rows: dict[str, list[dict[str, Any]]], code: str) -> list[Unit]:
+    """Transaction entries for a hospital's activity rows, as the workflow pattern has them: each
+    referral and consultation with its Task (and Appointment), each draw's results grouped by a
+    DiagnosticReport, the lab's quality control."""
+    return [
+        *(workflow.create_entries(workflow.REFERRAL, row) for row in rows["referral"]),
+        *_consultations(rows),
+        *(workflow.draw_entries(draw, code) for draw in workflow.draws(rows["test_result"])),
+        *([_entry(mapping.quality_control_resource(row, code))] for row in rows["quality_control"]),
+    ]
+
+
+def _chunks(units: list[Unit]) -> Iterator[list[dict[str, Any]]]:
+    """Consecutive chunks of whole units."""
     chunk: list[dict[str, Any]] = []
-    in_chunk: set[str] = set()
-    for entry in entries:
-        based_on = [b["reference"] for b in entry["resource"].get("basedOn") or ()]
-        if len(chunk) >= CHUNK and not any(ref in in_chunk for ref in based_on):
+    for unit in units:
+        if chunk and len(chunk) + len(unit) > CHUNK:
             yield chunk
-            chunk, in_chunk = [], set()
-        chunk.append(entry)
-        in_chunk.add(entry["fullUrl"])
+            chunk = []
+        chunk.extend(unit)
     if chunk:
         yield chunk
-
-
-def _ordered(entries: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    """Each report right after its consultation, so that a chunk holds both."""
-    reports: dict[str, list[dict[str, Any]]] = {}
-    rest: list[dict[str, Any]] = []
-    for entry in entries:
-        based_on = entry["resource"].get("basedOn")
-        if entry["resource"]["resourceType"] == "DiagnosticReport" and based_on:
-            reports.setdefault(based_on[0]["reference"], []).append(entry)
-        else:
-            rest.append(entry)
-    ordered: list[dict[str, Any]] = []
-    for entry in rest:
-        ordered.append(entry)
-        ordered.extend(reports.pop(entry["fullUrl"], ()))
-    return ordered
 
 
 async def has_activity(http: httpx.AsyncClient, base_url: str) -> bool:
@@ -112,8 +104,8 @@ async def seed_activity_fhir(
     async with httpx.AsyncClient(timeout=120, headers={"Content-Type": FHIR_JSON}) as http:
         if await has_activity(http, base_url):
             return {}
-        entries = _ordered(activity_entries(rows, hospital.code))
-        for chunk in _chunks(entries):
+        units = activity_units(rows, hospital.code)
+        for chunk in _chunks(units):
             bundle = {"resourceType": "Bundle", "type": "transaction", "entry": chunk}
             answer = await http.post(base_url, json=bundle)
             if answer.status_code != 200:
@@ -121,7 +113,7 @@ async def seed_activity_fhir(
                     f"the demo's FHIR server refused its activity: HTTP {answer.status_code}"
                 )
     counts: dict[str, int] = {}
-    for entry in entries:
+    for entry in (e for unit in units for e in unit):
         kind = entry["resource"]["resourceType"]
         counts[kind] = counts.get(kind, 0) + 1
     return counts

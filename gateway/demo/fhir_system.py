@@ -1,7 +1,8 @@
 """A demo hospital's integration engine publishing to its own FHIR R4 server: what writes there
 when the hospital's systems work, not through the gateway. Resources follow the published mapping
 (adapters/fhir/MAPPING.md); an update names the version it read (If-Match), as a careful engine
-does, so that a change someone else made meanwhile is not overwritten."""
+does, so that a change someone else made meanwhile is not overwritten; a request is written with
+its Task (and Appointment) in one transaction, as adapters/fhir/workflow.py has it."""
 
 from __future__ import annotations
 
@@ -73,33 +74,23 @@ class FhirSystem:
             raise FhirWriteError("not a resource")
         return answer.status_code, parsed
 
-    async def create(self, resource: Mapping[str, Any]) -> dict[str, Any]:
-        _, created = await self._send(
-            "POST",
-            str(resource["resourceType"]),
-            body=resource,
-            headers={"Prefer": "return=representation"},
-        )
-        return created
-
-    async def replace(self, resource: Mapping[str, Any], version: int) -> dict[str, Any] | None:
-        """The resource at `version` replaced by `resource`; None when it has moved on."""
-        status, updated = await self._send(
-            "PUT",
-            f"{resource['resourceType']}/{resource['id']}",
-            body=resource,
-            headers={"If-Match": f'W/"{version}"', "Prefer": "return=representation"},
-        )
-        return None if status == 412 else updated
-
     async def search(self, resource_type: str, params: Sequence[tuple[str, str]]) -> list[Any]:
         """The first page of a search: the engine works on recent records only."""
         _, bundle = await self._send("GET", resource_type, params=params)
         return [e["resource"] for e in bundle.get("entry") or () if "resource" in e]
 
-    async def transaction(self, entries: list[dict[str, Any]]) -> bool:
-        """All entries or none; False when an If-Match in them failed."""
-        status, _ = await self._send(
-            "POST", "", body={"resourceType": "Bundle", "type": "transaction", "entry": entries}
+    async def transaction(self, entries: list[dict[str, Any]]) -> list[dict[str, Any]] | None:
+        """All entries or none: the resources written, in the entries' order; None when an
+        If-Match in them failed."""
+        status, answer = await self._send(
+            "POST",
+            "",
+            body={"resourceType": "Bundle", "type": "transaction", "entry": entries},
+            headers={"Prefer": "return=representation"},
         )
-        return status != 412
+        if status == 412:
+            return None
+        written = [e.get("resource") for e in answer.get("entry") or ()]
+        if len(written) != len(entries) or not all(isinstance(r, dict) for r in written):
+            raise FhirWriteError("off the transaction")
+        return [r for r in written if isinstance(r, dict)]

@@ -29,7 +29,7 @@ from typing import Any, NamedTuple, Self
 import asyncpg
 
 from adapters.exchange.columns import ColumnMap, Table, quote
-from adapters.fhir import mapping
+from adapters.fhir import mapping, workflow
 from gateway.demo import activity
 from gateway.demo import data as demo_data
 from gateway.demo.activity import CST, SyntheticHospital, SyntheticPatient
@@ -304,9 +304,13 @@ async def _new_referral(tick: _Tick) -> SimulatedWrite | None:
     if row is None:
         return None
     if me.kind == "fhir":
+        entries = workflow.create_entries(workflow.REFERRAL, {**row, "created_at": tick.now})
         async with tick.fhir(me) as fhir:
-            created = await fhir.create(mapping.referral_resource({**row, "created_at": tick.now}))
-            return tick.wrote_row(Kind.REFERRAL, me.code, "referral", mapping.referral_row(created))
+            written = await fhir.transaction(entries)
+            if written is None:
+                return None
+            created = mapping.referral_row(written[0])
+        return tick.wrote_row(Kind.REFERRAL, me.code, "referral", created)
     async with tick.connect(me) as conn, conn.transaction():
         rec = await _insert(conn, me.columns["referral"], row, _RETURNING)
     return tick.wrote(Kind.REFERRAL, me.code, "referral", rec)
@@ -325,11 +329,14 @@ async def _step_referral_fhir(tick: _Tick) -> SimulatedWrite | None:
         changes = activity.referral_step(tick.rng, values, tick.now)
         if changes is None:
             return None
-        resource = mapping.referral_resource({**values, **changes}, key=row.id)
-        updated = await fhir.replace(resource, row.version)
-        if updated is None:
+        # The step and the referral's Task together, at the version read.
+        entries = workflow.update_entries(
+            workflow.REFERRAL, {**values, **changes}, row.id, row.version, tick.now
+        )
+        written = await fhir.transaction(entries)
+        if written is None:
             return None
-        moved = mapping.referral_row(updated)
+        moved = mapping.referral_row(written[0])
     return tick.wrote_row(Kind.REFERRAL_STEP, me.code, "referral", moved)
 
 
@@ -370,10 +377,13 @@ async def _new_consultation(tick: _Tick) -> SimulatedWrite | None:
     if row is None:
         return None
     if me.kind == "fhir":
+        entries = workflow.create_entries(workflow.CONSULTATION, {**row, "created_at": tick.now})
         async with tick.fhir(me) as fhir:
-            resource = mapping.consultation_resource({**row, "created_at": tick.now})
-            created = mapping.consultation_row(await fhir.create(resource))
-            return tick.wrote_row(Kind.CONSULTATION, me.code, "consultation", created)
+            written = await fhir.transaction(entries)
+            if written is None:
+                return None
+            created = mapping.consultation_row(written[0])
+        return tick.wrote_row(Kind.CONSULTATION, me.code, "consultation", created)
     async with tick.connect(me) as conn, conn.transaction():
         rec = await _insert(conn, me.columns["consultation"], row, _RETURNING)
     return tick.wrote(Kind.CONSULTATION, me.code, "consultation", rec)
@@ -445,26 +455,20 @@ async def _unreported_fhir(tick: _Tick, holder: SimulatedMember) -> list[dict[st
 async def _report_fhir(
     tick: _Tick, holder: SimulatedMember, row: dict[str, Any], changes: dict[str, Any], report: Any
 ) -> SimulatedWrite | None:
-    """The opinion and the consultation's move to REPORTED in one transaction, at the version
-    read."""
-    resource = mapping.consultation_resource({**row, **changes}, key=row["id"])
+    """The opinion and the consultation's move to REPORTED (with its Task and Appointment) in one
+    transaction, at the version read."""
     issued = {"expert_name": report["expert_name"], "opinion": report["opinion"]}
-    entries = [
-        {
-            "resource": resource,
-            "request": {
-                "method": "PUT",
-                "url": f"ServiceRequest/{row['id']}",
-                "ifMatch": f'W/"{row["version"]}"',
-            },
-        },
+    entries = workflow.update_entries(
+        workflow.CONSULTATION, {**row, **changes}, row["id"], row["version"], tick.now
+    )
+    entries.append(
         {
             "resource": mapping.report_resource(issued, row, tick.now),
             "request": {"method": "POST", "url": "DiagnosticReport"},
-        },
-    ]
+        }
+    )
     async with tick.fhir(holder) as fhir:
-        if not await fhir.transaction(entries):
+        if await fhir.transaction(entries) is None:
             return None
     return SimulatedWrite(
         Kind.REPORT,
@@ -521,9 +525,12 @@ async def _new_result(tick: _Tick) -> SimulatedWrite | None:
     if row is None:
         return None
     if me.kind == "fhir":
+        # The result with the DiagnosticReport of its draw, as the LIS releases it.
         async with tick.fhir(me) as fhir:
-            created = await fhir.create(mapping.result_resource(row, me.code))
-            result = mapping.result_row(created)
+            written = await fhir.transaction(workflow.draw_entries([row], me.code))
+            if written is None:
+                return None
+            result = mapping.result_row(written[0])
         return SimulatedWrite(
             Kind.RESULT, me.code, "test_result", result.id, result.version, result.category, me.code
         )
