@@ -35,11 +35,13 @@ async def federated_page(
     with_total: bool = False,
     hospitals_of: Callable[[R], Iterable[str]] | None = None,
     default_size: int | None = None,
+    fields: frozenset[str] | None = None,
 ) -> FederatedPage[R]:
     """One page over every member, and with `with_total` the count of every matching record, in
     the same call to each member (so a slow member costs one deadline). `hospitals_of` names the
     hospitals a record refers to: the page's are fetched in one registry round trip before its
-    fields are resolved."""
+    fields are resolved. `fields`: the record fields read of the page (None: all), the others
+    possibly None; they must include those `hospitals_of` reads."""
     limit = page_size(first) if default_size is None else page_size(first, default_size)
     bound_of = bounds(after, id_kind, ctx.federation)
     sort = kind.sort_field
@@ -53,6 +55,7 @@ async def federated_page(
             replace(query, bound=bound_of(code), limit=limit + 1),
             filters,
             with_total=with_total,
+            fields=fields,
         ),
         ctx.sources,
     )

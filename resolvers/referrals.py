@@ -90,6 +90,9 @@ def sees_clinical_text(ctx: RequestContext) -> bool:
     return record_scope(ctx.who, "referrals").sees_clinical_text
 
 
+_PARTIES = frozenset({"from_hospital", "to_hospital"})
+
+
 def _is_party(ctx: RequestContext, row: ReferralRow) -> bool:
     return ctx.who.hospital_code in (row.from_hospital, row.to_hospital)
 
@@ -101,7 +104,10 @@ async def page(
     after: str | None,
     *,
     with_total: bool = False,
+    fields: frozenset[str] | None = None,
 ) -> FederatedPage[ReferralRow]:
+    """`fields`: the record fields the reader reads (None: all); the parties are read too, for
+    the hospitals' names and for who sees the patient."""
     scope = record_scope(ctx.who, "referrals")
     query = ListQuery(parties=scope.parties, with_party=q.hospital, since=q.since, until=q.until)
     filters = ReferralFilter(
@@ -117,6 +123,7 @@ async def page(
         after,
         with_total=with_total,
         hospitals_of=lambda r: (r.from_hospital, r.to_hospital),
+        fields=None if fields is None else fields | _PARTIES,
     )
 
 

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from datetime import date, datetime
-from typing import Annotated
+from typing import Annotated, cast
 
 import strawberry
 
@@ -13,7 +13,7 @@ from schema.clinical import Diagnosis, DiagnosisInput, Patient, PatientInput
 from schema.connections import Connection, Edge, PageInfo
 from schema.enums import Sex, Urgency
 from schema.fan_out import FanOut
-from schema.selection import selects
+from schema.selection import node_reads, selects
 from schema.types import Ctx, Hospital, Node, hospital_of
 
 # strawberry.enum registers each class in place and returns it: the names stay types.
@@ -33,23 +33,26 @@ class Referral(Node):
     @classmethod
     def of(cls, record: ReferralRecord) -> Referral:
         # Plain fields, filled once: a field with a resolver costs a call per field per node.
+        # Enums as the record holds them: their GraphQL types serialize the value itself, with
+        # no member made per node, and a field a list did not read (None) is never serialized.
+        row = record.row
         return cls(
             id=strawberry.ID(record.global_id),
             record=record,
-            referral_no=record.row.referral_no,
-            direction=Direction(record.row.direction),
-            status=ReferralStatus(record.row.status),
-            status_reason=record.row.status_reason,
-            green_channel=record.row.green_channel,
-            urgency=Urgency(record.row.urgency),
-            from_department=record.row.from_department,
-            to_department=record.row.to_department,
-            requested_date=record.row.requested_date,
-            arrived_at=record.row.arrived_at,
-            completed_at=record.row.completed_at,
-            created_at=record.row.created_at,
-            updated_at=record.row.updated_at,
-            version=record.row.version,
+            referral_no=row.referral_no,
+            direction=cast(Direction, row.direction),
+            status=cast(ReferralStatus, row.status),
+            status_reason=row.status_reason,
+            green_channel=row.green_channel,
+            urgency=cast(Urgency, row.urgency),
+            from_department=row.from_department,
+            to_department=row.to_department,
+            requested_date=row.requested_date,
+            arrived_at=row.arrived_at,
+            completed_at=row.completed_at,
+            created_at=row.created_at,
+            updated_at=row.updated_at,
+            version=row.version,
         )
 
     def _clinical(self, info: Ctx) -> bool:
@@ -128,6 +131,38 @@ class Referral(Node):
     updated_at: datetime
 
     version: int = strawberry.field(description="Increases with every change.")
+
+
+# The record fields each field of a Referral reads, for lists to read no others; a field that is
+# not here (a new one) makes a list read the whole record. The parties are read anyway
+# (resolvers.referrals.page).
+READS: dict[str, tuple[str, ...]] = {
+    "id": ("id",),
+    "referralNo": ("referral_no",),
+    "direction": ("direction",),
+    "status": ("status",),
+    "statusReason": ("status_reason",),
+    "greenChannel": ("green_channel",),
+    "urgency": ("urgency",),
+    "fromHospital": ("from_hospital",),
+    "fromDepartment": ("from_department",),
+    "toHospital": ("to_hospital",),
+    "toDepartment": ("to_department",),
+    "patient": ("patient_pseudonym", "patient_sex", "patient_age"),
+    "diagnosis": ("diagnosis_code", "diagnosis_name"),
+    "reason": ("reason",),
+    "conditionSummary": ("condition_summary",),
+    "notes": ("notes",),
+    "requestedDate": ("requested_date",),
+    "arrivedAt": ("arrived_at",),
+    "completedAt": ("completed_at",),
+    "treatmentResult": ("treatment_result",),
+    "dischargeSummary": ("discharge_summary",),
+    "rehabAdvice": ("rehab_advice",),
+    "createdAt": ("created_at",),
+    "updatedAt": ("updated_at",),
+    "version": ("version",),
+}
 
 
 @strawberry.type
@@ -226,7 +261,12 @@ class ReferralQueries:
             until=f.until,
         )
         merged = await referrals.page(
-            info.context, query, first, after, with_total=selects(info, "totalCount")
+            info.context,
+            query,
+            first,
+            after,
+            with_total=selects(info, "totalCount"),
+            fields=node_reads(info, READS),
         )
         return ReferralConnection(
             edges=[

@@ -235,6 +235,7 @@ class Table:
             else (p if p == quote(c) else f"{p} AS {quote(c)}")
             for c, p in self._physical.items()
         )
+        self._record_selects: dict[tuple[tuple[str, ...], frozenset[str] | None, bool], str] = {}
 
     def col(self, logical: str) -> str:
         return self._physical[logical]
@@ -249,6 +250,32 @@ class Table:
     def record_list(self) -> str:
         """The select list as the source port's records have it: integer keys as text."""
         return self._record_list
+
+    def record_select(
+        self, fields: tuple[str, ...], wanted: frozenset[str] | None, *, keys_as_text: bool
+    ) -> str:
+        """A record's fields in its own order, each under its logical name, so that a row is the
+        record's arguments as they stand; a field not `wanted` (None: all are) is NULL, its
+        column still named, so that a member whose table lost a column fails every read alike
+        rather than only those that ask for it. Integer keys as text with `keys_as_text`."""
+        cache_key = (fields, wanted, keys_as_text)
+        found = self._record_selects.get(cache_key)
+        if found is not None:
+            return found
+        parts = []
+        for c in fields:
+            physical = self._physical[c]
+            if wanted is not None and c not in wanted:
+                # Folded to a constant by the planner: nothing is read or sent.
+                parts.append(f"CASE WHEN FALSE THEN {physical} END AS {quote(c)}")
+            elif keys_as_text and self.is_integer_key(c):
+                parts.append(f"{physical}::text AS {quote(c)}")
+            else:
+                parts.append(physical if physical == quote(c) else f"{physical} AS {quote(c)}")
+        # Bounded by the kinds times the distinct selections clients make, which are few.
+        if len(self._record_selects) < 256:
+            self._record_selects[cache_key] = ", ".join(parts)
+        return ", ".join(parts)
 
     def is_integer_key(self, logical: str) -> bool:
         return logical in INTEGER_KEYS.get(self.logical_name, ())

@@ -148,11 +148,16 @@ class PostgresExchange:
     def change_feed(self) -> PostgresChangeFeed:
         return PostgresChangeFeed(self.member, self._dsn, self._columns)
 
+    def _columns_of(self, kind: RecordKind[Any], wanted: frozenset[str] | None = None) -> str:
+        """The select list of `kind`'s records: see `_record`."""
+        return self.t(kind).record_select(kind.fields, wanted, keys_as_text=True)
+
     async def _fetch(
         self, kind: RecordKind[R], sql: str, params: Sequence[Any], db: Any = None
     ) -> list[R]:
         rows = await (db or await self._pool_or_open()).fetch(traced(sql), *params)
-        return [_record(kind, r) for r in rows]
+        record = kind.record
+        return [record(*r) for r in rows]
 
     def _refuse_writes(self) -> None:
         if self.read_only:
@@ -174,8 +179,9 @@ class PostgresExchange:
         kind, q = request.kind, request.query
         t, sort = self.t(kind), kind.sort_field
         w = self._where(kind, q, request.filter, bounded=True)
+        columns = self._columns_of(kind, kind.wanted(request.fields))
         sql = (
-            f"SELECT {t.record_list()} FROM {t.name} WHERE {w.sql} "
+            f"SELECT {columns} FROM {t.name} WHERE {w.sql} "
             f"ORDER BY {t.col(sort or 'id')} DESC, {t.col('id')} DESC LIMIT {w.param(q.limit)}"
         )
         if not request.with_total:
@@ -225,7 +231,7 @@ class PostgresExchange:
             w.add(f"{t.col(name)} = {{}}", conditions.integer_key(t, name, value, self.member))
         order = f" ORDER BY {t.col(kind.sort_field)} DESC" if kind.sort_field else ""
         return await self._fetch(
-            kind, f"SELECT {t.record_list()} FROM {t.name} WHERE {w.sql}{order}", w.params
+            kind, f"SELECT {self._columns_of(kind)} FROM {t.name} WHERE {w.sql}{order}", w.params
         )
 
     # -- writes -----------------------------------------------------------------------------
@@ -238,7 +244,7 @@ class PostgresExchange:
         placeholders = ", ".join(f"${i}" for i in range(1, len(names) + 1))
         sql = (
             f"INSERT INTO {t.name} ({t.cols(names)}) VALUES ({placeholders}) "
-            f"RETURNING {t.record_list()}"
+            f"RETURNING {self._columns_of(kind)}"
         )
         params = [
             conditions.integer_key(t, n, v, self.member) if isinstance(v, str) else v
@@ -270,7 +276,8 @@ class PostgresExchange:
                 raise
             existing = await self._fetch(
                 kind,
-                f"SELECT {t.record_list()} FROM {t.name} WHERE {t.col('idempotency_key')} = $1",
+                f"SELECT {self._columns_of(kind)} FROM {t.name} "
+                f"WHERE {t.col('idempotency_key')} = $1",
                 [key],
             )
             if not existing:
@@ -285,7 +292,10 @@ class PostgresExchange:
         sets += [f"{t.col('version')} = {t.col('version')} + 1", f"{t.col('updated_at')} = now()"]
         w.add(f"{t.col('id')} = {{}}", conditions.integer_key(t, "id", request.key, self.member))
         w.add(f"{t.col('version')} = {{}}", request.expected_version)
-        sql = f"UPDATE {t.name} SET {', '.join(sets)} WHERE {w.sql} RETURNING {t.record_list()}"
+        sql = (
+            f"UPDATE {t.name} SET {', '.join(sets)} WHERE {w.sql} "
+            f"RETURNING {self._columns_of(kind)}"
+        )
         pool = await self._pool_or_open()
         async with pool.acquire() as conn, conn.transaction():
             row = await conn.fetchrow(traced(sql), *w.params)
@@ -305,12 +315,7 @@ async def _session_unchanged(conn: asyncpg.Connection) -> None:
     which would cost a round trip per call. asyncpg still rolls back a transaction left open."""
 
 
-_FIELDS: dict[type, tuple[str, ...]] = {}
-
-
-def _record(kind: RecordKind[R], row: Mapping[str, Any]) -> R:
-    # Records are built by the thousand per page: the field names are looked up once per type.
-    names = _FIELDS.get(kind.record)
-    if names is None:
-        names = _FIELDS[kind.record] = tuple(kind.record.__dataclass_fields__)  # type: ignore[attr-defined]
-    return kind.record(*[row[n] for n in names])
+def _record(kind: RecordKind[R], row: Any) -> R:
+    # Selected by `_columns_of`: the row holds the record's arguments in order, so no column is
+    # looked up by name (records are built by the thousand per page).
+    return kind.record(*row)

@@ -207,19 +207,25 @@ class MysqlExchange:
         async with self._statement(conn, sql, params) as cur:
             return int(cur.lastrowid)
 
+    def _columns_of(self, kind: RecordKind[Any], wanted: frozenset[str] | None = None) -> str:
+        """The select list of `kind`'s records, in the record's order; a field not `wanted` is
+        NULL (None: every field is wanted)."""
+        return self.t(kind).record_select(kind.fields, wanted, keys_as_text=False)
+
     async def _fetch(
         self,
         kind: RecordKind[R],
         sql: str,
         params: Sequence[Any],
         conn: aiomysql.Connection | None = None,
+        wanted: frozenset[str] | None = None,
     ) -> list[R]:
         if conn is not None:
             columns, rows = await self._query(conn, sql, params)
         else:
             async with self._connection() as pooled:
                 columns, rows = await self._query(pooled, sql, params)
-        return values.records(kind, columns, rows)
+        return values.records(kind, columns, rows, wanted)
 
     async def _scalar(self, sql: str, params: Sequence[Any]) -> Any:
         async with self._connection() as conn:
@@ -263,17 +269,19 @@ class MysqlExchange:
         kind, q = request.kind, request.query
         t, sort = self.t(kind), kind.sort_field
         w = self._where(kind, q, request.filter, bounded=True)
+        wanted = kind.wanted(request.fields)
         sql = (
-            f"SELECT {t.select_list()} FROM {t.name} WHERE {w.sql} "
+            f"SELECT {self._columns_of(kind, wanted)} FROM {t.name} WHERE {w.sql} "
             f"ORDER BY {t.col(sort or 'id')} DESC, {t.col('id')} DESC LIMIT {int(q.limit)}"
         )
         if not request.with_total:
-            return Page(await self._fetch(kind, sql, w.params))
+            return Page(await self._fetch(kind, sql, w.params, wanted=wanted))
         counted = self._where(kind, q, request.filter, bounded=False)
         count_sql = f"SELECT COUNT(*) FROM {t.name} WHERE {counted.sql}"
         # Both at once, on two connections: a slow member costs one deadline, not two.
         records, total = await asyncio.gather(
-            self._fetch(kind, sql, w.params), self._scalar(count_sql, counted.params)
+            self._fetch(kind, sql, w.params, wanted=wanted),
+            self._scalar(count_sql, counted.params),
         )
         return Page(records, int(total))
 
@@ -312,7 +320,7 @@ class MysqlExchange:
             w.add(f"{t.col(name)} = {{}}", conditions.integer_key(t, name, value, self.member))
         order = f" ORDER BY {t.col(kind.sort_field)} DESC" if kind.sort_field else ""
         return await self._fetch(
-            kind, f"SELECT {t.select_list()} FROM {t.name} WHERE {w.sql}{order}", w.params
+            kind, f"SELECT {self._columns_of(kind)} FROM {t.name} WHERE {w.sql}{order}", w.params
         )
 
     # -- writes -----------------------------------------------------------------------------
@@ -336,8 +344,9 @@ class MysqlExchange:
             sql, params = self._insert_sql(t, {**row, children.parent_field: parent_key})
             await self._execute(conn, sql, params)
 
-    def _by_key_sql(self, t: Table) -> str:
-        return f"SELECT {t.select_list()} FROM {t.name} WHERE {t.col('id')} = %s"
+    def _by_key_sql(self, kind: RecordKind[Any]) -> str:
+        t = self.t(kind)
+        return f"SELECT {self._columns_of(kind)} FROM {t.name} WHERE {t.col('id')} = %s"
 
     @driver_errors
     async def create(self, request: CreateRequest[R]) -> Created[R]:
@@ -350,7 +359,7 @@ class MysqlExchange:
                     sql, params = self._insert_sql(t, request.values)
                     key = str(await self._insert_id(conn, sql, params))
                     await self._insert_children(request.children, key, conn)
-                    created = await self._fetch(kind, self._by_key_sql(t), [int(key)], conn)
+                    created = await self._fetch(kind, self._by_key_sql(kind), [int(key)], conn)
                     await conn.commit()
                 except BaseException as e:
                     await _abandon(conn, e)
@@ -362,7 +371,8 @@ class MysqlExchange:
                 raise
             existing = await self._fetch(
                 kind,
-                f"SELECT {t.select_list()} FROM {t.name} WHERE {t.col('idempotency_key')} = %s",
+                f"SELECT {self._columns_of(kind)} FROM {t.name} "
+                f"WHERE {t.col('idempotency_key')} = %s",
                 [idempotency_key],
             )
             if not existing:
@@ -390,7 +400,7 @@ class MysqlExchange:
                     await conn.rollback()
                     return None
                 await self._insert_children(request.children, request.key, conn)
-                updated = await self._fetch(kind, self._by_key_sql(t), [key], conn)
+                updated = await self._fetch(kind, self._by_key_sql(kind), [key], conn)
                 await conn.commit()
             except BaseException as e:
                 await _abandon(conn, e)

@@ -67,14 +67,24 @@ def _converter(table: str, name: str, hint: Any) -> Convert | None:
 
 class RecordBuilder:
     """Builds one kind's records from rows whose columns are named by `description`, converting
-    what MySQL's types hold differently. Made once per kind and statement shape."""
+    what MySQL's types hold differently; a field not `wanted` was selected as NULL and is left
+    None, unconverted. Made once per kind and statement shape."""
 
-    def __init__(self, kind: RecordKind[Any], columns: Sequence[str]) -> None:
+    def __init__(
+        self, kind: RecordKind[Any], columns: Sequence[str], wanted: frozenset[str] | None = None
+    ) -> None:
         self._kind = kind
         hints = typing.get_type_hints(kind.record)
         position = {name: i for i, name in enumerate(columns)}
-        fields = tuple(kind.record.__dataclass_fields__)
-        self._plan = [(position[name], _converter(kind.name, name, hints[name])) for name in fields]
+        self._plan = [
+            (
+                position[name],
+                _converter(kind.name, name, hints[name])
+                if wanted is None or name in wanted
+                else None,
+            )
+            for name in kind.fields
+        ]
 
     def __call__(self, row: Sequence[Any]) -> Any:
         return self._kind.record(
@@ -82,12 +92,20 @@ class RecordBuilder:
         )
 
 
-_BUILDERS: dict[tuple[str, tuple[str, ...]], RecordBuilder] = {}
+_BUILDERS: dict[tuple[str, tuple[str, ...], frozenset[str] | None], RecordBuilder] = {}
 
 
-def records(kind: RecordKind[R], columns: Sequence[str], rows: Sequence[Sequence[Any]]) -> list[R]:
-    key = (kind.name, tuple(columns))
+def records(
+    kind: RecordKind[R],
+    columns: Sequence[str],
+    rows: Sequence[Sequence[Any]],
+    wanted: frozenset[str] | None = None,
+) -> list[R]:
+    key = (kind.name, tuple(columns), wanted)
     builder = _BUILDERS.get(key)
     if builder is None:
-        builder = _BUILDERS[key] = RecordBuilder(kind, columns)
+        builder = RecordBuilder(kind, columns, wanted)
+        # Bounded by the kinds times the distinct selections clients make, which are few.
+        if len(_BUILDERS) < 1024:
+            _BUILDERS[key] = builder
     return [builder(row) for row in rows]

@@ -49,9 +49,21 @@ class RecordKind(Generic[R]):
     record: type[R]
     # The field lists order by, newest first; None for records not listed on their own.
     sort_field: str | None = None
+    # The record's fields in the order its constructor takes them.
+    fields: tuple[str, ...] = field(init=False)
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "fields", tuple(self.record.__dataclass_fields__))  # type: ignore[attr-defined]
 
     def __repr__(self) -> str:
         return self.name
+
+    def wanted(self, fields: frozenset[str] | None) -> frozenset[str] | None:
+        """What a page must read of the `fields` a reader asks for: with them, the key and the
+        sort field, which the merge and the cursors read."""
+        if fields is None:
+            return None
+        return fields | {"id", self.sort_field or "id"}
 
 
 REFERRAL = RecordKind("referral", ReferralRow, "created_at")
@@ -161,6 +173,9 @@ class PageRequest(SourceRequest[Page[R]]):
     query: ListQuery
     filter: RecordFilter = None
     with_total: bool = False
+    # The record fields the reader will read (`kind.wanted` adds what the merge reads); None:
+    # all of them. A source may leave the others None, to read and build less.
+    fields: frozenset[str] | None = None
     operation = "page"
     coalescible = True
 
