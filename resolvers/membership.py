@@ -8,6 +8,7 @@ from dataclasses import dataclass, replace
 from datetime import date
 from enum import StrEnum
 
+from adapters.registry.assessments import AssessmentStore
 from adapters.registry.records import AgreementRecord, ApplicationRecord, HospitalRecord
 from adapters.registry.store import RegistryStore
 from resolvers import clock, credit_code, events
@@ -422,6 +423,38 @@ async def sign_agreement(
         return SignedMembership(application=signed, agreement=agreement)
 
 
+# Seed 000 §16(三) expels on a failed annual or periodic assessment: the lead's latest, of this
+# year or the last, since one older than the assessment after it says nothing of the member now.
+RECENT_ASSESSMENT_YEARS = 2
+
+
+async def _check_failed_assessment(
+    tx: RegistryStore, ctx: RequestContext, hospital_code: str, status: str, today: date
+) -> None:
+    """INVALID_TRANSITION unless the lead's latest concluded assessment of the member, of a
+    recent year, failed it (seed 000 §11, §16(三))."""
+    since = today.year - RECENT_ASSESSMENT_YEARS + 1
+    concluded = await AssessmentStore(tx, ctx.alliance_id).member_assessments_since(
+        hospital_code, since
+    )
+    if concluded and not concluded[0].passed:
+        return
+    years = f"{since} or {today.year}"
+    error = invalid_transition(
+        (
+            f"The lead's latest assessment of {hospital_code} ({concluded[0].year}) passed it"
+            if concluded
+            else f"The lead has concluded no assessment of {hospital_code} for {years}"
+        )
+        + ": expelling for ASSESSMENT_FAILED needs a failed one (seed 000 §16(三)); the lead "
+        "hospital's MEMBER_ADMIN records it with concludeMemberAssessment(passed: false).",
+        status=status,
+    )
+    error.extensions["missing"] = "FAILED_MEMBER_ASSESSMENT"
+    error.extensions["years"] = [since, today.year]
+    raise error
+
+
 async def withdraw_member(
     ctx: RequestContext, hospital_code: str, reason: ExitReason, note: str | None
 ) -> str:
@@ -451,6 +484,8 @@ async def withdraw_member(
             raise invalid_transition(
                 f"This member is already {membership.status}.", status=membership.status
             )
+        if reason is ExitReason.ASSESSMENT_FAILED:
+            await _check_failed_assessment(tx, ctx, hospital_code, membership.status, today)
         status = "WITHDRAWN" if reason is ExitReason.VOLUNTARY else "EXPELLED"
         if status == "EXPELLED":
             (hospital,) = await tx.hospitals([hospital_code])

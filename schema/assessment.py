@@ -191,10 +191,21 @@ class Assessment:
 class MemberAssessment:
     year: int
     code: strawberry.Private[str]
+    status: AssessmentStatus = strawberry.field(  # type: ignore[valid-type]
+        description="CONCLUDED once the lead has recorded its decision: the figures are then "
+        "those it concluded on."
+    )
     score: float
     max_score: float = strawberry.field(description="The points of the indicators scored here.")
     provisional: bool
     compared_until: date
+    passed: bool | None = strawberry.field(
+        description="The lead's decision; null until concluded. A failed one is the ground for "
+        "withdrawMember(reason: ASSESSMENT_FAILED)."
+    )
+    note: str | None
+    concluded_at: datetime | None
+    concluded_by: str | None
     indicators: list[AssessmentIndicator]
 
     @strawberry.field
@@ -206,10 +217,15 @@ class MemberAssessment:
         return cls(
             year=m.year,
             code=m.hospital,
+            status=m.status,
             score=m.score,
             max_score=m.max_score,
             provisional=m.provisional,
             compared_until=m.compared_until,
+            passed=m.passed,
+            note=m.note,
+            concluded_at=m.concluded_at,
+            concluded_by=m.concluded_by,
             indicators=[AssessmentIndicator.of(i, info) for i in m.indicators],
         )
 
@@ -257,6 +273,11 @@ class ConcludeAssessmentPayload:
 
 
 @strawberry.type
+class MemberAssessmentPayload:
+    member_assessment: MemberAssessment
+
+
+@strawberry.type
 class AssessmentQueries:
     @strawberry.field(
         description="The annual assessment of one year: REGULATOR, SECRETARIAT, ALLIANCE_ADMIN.",
@@ -267,7 +288,8 @@ class AssessmentQueries:
 
     @strawberry.field(
         description="One hospital's part of the F and N indicators: the offices and REGULATOR, "
-        "a MEMBER_ADMIN of that hospital or of the lead.",
+        "a MEMBER_ADMIN of that hospital or of the lead. Once the lead has concluded it, as "
+        "concluded, with its decision.",
         extensions=[FanOut()],
     )
     async def member_assessment(self, info: Ctx, year: int, hospital: str) -> MemberAssessment:
@@ -328,3 +350,16 @@ class AssessmentMutations:
         return ConcludeAssessmentPayload(
             assessment=Assessment.of(found, info), standing=Standing(found.standing_after)
         )
+
+    @strawberry.mutation(
+        description="The lead hospital concludes its assessment of a member for a year (seed 000 "
+        "§11): the member's figures and scores are fixed as they stand, with the decision "
+        "(`note` required when failed). MEMBER_ADMIN of the lead hospital. Once per member and "
+        "year; a failed one is what withdrawMember(reason: ASSESSMENT_FAILED) needs.",
+        extensions=[FanOut()],
+    )
+    async def conclude_member_assessment(
+        self, info: Ctx, year: int, hospital: str, passed: bool, note: str | None = None
+    ) -> MemberAssessmentPayload:
+        found = await conclusion.conclude_member(info.context, year, hospital, passed, note)
+        return MemberAssessmentPayload(member_assessment=MemberAssessment.of(found, info))

@@ -335,6 +335,19 @@ async def test_renewal_only_inside_the_window(api: Api) -> None:
     assert error_codes(body) == ["INVALID_TRANSITION"]
 
 
+async def fail_assessment(api: Api, member: str) -> None:
+    """The lead hospital concludes this year's assessment of `member` as failed (seed 000 §11),
+    the ground withdrawMember(ASSESSMENT_FAILED) needs."""
+    body = await api.run(
+        """mutation($h: String!, $year: Int!) { concludeMemberAssessment(year: $year,
+             hospital: $h, passed: false, note: "年度考核不合格") { memberAssessment { passed } } }""",
+        {"h": member, "year": clock.today().year},
+        role="MEMBER_ADMIN",
+        member="LYZG",
+    )
+    assert body["data"]["concludeMemberAssessment"]["memberAssessment"] == {"passed": False}, body
+
+
 async def test_termination_and_exit(api: Api) -> None:
     signed = await admit(api, new_hospital())
     agreement_id = signed["agreement"]["id"]
@@ -353,11 +366,11 @@ async def test_termination_and_exit(api: Api) -> None:
         WITHDRAW, {"hospital": member, "reason": "ASSESSMENT_FAILED"}, role="ALLIANCE_ADMIN"
     )
     assert error_codes(body) == ["BAD_USER_INPUT"], "an expulsion needs a note"
-    body = await api.run(
-        WITHDRAW,
-        {"hospital": member, "reason": "ASSESSMENT_FAILED", "note": "连续两年考核不合格"},
-        role="ALLIANCE_ADMIN",
-    )
+    expel = {"hospital": member, "reason": "ASSESSMENT_FAILED", "note": "连续两年考核不合格"}
+    body = await api.run(WITHDRAW, expel, role="ALLIANCE_ADMIN")
+    assert error_codes(body) == ["INVALID_TRANSITION"], "it rests on the lead's failed assessment"
+    await fail_assessment(api, member)
+    body = await api.run(WITHDRAW, expel, role="ALLIANCE_ADMIN")
     assert body["data"]["withdrawMember"]["member"] == {
         "code": member,
         "status": "EXPELLED",

@@ -28,6 +28,7 @@ from tests.test_membership_workflow import (
     SIGN,
     WITHDRAW,
     admit,
+    fail_assessment,
 )
 from tests.test_membership_workflow import new_hospital as _workflow_hospital
 
@@ -399,6 +400,8 @@ async def test_each_exit_reason_terminates_the_agreement_for_its_own_reason(
     api: Api, exit_reason: str, termination_reason: str
 ) -> None:
     code = (await admit(api, new_hospital()))["member"]["code"]
+    if exit_reason == "ASSESSMENT_FAILED":
+        await fail_assessment(api, code)
     body = await api.run(
         WITHDRAW.replace("agreement { status }", "agreement { status terminationReason }"),
         {"hospital": code, "reason": exit_reason, "note": "依章程第十六条"},

@@ -58,6 +58,21 @@ class QualityControlRecord:
 
 
 @dataclass(frozen=True, slots=True)
+class MemberAssessmentRecord:
+    """The lead's concluded assessment of one member for a year (migration 0009)."""
+
+    year: int
+    hospital_code: str
+    passed: bool
+    note: str | None
+    score: float
+    max_score: float
+    snapshot: Any  # the member's figures and scores, as JSON values
+    concluded_at: datetime
+    concluded_by: str
+
+
+@dataclass(frozen=True, slots=True)
 class MemberRole:
     code: str
     role: str
@@ -244,6 +259,65 @@ class AssessmentStore:
             until,
         )
         return [MemberRole(r["hospital_code"], r["role"]) for r in rows]
+
+    async def member_assessment(self, year: int, hospital: str) -> MemberAssessmentRecord | None:
+        row = await self._db.fetchrow(
+            """SELECT * FROM member_assessment
+               WHERE alliance_id = $1 AND year = $2 AND hospital_code = $3""",
+            self._alliance_id,
+            year,
+            hospital,
+        )
+        return None if row is None else _member_assessment(row)
+
+    async def member_assessments_since(
+        self, hospital: str, since_year: int
+    ) -> list[MemberAssessmentRecord]:
+        """The member's concluded assessments from `since_year` on, latest year first."""
+        rows = await self._db.fetch(
+            """SELECT * FROM member_assessment
+               WHERE alliance_id = $1 AND hospital_code = $2 AND year >= $3
+               ORDER BY year DESC""",
+            self._alliance_id,
+            hospital,
+            since_year,
+        )
+        return [_member_assessment(r) for r in rows]
+
+    async def conclude_member(self, record: MemberAssessmentRecord) -> bool:
+        """Stores the conclusion; False if the year was concluded for that member already."""
+        stored = await self._db.fetchval(
+            """INSERT INTO member_assessment (alliance_id, year, hospital_code, passed, note,
+                   score, max_score, snapshot, concluded_at, concluded_by)
+               VALUES ($1, $2, $3, $4, $5, $6, $7, $8::jsonb, $9, $10)
+               ON CONFLICT (alliance_id, year, hospital_code) DO NOTHING
+               RETURNING year""",
+            self._alliance_id,
+            record.year,
+            record.hospital_code,
+            record.passed,
+            record.note,
+            Decimal(str(record.score)),
+            Decimal(str(record.max_score)),
+            json.dumps(record.snapshot, ensure_ascii=False),
+            record.concluded_at,
+            record.concluded_by,
+        )
+        return stored is not None
+
+
+def _member_assessment(row: asyncpg.Record) -> MemberAssessmentRecord:
+    return MemberAssessmentRecord(
+        year=row["year"],
+        hospital_code=row["hospital_code"],
+        passed=row["passed"],
+        note=row["note"],
+        score=float(row["score"]),
+        max_score=float(row["max_score"]),
+        snapshot=json.loads(row["snapshot"]),
+        concluded_at=row["concluded_at"],
+        concluded_by=row["concluded_by"],
+    )
 
 
 def _assessment(row: asyncpg.Record) -> AssessmentRecord:

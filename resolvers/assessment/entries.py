@@ -120,6 +120,7 @@ async def score_indicator(ctx: RequestContext, new: NewScore) -> AnnualAssessmen
             new.year,
             ScoreRecord(new.number, new.score, comment, assessor, refs, who.subject, clock.now()),
         )
+    ctx.audit.wrote("scoreAssessmentIndicator", None)
     return await assessment_of(ctx, new.year)
 
 
@@ -155,4 +156,5 @@ async def record_quality_control(
                 new.hospital, new.passed, new.qc_score, comment, refs, who.subject, clock.now()
             ),
         )
+    ctx.audit.wrote("recordQualityControlResult", None)
     return await assessment_of(ctx, new.year)

@@ -99,6 +99,12 @@ class MemberAssessment:
     hospital: str
     indicators: tuple[IndicatorResult, ...]
     compared_until: date
+    # The lead's conclusion, once recorded: the figures above are then those it concluded on.
+    status: Status = Status.IN_PROGRESS
+    passed: bool | None = None
+    note: str | None = None
+    concluded_at: datetime | None = None
+    concluded_by: str | None = None
 
     @property
     def score(self) -> float:

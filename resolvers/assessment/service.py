@@ -169,7 +169,8 @@ def _quality_control(
 
 async def member_assessment_of(ctx: RequestContext, year: int, hospital: str) -> MemberAssessment:
     """One hospital's part of the F and N indicators. The offices and the regulator for any; a
-    MEMBER_ADMIN of that hospital, or of the lead (which assesses its members)."""
+    MEMBER_ADMIN of that hospital, or of the lead (which assesses its members). Once the lead has
+    concluded it, as concluded."""
     who = ctx.who
     check_year(year)
     roles = await roles_of(ctx, year)
@@ -177,25 +178,50 @@ async def member_assessment_of(ctx: RequestContext, year: int, hospital: str) ->
         require_role(who, Role.MEMBER_ADMIN, action="read a member's assessment")
         if who.hospital_code not in (hospital, roles.lead):
             raise forbidden("A MEMBER_ADMIN reads its own hospital's assessment (the lead's: any).")
+    check_member(roles, year, hospital)
+    stored = await store(ctx).member_assessment(year, hospital)
+    if stored is not None:
+        return snapshot.load_member(
+            stored.snapshot,
+            passed=stored.passed,
+            note=stored.note,
+            concluded_at=stored.concluded_at,
+            concluded_by=stored.concluded_by,
+        )
+    return await live_member_assessment(ctx, year, hospital)
+
+
+def check_member(roles: Roles, year: int, hospital: str) -> None:
     if hospital not in roles.everyone:
         raise bad_input(
             f"{hospital[:40]} was no member of the alliance in {year}.", argument="hospital"
         )
+
+
+async def live_member_assessment(ctx: RequestContext, year: int, hospital: str) -> MemberAssessment:
+    """The hospital's figures counted now, its trends scored on its own figures."""
     live = await live_indicators(ctx, year)
     mine = []
     for result in live.results.values():
         figure = next((m for m in result.members if m.hospital == hospital), None)
         if figure is None:
             continue
+        # Its figure is missing when its own source failed, or the lead's, for what the lead
+        # holds about it (its referrals down, the placements it hosts, the help it gives).
+        unread = tuple(
+            h
+            for h in result.unavailable
+            if h == hospital or (figure.value is None and h == live.roles.lead)
+        )
         mine.append(
             IndicatorResult(
                 result.indicator,
                 value=figure.value,
                 previous_value=figure.previous_value,
                 score=member_score(result, figure.value, figure.previous_value, ctx.assessment),
-                provisional=hospital in result.unavailable,
+                provisional=bool(unread),
                 members=(figure,),
-                unavailable=tuple(h for h in result.unavailable if h == hospital),
+                unavailable=unread,
                 not_serving=tuple(h for h in result.not_serving if h == hospital),
             )
         )

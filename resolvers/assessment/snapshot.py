@@ -11,6 +11,7 @@ from resolvers.assessment.model import (
     Evidence,
     IndicatorResult,
     Measure,
+    MemberAssessment,
     MemberFigure,
     Status,
 )
@@ -85,4 +86,34 @@ def _load_indicator(v: dict[str, Any]) -> IndicatorResult:
         assessor=v["assessor"],
         scored_by=v["scored_by"],
         scored_at=datetime.fromisoformat(scored_at) if scored_at else None,
+    )
+
+
+def dump_member(m: MemberAssessment) -> dict[str, Any]:
+    return {
+        "year": m.year,
+        "hospital": m.hospital,
+        "compared_until": m.compared_until.isoformat(),
+        "indicators": [_dump_indicator(i) for i in m.indicators],
+    }
+
+
+def load_member(
+    values: dict[str, Any],
+    *,
+    passed: bool,
+    note: str | None,
+    concluded_at: datetime,
+    concluded_by: str,
+) -> MemberAssessment:
+    return MemberAssessment(
+        year=values["year"],
+        hospital=values["hospital"],
+        indicators=tuple(_load_indicator(i) for i in values["indicators"]),
+        compared_until=date.fromisoformat(values["compared_until"]),
+        status=Status.CONCLUDED,
+        passed=passed,
+        note=note,
+        concluded_at=concluded_at,
+        concluded_by=concluded_by,
     )

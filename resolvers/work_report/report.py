@@ -127,6 +127,7 @@ async def save_narrative(ctx: RequestContext, year: int, half: int, narrative: s
             f"The work report for {period.label()} has been submitted; it no longer changes.",
             status=Status.SUBMITTED,
         )
+    ctx.audit.wrote("saveWorkReportNarrative", None)
     report = await get(ctx, year, half)
     assert report is not None
     return report
@@ -147,7 +148,9 @@ async def submit(ctx: RequestContext, year: int, half: int) -> WorkReport:
     if existing is not None and existing.status == Status.SUBMITTED:
         raise _submitted_twice(period)
     counts = await tally(ctx, period.period)
-    return await record_submission(ctx, period, counts, by=by, at=clock.now())
+    submitted = await record_submission(ctx, period, counts, by=by, at=clock.now())
+    ctx.audit.wrote("submitWorkReport", None)
+    return submitted
 
 
 async def record_submission(
