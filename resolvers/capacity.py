@@ -21,7 +21,8 @@ from resolvers.access import OFFICE_ROLES, PARTY_ROLES
 from resolvers.context import RequestContext
 from resolvers.errors import bad_input, forbidden
 from resolvers.federation import Owned, on_member
-from resolvers.lists import FederatedPage, federated_page
+from resolvers.lists import FederatedPage, federated_page, load_owned
+from resolvers.member_loaders import MemberLoader
 from resolvers.principal import Role
 
 KIND = "CapacityActivity"
@@ -103,6 +104,20 @@ async def activities_page(
         with_total=with_total,
         hospitals_of=lambda r: (r.helping_hospital, r.helped_hospital),
     )
+
+
+async def get_activity(ctx: RequestContext, global_id: str) -> CapacityActivity | None:
+    """The activity a global id names, if the reader may see it: as in the list, the office and
+    the regulator any, a hospital those it gives or receives."""
+    parties = reader_parties(ctx)
+    loader = MemberLoader(ctx.federation, ctx.sources, port.CAPACITY_ACTIVITY)
+    found = await load_owned(ctx, global_id, CapacityActivity, loader)
+    if found is None or (
+        parties is not None
+        and not set(parties) & {found.row.helping_hospital, found.row.helped_hospital}
+    ):
+        return None
+    return found
 
 
 def _holder(ctx: RequestContext, new: NewCapacityActivity) -> str:

@@ -22,6 +22,9 @@ class RecognitionReason(StrEnum):
     """Why a result is not recognisable here; the first failing check, in this order."""
 
     NOT_IN_CATALOGUE = "NOT_IN_CATALOGUE"
+    # Seed 000 §15, §19: recognition inside the alliance is collaboration under an agreement in
+    # force, for the performing hospital and the reader's; a decision on it is refused without.
+    NO_AGREEMENT_IN_FORCE = "NO_AGREEMENT_IN_FORCE"
     QUALITY_CONTROL_NOT_VALID = "QUALITY_CONTROL_NOT_VALID"
     OUTSIDE_VALIDITY_WINDOW = "OUTSIDE_VALIDITY_WINDOW"
     LEVEL_NOT_ACCEPTED = "LEVEL_NOT_ACCEPTED"
@@ -110,14 +113,26 @@ def assess(
     reader: Party,
     performer: Party,
     alliance_wide: bool,
+    in_force: bool,
     now: datetime,
 ) -> Assessment:
     """Whether `reader` may recognise a result `performer` produced at `performed_at`. Checks in
-    order (catalogue, quality control, window, level) and reports the first that fails."""
+    order (catalogue, agreements in force, quality control, window, level) and reports the first
+    that fails. `in_force`: both hospitals have a cooperation agreement in force (or are the
+    lead, party A of every one), or the result is the reader's own."""
     if item is None:
         return Assessment(False, RecognitionReason.NOT_IN_CATALOGUE, None, None)
     valid_until = performed_at + timedelta(days=item.validity_days)
-    if not quality_control_valid(quality_control, performed_on(performed_at)):
+    qc_valid = quality_control_valid(quality_control, performed_on(performed_at))
+    if not in_force:
+        # The HR label is the performing lab's, whatever the agreements: it stays shown.
+        return Assessment(
+            False,
+            RecognitionReason.NO_AGREEMENT_IN_FORCE,
+            valid_until,
+            item.scope if qc_valid else None,
+        )
+    if not qc_valid:
         return Assessment(False, RecognitionReason.QUALITY_CONTROL_NOT_VALID, valid_until, None)
     if now > valid_until:
         return Assessment(False, RecognitionReason.OUTSIDE_VALIDITY_WINDOW, valid_until, item.scope)

@@ -3,8 +3,9 @@ clinicians record about them.
 
 A result lives in the exchange database of the hospital that performed it. Reading a patient's
 results fans out to every member; each page's recognition flags cost one quality-control lookup
-per member involved and one registry lookup, and the decisions shown cost one call to the reader's
-own hospital per member on the page. A decision is stored at the deciding clinician's hospital."""
+per member involved, one registry lookup, and one registry read of the agreements of each hospital
+involved, and the decisions shown cost one call to the reader's own hospital per member on the
+page. A decision is stored at the deciding clinician's hospital."""
 
 from __future__ import annotations
 
@@ -24,7 +25,7 @@ from resolvers import agreements, clock, events, global_ids, patients, recogniti
 from resolvers.access import require_treatment_purpose
 from resolvers.authorization import require_role
 from resolvers.context import RequestContext
-from resolvers.errors import GatewayError, bad_input, forbidden, not_found
+from resolvers.errors import ErrorCode, GatewayError, bad_input, forbidden, not_found
 from resolvers.federation import Owned, fan_out, on_member
 from resolvers.lists import federated_page, member_key
 from resolvers.membership import GRADE_LEVEL
@@ -118,11 +119,13 @@ class ResultBatch:
             {(m, r.loinc) for m, r in self.items if r.loinc and rules.item(r.loinc) is not None}
         )
         codes = sorted({self.reader, *(m for m, _ in self.items)})
-        qc_rows, hospitals = await asyncio.gather(
+        qc_rows, hospitals, standing = await asyncio.gather(
             asyncio.gather(*(ctx.member_loaders.quality_control.load(k) for k in qc_keys)),
             ctx.loaders.hospital.load_many(codes),
+            asyncio.gather(*(_agreement_in_force(ctx, code) for code in codes)),
         )
         quality = dict(zip(qc_keys, qc_rows, strict=True))
+        in_force = dict(zip(codes, standing, strict=True))
         levels = {
             code: GRADE_LEVEL.get(h.grade, 0) if h is not None else 0
             for code, h in zip(codes, hospitals, strict=True)
@@ -143,6 +146,9 @@ class ResultBatch:
                 reader=reader,
                 performer=Party(member, levels[member]),
                 alliance_wide=rules.alliance_wide,
+                # One's own result needs no agreement; another's, both hospitals' in force, as
+                # record_decision requires (seed 000 §15, §19).
+                in_force=member == self.reader or (in_force[member] and in_force[self.reader]),
                 now=self.now,
             )
         return assessed
@@ -176,6 +182,19 @@ class ResultBatch:
             for decision in answer:
                 found[(decision.result_member, decision.result_id)].append(decision)
         return found
+
+
+async def _agreement_in_force(ctx: RequestContext, code: str) -> bool:
+    """Whether the hospital may take part in recognition now: the very rule record_decision
+    applies (agreements.active_party), so a result is never marked recognisable while a decision
+    on it would be refused."""
+    try:
+        await agreements.active_party(ctx, code, "hospital")
+    except GatewayError as e:
+        if e.code is ErrorCode.BAD_USER_INPUT:
+            return False
+        raise
+    return True
 
 
 # -- reading ------------------------------------------------------------------------------------

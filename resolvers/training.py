@@ -21,7 +21,7 @@ from adapters.sources.records import (
     TrainingEventRow,
     TrainingFilter,
 )
-from resolvers import agreements, events, registry
+from resolvers import agreements, events
 from resolvers.access import OFFICE_ROLES, PARTY_ROLES, record_scope
 from resolvers.context import RequestContext
 from resolvers.errors import bad_input, forbidden
@@ -238,7 +238,9 @@ def _credits(value: float | None) -> Decimal | None:
 
 async def record_event(ctx: RequestContext, new: NewTrainingEvent) -> TrainingEvent:
     host = _recording_host(ctx, new.host, "training event")
-    await registry.active_member(ctx, host, "host")
+    # Seed 000 §9, §12(六): training is collaboration under the alliance's agreements, so the
+    # host and every participating hospital need one in force (§15, §19), as placements do.
+    await agreements.active_party(ctx, host, "host")
     topic = _required(new.topic, "topic")
     lecturers = [name.strip() for name in new.lecturers]
     if any(not name for name in lecturers):
@@ -249,7 +251,7 @@ async def record_event(ctx: RequestContext, new: NewTrainingEvent) -> TrainingEv
             raise bad_input(f"{hospital} is listed twice among participants.", field="participants")
         if count < 0:
             raise bad_input("A participant count must not be negative.", field="participants")
-        await registry.active_member(ctx, hospital, "participants")
+        await agreements.active_party(ctx, hospital, "participants")
         participants[hospital] = count
     values = {
         "kind": new.kind.value,

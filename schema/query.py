@@ -6,10 +6,10 @@ from typing import Annotated
 
 import strawberry
 
-from resolvers import consultations, global_ids, referrals, registry, training
+from resolvers import capacity, consultations, global_ids, referrals, registry, training
 from schema.assessment import AssessmentQueries
 from schema.audit import AuditQueries
-from schema.capacity import CapacityQueries
+from schema.capacity import CapacityActivity, CapacityQueries
 from schema.connections import Edge, PageInfo
 from schema.consultations import Consultation, ConsultationQueries
 from schema.enums import ApplicationStatus
@@ -60,6 +60,9 @@ async def node_by_id(info: Ctx, id: strawberry.ID) -> Node | None:
         case "Placement":
             placement = await training.get_placement(ctx, id)
             return Placement.of(placement) if placement else None
+        case "CapacityActivity":
+            activity = await capacity.get_activity(ctx, id)
+            return CapacityActivity.of(activity) if activity else None
         case "TestResult" | "RecognitionDecision":
             return await result_node(info, type_name, id)
         case "MembershipApplication":
@@ -97,8 +100,8 @@ class Query(
         return await node_by_id(info, id)
 
     @strawberry.field(
-        description="Membership applications, newest first. SECRETARIAT and ALLIANCE_ADMIN see all; "
-        "a MEMBER_ADMIN sees its own hospital's."
+        description="Membership applications, newest first. SECRETARIAT, ALLIANCE_ADMIN and "
+        "REGULATOR see all; a MEMBER_ADMIN sees its own hospital's."
     )
     async def membership_applications(
         self,

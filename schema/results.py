@@ -24,7 +24,9 @@ RecognitionReason = recognition.RecognitionReason
 strawberry.enum(
     RecognitionReason,
     description="Why a result is not recognisable at the reader's hospital: the first check that "
-    "fails, in the order catalogue, quality control, validity window, level.",
+    "fails, in the order catalogue, agreements in force (NO_AGREEMENT_IN_FORCE: the performing "
+    "hospital or the reader's has no cooperation agreement in force, seed 000 §15, §19), quality "
+    "control, validity window, level.",
 )
 RecognitionDecisionKind = recognition.Decision
 strawberry.enum(RecognitionDecisionKind, name="RecognitionDecisionKind")

@@ -51,6 +51,7 @@ def _assess(
     reader: Party = COUNTY,
     performer: Party = LEAD,
     alliance_wide: bool = False,
+    in_force: bool = True,
     now: datetime = NOW,
 ):
     return assess(
@@ -60,6 +61,7 @@ def _assess(
         reader=reader,
         performer=performer,
         alliance_wide=alliance_wide,
+        in_force=in_force,
         now=now,
     )
 
@@ -158,6 +160,11 @@ def test_the_first_failing_check_is_reported() -> None:
         _assess(None, [], reader=LEAD, performer=COUNTY, now=too_late).reason
         is RecognitionReason.NOT_IN_CATALOGUE
     )
+    # No agreement in force, and all that follows fails: the agreement first.
+    assert (
+        _assess(qc=[], reader=LEAD, performer=COUNTY, now=too_late, in_force=False).reason
+        is RecognitionReason.NO_AGREEMENT_IN_FORCE
+    )
     # Quality control, window and level fail: quality control first.
     assert (
         _assess(qc=[], reader=LEAD, performer=COUNTY, now=too_late).reason
@@ -209,3 +216,13 @@ def test_retest_cost_avoided() -> None:
     assert retest_cost_avoided(Decision.RECOGNIZED, POTASSIUM) == 600
     assert retest_cost_avoided(Decision.DECLINED, POTASSIUM) is None
     assert retest_cost_avoided(Decision.RECOGNIZED, None) is None
+
+
+def test_without_an_agreement_in_force_nothing_is_recognisable_but_the_label_stays() -> None:
+    a = _assess(in_force=False)
+    assert not a.recognizable and a.reason is RecognitionReason.NO_AGREEMENT_IN_FORCE
+    # The HR label and the window are the performing lab's and the item's, not the agreement's.
+    assert a.hr_scope == POTASSIUM.scope and a.valid_until == PERFORMED + timedelta(days=7)
+    assert _assess(qc=[], in_force=False).hr_scope is None
+    # An item outside the catalogue is reported as such first.
+    assert _assess(None, in_force=False).reason is RecognitionReason.NOT_IN_CATALOGUE

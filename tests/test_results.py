@@ -114,10 +114,13 @@ async def test_a_higher_level_reader_does_not_accept_a_lower_levels_results(
 ) -> None:
     grade_level = {"GRADE_3A": 3, "GRADE_3B": 3, "GRADE_2A": 2, "GRADE_2B": 2}
     level_of = {h.code: grade_level[h.grade] for h in HOSPITALS}
+    # Not LHRH: without an agreement in force its results are recognisable to nobody, whatever
+    # the levels (NO_AGREEMENT_IN_FORCE, seed 000 §19).
     patient = next(
         p
         for p in demo_env.info["sample_patients"]
-        if LEAD in p["members"] and any(level_of[m] == 2 and m != READER for m in p["members"])
+        if LEAD in p["members"]
+        and any(level_of[m] == 2 and m not in (READER, "LHRH") for m in p["members"])
     )
     ids = {"residentId": patient["resident_id"]}
     by_reader = {
