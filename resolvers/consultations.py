@@ -88,6 +88,9 @@ def sees_patient(ctx: RequestContext, consultation: Consultation) -> bool:
     return scope.sees_patients and _is_party(ctx, consultation.row)
 
 
+_PARTIES = frozenset({"requesting_hospital", "invited_hospital"})
+
+
 def _is_party(ctx: RequestContext, row: ConsultationRow) -> bool:
     return ctx.who.hospital_code in (row.requesting_hospital, row.invited_hospital)
 
@@ -99,7 +102,10 @@ async def page(
     after: str | None,
     *,
     with_total: bool = False,
+    fields: frozenset[str] | None = None,
 ) -> FederatedPage[ConsultationRow]:
+    """`fields`: the record fields the reader reads (None: all); the parties are read too, for
+    the hospitals' names and for who sees the patient."""
     scope = record_scope(ctx.who, "consultations")
     query = ListQuery(parties=scope.parties, with_party=q.hospital, since=q.since, until=q.until)
     filters = ConsultationFilter(kinds=q.kinds, statuses=q.statuses)
@@ -113,6 +119,7 @@ async def page(
         after,
         with_total=with_total,
         hospitals_of=lambda r: (r.requesting_hospital, r.invited_hospital),
+        fields=None if fields is None else fields | _PARTIES,
     )
 
 

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Annotated
+from typing import Annotated, cast
 
 import strawberry
 
@@ -14,7 +14,7 @@ from schema.clinical import Patient, PatientInput
 from schema.connections import Connection, Edge, PageInfo
 from schema.enums import Sex, Urgency
 from schema.fan_out import FanOut
-from schema.selection import selects
+from schema.selection import node_reads, selects
 from schema.types import Ctx, Hospital, Node, hospital_of
 
 # strawberry.enum registers each class in place and returns it: the names stay types.
@@ -48,24 +48,27 @@ class Consultation(Node):
     @classmethod
     def of(cls, record: ConsultationRecord) -> Consultation:
         # Plain fields, filled once: a field with a resolver costs a call per field per node.
+        # Enums as the record holds them: their GraphQL types serialize the value itself, with
+        # no member made per node, and a field a list did not read (None) is never serialized.
+        row = record.row
         return cls(
             id=strawberry.ID(record.global_id),
             record=record,
-            kind=ConsultationKind(record.row.kind),
-            status=ConsultationStatus(record.row.status),
-            status_reason=record.row.status_reason,
-            urgency=Urgency(record.row.urgency),
-            requesting_doctor=record.row.requesting_doctor,
-            department=record.row.department,
-            desired_specialty=record.row.desired_specialty,
-            desired_title=record.row.desired_title,
-            proposed_at=record.row.proposed_at,
-            informed_consent=record.row.consent_obtained,
-            scheduled_at=record.row.scheduled_at,
-            fee_fen=record.row.fee_fen,
-            requested_at=record.row.created_at,
-            updated_at=record.row.updated_at,
-            version=record.row.version,
+            kind=cast(ConsultationKind, row.kind),
+            status=cast(ConsultationStatus, row.status),
+            status_reason=row.status_reason,
+            urgency=cast(Urgency, row.urgency),
+            requesting_doctor=row.requesting_doctor,
+            department=row.department,
+            desired_specialty=row.desired_specialty,
+            desired_title=row.desired_title,
+            proposed_at=row.proposed_at,
+            informed_consent=row.consent_obtained,
+            scheduled_at=row.scheduled_at,
+            fee_fen=row.fee_fen,
+            requested_at=row.created_at,
+            updated_at=row.updated_at,
+            version=row.version,
         )
 
     def _clinical(self, info: Ctx) -> bool:
@@ -154,6 +157,39 @@ class Consultation(Node):
     updated_at: datetime
 
     version: int = strawberry.field(description="Increases with every change.")
+
+
+# The record fields each field of a Consultation reads, for lists to read no others; a field that
+# is not here (a new one) makes a list read the whole record. A field that may show clinical
+# content reads the patient's pseudonym too, for the audit. The parties are read anyway
+# (resolvers.consultations.page).
+_CLINICAL = "patient_pseudonym"
+READS: dict[str, tuple[str, ...]] = {
+    "id": ("id",),
+    "kind": ("kind",),
+    "status": ("status",),
+    "statusReason": ("status_reason",),
+    "urgency": ("urgency",),
+    "requestingHospital": ("requesting_hospital",),
+    "requestingDoctor": ("requesting_doctor",),
+    "invitedHospital": ("invited_hospital",),
+    "department": ("department",),
+    "patient": (_CLINICAL, "patient_sex", "patient_age"),
+    "purpose": ("purpose", _CLINICAL),
+    "caseSummary": ("case_summary", _CLINICAL),
+    "attachedStudies": ("attached_studies", _CLINICAL),
+    "desiredSpecialty": ("desired_specialty",),
+    "desiredTitle": ("desired_title",),
+    "proposedAt": ("proposed_at",),
+    "informedConsent": ("consent_obtained",),
+    "expert": ("expert_name", "expert_title"),
+    "scheduledAt": ("scheduled_at",),
+    "feeFen": ("fee_fen",),
+    "requestedAt": ("created_at",),
+    "report": ("id", _CLINICAL),
+    "updatedAt": ("updated_at",),
+    "version": ("version",),
+}
 
 
 @strawberry.type
@@ -249,7 +285,12 @@ class ConsultationQueries:
             until=f.until,
         )
         merged = await consultations.page(
-            info.context, query, first, after, with_total=selects(info, "totalCount")
+            info.context,
+            query,
+            first,
+            after,
+            with_total=selects(info, "totalCount"),
+            fields=node_reads(info, READS),
         )
         return ConsultationConnection(
             edges=[
