@@ -175,7 +175,7 @@ REGISTRY = """{ alliance { id name level standing filing { status number
     hospital { creditCode divisionCode specialtyBeds contactName }
     agreement { id status signedOn effectiveOn expiresOn } agreements { id status } } } } }
   hospital(code: "LHZX") { name grade licenceNumber }
-  membershipApplications(first: 10) { totalCount edges { node { id status hospital { code } } } } }"""
+  membershipApplications(statuses: [SUBMITTED], first: 100) { totalCount edges { node { id status hospital { code } } } } }"""
 
 
 async def test_the_regulator_reads_the_registry_and_the_filing(api: Api) -> None:
