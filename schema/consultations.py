@@ -12,6 +12,7 @@ from resolvers.consultations import Consultation as ConsultationRecord
 from resolvers.referrals import PatientIn
 from schema.clinical import Patient, PatientInput
 from schema.connections import Connection, Edge, PageInfo
+from schema.direct import direct
 from schema.enums import Sex, Urgency
 from schema.fan_out import FanOut
 from schema.selection import node_reads, selects
@@ -84,6 +85,7 @@ class Consultation(Node):
     urgency: Urgency
 
     @strawberry.field(description="The inviting hospital (邀请方).")
+    @direct
     def requesting_hospital(self, info: Ctx) -> Hospital:
         return hospital_of(info, self.record.row.requesting_hospital)
 
@@ -92,12 +94,14 @@ class Consultation(Node):
     )
 
     @strawberry.field(description="The invited hospital (受邀方).")
+    @direct
     def invited_hospital(self, info: Ctx) -> Hospital:
         return hospital_of(info, self.record.row.invited_hospital)
 
     department: str | None
 
     @strawberry.field(description="Null for readers who are not a party (the alliance office).")
+    @direct
     def patient(self, info: Ctx) -> Patient | None:
         if not self._clinical(info):
             return None
@@ -107,16 +111,19 @@ class Consultation(Node):
         )
 
     @strawberry.field(description="Reason and purpose of the consultation. Parties only.")
+    @direct
     def purpose(self, info: Ctx) -> str | None:
         return self.record.row.purpose if self._clinical(info) else None
 
     @strawberry.field(description="Parties only.")
+    @direct
     def case_summary(self, info: Ctx) -> str | None:
         return self.record.row.case_summary if self._clinical(info) else None
 
     @strawberry.field(
         description="References to studies in the requesting hospital's source. Parties only."
     )
+    @direct
     def attached_studies(self, info: Ctx) -> list[str] | None:
         return list(self.record.row.attached_studies) if self._clinical(info) else None
 
@@ -143,6 +150,7 @@ class Consultation(Node):
     requested_at: datetime = strawberry.field(description="When it was requested.")
 
     @strawberry.field(description="Null until the report is issued.")
+    @direct
     async def report(self, info: Ctx) -> ConsultationReport | None:
         found = await consultations.report(info.context, self.record)
         if found is None:

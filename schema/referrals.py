@@ -11,6 +11,7 @@ from resolvers import referrals
 from resolvers.referrals import Referral as ReferralRecord
 from schema.clinical import Diagnosis, DiagnosisInput, Patient, PatientInput
 from schema.connections import Connection, Edge, PageInfo
+from schema.direct import direct
 from schema.enums import Sex, Urgency
 from schema.fan_out import FanOut
 from schema.selection import node_reads, selects
@@ -70,18 +71,21 @@ class Referral(Node):
     urgency: Urgency
 
     @strawberry.field
+    @direct
     def from_hospital(self, info: Ctx) -> Hospital:
         return hospital_of(info, self.record.row.from_hospital)
 
     from_department: str | None
 
     @strawberry.field
+    @direct
     def to_hospital(self, info: Ctx) -> Hospital:
         return hospital_of(info, self.record.row.to_hospital)
 
     to_department: str | None
 
     @strawberry.field(description="Null for readers who are not a party (the alliance office).")
+    @direct
     def patient(self, info: Ctx) -> Patient | None:
         if not self._clinical(info):
             return None
@@ -92,6 +96,7 @@ class Referral(Node):
         )
 
     @strawberry.field(description="Null for operations (OPS), which see no clinical content.")
+    @direct
     def diagnosis(self, info: Ctx) -> Diagnosis | None:
         if not referrals.sees_clinical_text(info.context):
             return None
@@ -100,14 +105,17 @@ class Referral(Node):
     @strawberry.field(
         description="Indication and reason (转诊指征/原因). Null for operations (OPS)."
     )
+    @direct
     def reason(self, info: Ctx) -> str | None:
         return self.record.row.reason if referrals.sees_clinical_text(info.context) else None
 
     @strawberry.field(description="Parties only.")
+    @direct
     def condition_summary(self, info: Ctx) -> str | None:
         return self.record.row.condition_summary if self._clinical(info) else None
 
     @strawberry.field(description="Parties only.")
+    @direct
     def notes(self, info: Ctx) -> str | None:
         return self.record.row.notes if self._clinical(info) else None
 
@@ -116,14 +124,17 @@ class Referral(Node):
     completed_at: datetime | None
 
     @strawberry.field(description="Parties only.")
+    @direct
     def treatment_result(self, info: Ctx) -> str | None:
         return self.record.row.treatment_result if self._clinical(info) else None
 
     @strawberry.field(description="On a downward referral. Parties only.")
+    @direct
     def discharge_summary(self, info: Ctx) -> str | None:
         return self.record.row.discharge_summary if self._clinical(info) else None
 
     @strawberry.field(description="On a downward referral. Parties only.")
+    @direct
     def rehab_advice(self, info: Ctx) -> str | None:
         return self.record.row.rehab_advice if self._clinical(info) else None
 

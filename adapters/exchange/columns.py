@@ -209,6 +209,10 @@ INTEGER_KEYS: dict[str, tuple[str, ...]] = {
 }
 
 
+# The column that names a record's unread columns (`Table.record_select`); always NULL.
+UNREAD = '"unread"'
+
+
 def quote(identifier: str) -> str:
     if not _IDENTIFIER.match(identifier):
         raise ValueError(f"{identifier!r} is not a plain SQL identifier")
@@ -235,7 +239,9 @@ class Table:
             else (p if p == quote(c) else f"{p} AS {quote(c)}")
             for c, p in self._physical.items()
         )
-        self._record_selects: dict[tuple[tuple[str, ...], frozenset[str] | None, bool], str] = {}
+        self._record_selects: dict[
+            tuple[tuple[str, ...], frozenset[str] | None, bool, bool], str
+        ] = {}
 
     def col(self, logical: str) -> str:
         return self._physical[logical]
@@ -252,30 +258,45 @@ class Table:
         return self._record_list
 
     def record_select(
-        self, fields: tuple[str, ...], wanted: frozenset[str] | None, *, keys_as_text: bool
+        self,
+        fields: tuple[str, ...],
+        wanted: frozenset[str] | None,
+        *,
+        keys_as_text: bool,
+        unread_in_one: bool = False,
     ) -> str:
         """A record's fields in its own order, each under its logical name, so that a row is the
-        record's arguments as they stand; a field not `wanted` (None: all are) is NULL, its
-        column still named, so that a member whose table lost a column fails every read alike
-        rather than only those that ask for it. Integer keys as text with `keys_as_text`."""
-        cache_key = (fields, wanted, keys_as_text)
+        record's arguments as they stand (but see `unread_in_one`). A field not `wanted` (None: all are) is NULL, its column
+        still named, so that a member whose table lost a column fails every read alike rather
+        than only those that ask for it; with `unread_in_one` the unread fields are left out and
+        one NULL column named `unread` names their columns instead (for a driver that decodes
+        every column of every row in Python). Integer keys as text with `keys_as_text`."""
+        cache_key = (fields, wanted, keys_as_text, unread_in_one)
         found = self._record_selects.get(cache_key)
         if found is not None:
             return found
-        parts = []
+        parts, unread = [], []
         for c in fields:
             physical = self._physical[c]
             if wanted is not None and c not in wanted:
-                # Folded to a constant by the planner: nothing is read or sent.
-                parts.append(f"CASE WHEN FALSE THEN {physical} END AS {quote(c)}")
+                if unread_in_one:
+                    unread.append(physical)
+                else:
+                    # Folded to a constant by the planner: nothing is read or sent.
+                    parts.append(f"CASE WHEN FALSE THEN {physical} END AS {quote(c)}")
             elif keys_as_text and self.is_integer_key(c):
                 parts.append(f"{physical}::text AS {quote(c)}")
             else:
                 parts.append(physical if physical == quote(c) else f"{physical} AS {quote(c)}")
+        if unread:
+            parts.append(
+                f"CASE WHEN FALSE THEN CONCAT_WS(',', {', '.join(unread)}) END AS {UNREAD}"
+            )
+        select = ", ".join(parts)
         # Bounded by the kinds times the distinct selections clients make, which are few.
         if len(self._record_selects) < 256:
-            self._record_selects[cache_key] = ", ".join(parts)
-        return ", ".join(parts)
+            self._record_selects[cache_key] = select
+        return select
 
     def is_integer_key(self, logical: str) -> bool:
         return logical in INTEGER_KEYS.get(self.logical_name, ())

@@ -208,9 +208,12 @@ class MysqlExchange:
             return int(cur.lastrowid)
 
     def _columns_of(self, kind: RecordKind[Any], wanted: frozenset[str] | None = None) -> str:
-        """The select list of `kind`'s records, in the record's order; a field not `wanted` is
-        NULL (None: every field is wanted)."""
-        return self.t(kind).record_select(kind.fields, wanted, keys_as_text=False)
+        """The select list of `kind`'s records, in the record's order. The fields not `wanted`
+        (None: all are) are left out, their columns named in one NULL column: PyMySQL decodes
+        every column of every row in Python, NULLs too."""
+        return self.t(kind).record_select(
+            kind.fields, wanted, keys_as_text=False, unread_in_one=True
+        )
 
     async def _fetch(
         self,

@@ -67,8 +67,8 @@ def _converter(table: str, name: str, hint: Any) -> Convert | None:
 
 class RecordBuilder:
     """Builds one kind's records from rows whose columns are named by `description`, converting
-    what MySQL's types hold differently; a field not `wanted` was selected as NULL and is left
-    None, unconverted. Made once per kind and statement shape."""
+    what MySQL's types hold differently; a field that is not among the columns (not `wanted`)
+    is None. Made once per kind and statement shape."""
 
     def __init__(
         self, kind: RecordKind[Any], columns: Sequence[str], wanted: frozenset[str] | None = None
@@ -76,19 +76,19 @@ class RecordBuilder:
         self._kind = kind
         hints = typing.get_type_hints(kind.record)
         position = {name: i for i, name in enumerate(columns)}
-        self._plan = [
-            (
-                position[name],
-                _converter(kind.name, name, hints[name])
-                if wanted is None or name in wanted
-                else None,
-            )
+        self._plan: list[tuple[int | None, Convert | None]] = [
+            (None, None)
+            if wanted is not None and name not in wanted
+            else (position[name], _converter(kind.name, name, hints[name]))
             for name in kind.fields
         ]
 
     def __call__(self, row: Sequence[Any]) -> Any:
         return self._kind.record(
-            *[row[i] if convert is None else convert(row[i]) for i, convert in self._plan]
+            *[
+                None if i is None else row[i] if convert is None else convert(row[i])
+                for i, convert in self._plan
+            ]
         )
 
 

@@ -14,6 +14,7 @@ from strawberry.schema.config import StrawberryConfig
 from gateway.runtime.errors import PublicErrors
 from gateway.runtime.execution import GatewayExecutor
 from gateway.runtime.limits import IntrospectionDisabled, LimitedParser, QueryLimits, limit_rules
+from schema import direct
 from schema.consultations import Consultation
 from schema.events import Subscription
 from schema.mutation import Mutation
@@ -54,7 +55,7 @@ def build_schema(
         lambda: LimitedParser(limits, maxsize=256),
         lambda: ValidationCache(maxsize=256),
     ]
-    return _Schema(
+    schema = _Schema(
         query=Query,
         mutation=Mutation,
         subscription=Subscription,
@@ -75,3 +76,5 @@ def build_schema(
         execution_context_class=GatewayExecutor,
         config=StrawberryConfig(scalar_map={datetime: DateTime}),
     )
+    direct.install(schema._schema)
+    return schema
