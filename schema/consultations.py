@@ -12,11 +12,11 @@ from resolvers.consultations import Consultation as ConsultationRecord
 from resolvers.referrals import PatientIn
 from schema.clinical import Patient, PatientInput
 from schema.connections import Connection, Edge, PageInfo
-from schema.direct import direct
+from schema.direct import direct, hospital
 from schema.enums import Sex, Urgency
 from schema.fan_out import FanOut
 from schema.selection import node_reads, selects
-from schema.types import Ctx, Hospital, Node, hospital_of
+from schema.types import Ctx, Hospital, Node
 
 # strawberry.enum registers each class in place and returns it: the names stay types.
 ConsultationKind = consultations.ConsultationKind
@@ -87,7 +87,7 @@ class Consultation(Node):
     @strawberry.field(description="The inviting hospital (邀请方).")
     @direct
     def requesting_hospital(self, info: Ctx) -> Hospital:
-        return hospital_of(info, self.record.row.requesting_hospital)
+        return hospital(info, self.record.row.requesting_hospital)
 
     requesting_doctor: str = strawberry.field(
         description="Stays responsible for the patient's care."
@@ -96,7 +96,7 @@ class Consultation(Node):
     @strawberry.field(description="The invited hospital (受邀方).")
     @direct
     def invited_hospital(self, info: Ctx) -> Hospital:
-        return hospital_of(info, self.record.row.invited_hospital)
+        return hospital(info, self.record.row.invited_hospital)
 
     department: str | None
 

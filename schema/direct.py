@@ -22,6 +22,9 @@ from graphql import GraphQLObjectType, GraphQLSchema
 from strawberry.schema.schema_converter import GraphQLCoreConverter
 from strawberry.types.field import StrawberryField
 
+from adapters.registry.records import HospitalRecord
+from schema.types import Ctx, Hospital, hospital_of
+
 F = TypeVar("F", bound=Callable[..., Any])
 _MARK = "_alliance_direct"
 
@@ -69,3 +72,22 @@ def install(schema: GraphQLSchema) -> int:
             field.resolve = wrapped
             installed += 1
     return installed
+
+
+# The last Hospital node made of each hospital's record: a page names a dozen hospitals on
+# hundreds of fields, and each node is an object of twenty fields and three enums. Reused only
+# for the very record it was made of (a page's, fetched ahead), so it says what that record says.
+_NODES: dict[str, tuple[HospitalRecord, Hospital]] = {}
+
+
+def hospital(info: Ctx, code: str) -> Hospital:
+    """`schema.types.hospital_of`, with the node of a record fetched ahead made once."""
+    known = info.context.loaders.known_hospitals.get(code)
+    if known is None:
+        return hospital_of(info, code)
+    made = _NODES.get(code)
+    if made is not None and made[0] is known:
+        return made[1]
+    node = Hospital.of(known)
+    _NODES[code] = (known, node)
+    return node

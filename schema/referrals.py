@@ -11,11 +11,11 @@ from resolvers import referrals
 from resolvers.referrals import Referral as ReferralRecord
 from schema.clinical import Diagnosis, DiagnosisInput, Patient, PatientInput
 from schema.connections import Connection, Edge, PageInfo
-from schema.direct import direct
+from schema.direct import direct, hospital
 from schema.enums import Sex, Urgency
 from schema.fan_out import FanOut
 from schema.selection import node_reads, selects
-from schema.types import Ctx, Hospital, Node, hospital_of
+from schema.types import Ctx, Hospital, Node
 
 # strawberry.enum registers each class in place and returns it: the names stay types.
 Direction = referrals.Direction
@@ -73,14 +73,14 @@ class Referral(Node):
     @strawberry.field
     @direct
     def from_hospital(self, info: Ctx) -> Hospital:
-        return hospital_of(info, self.record.row.from_hospital)
+        return hospital(info, self.record.row.from_hospital)
 
     from_department: str | None
 
     @strawberry.field
     @direct
     def to_hospital(self, info: Ctx) -> Hospital:
-        return hospital_of(info, self.record.row.to_hospital)
+        return hospital(info, self.record.row.to_hospital)
 
     to_department: str | None
 
