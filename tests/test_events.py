@@ -37,7 +37,15 @@ ACCEPT = """mutation($id: ID!) { acceptReferral(id: $id) { referral { id status 
 
 
 async def latest_cursor(registry_db: asyncpg.Connection) -> str:
-    return str(await registry_db.fetchval("SELECT coalesce(max(cursor), 0) FROM event_log"))
+    """The newest cursor, or the retention horizon when a prune left the log empty (a cursor
+    before the horizon is EVENTS_EXPIRED)."""
+    return str(
+        await registry_db.fetchval(
+            """SELECT GREATEST(
+                   (SELECT coalesce(max(cursor), 0) FROM event_log),
+                   (SELECT coalesce(max(pruned_through), 0) FROM event_log_horizon))"""
+        )
+    )
 
 
 async def create_referral(api: Api, seed: int) -> str:
