@@ -233,12 +233,6 @@ class Table:
         self._select_list = ", ".join(
             p if p == quote(c) else f"{p} AS {quote(c)}" for c, p in self._physical.items()
         )
-        self._record_list = ", ".join(
-            f"{p}::text AS {quote(c)}"
-            if c in INTEGER_KEYS.get(name, ())
-            else (p if p == quote(c) else f"{p} AS {quote(c)}")
-            for c, p in self._physical.items()
-        )
         self._record_selects: dict[
             tuple[tuple[str, ...], frozenset[str] | None, bool, bool], str
         ] = {}
@@ -252,10 +246,6 @@ class Table:
     def select_list(self) -> str:
         """Every column, under its logical name (renamed ones aliased back)."""
         return self._select_list
-
-    def record_list(self) -> str:
-        """The select list as the source port's records have it: integer keys as text."""
-        return self._record_list
 
     def record_select(
         self,
