@@ -25,6 +25,7 @@ from resolvers import clock, global_ids
 from tests.conftest import Api, Demo, serving
 from tests.events_client import next_event, subscribed, watching
 from tests.mariadb_server import require_mariadb
+from tests.member_lists import LISTS, all_pages, member_of
 from tests.test_events import latest_cursor
 from tests.test_referrals import new_referral, resident_id
 
@@ -47,38 +48,6 @@ async def _mysql(member: dict[str, Any]) -> aiomysql.Connection:
     return conn
 
 
-def _member_of(global_id: str, type_name: str) -> str:
-    return global_ids.decode_member_key(global_id, type_name)[0]
-
-
-LISTS = {
-    "referrals": ("Referral", "createdAt", "fromHospital { code } toHospital { code }"),
-    "consultations": (
-        "Consultation",
-        "requestedAt",
-        "requestingHospital { code } invitedHospital { code }",
-    ),
-    "placements": ("Placement", "startsOn", "host { code } homeHospital { code }"),
-}
-
-
-async def _all_pages(api: Api, field: str, first: int) -> tuple[list[dict[str, Any]], int]:
-    _, sort, parties = LISTS[field]
-    query = f"""query($first: Int, $after: String) {{ {field}(
-        filter: {{hospital: "{MARIADB_MEMBER}"}}, first: $first, after: $after) {{ totalCount
-        edges {{ node {{ id {sort} {parties} }} }} pageInfo {{ hasNextPage endCursor }} }} }}"""
-    nodes: list[dict[str, Any]] = []
-    after = None
-    while True:
-        body = await api.run(query, {"first": first, "after": after}, role="SECRETARIAT")
-        assert "errors" not in body, body["errors"]
-        page = body["data"][field]
-        nodes += [e["node"] for e in page["edges"]]
-        if not page["pageInfo"]["hasNextPage"]:
-            return nodes, page["totalCount"]
-        after = page["pageInfo"]["endCursor"]
-
-
 @pytest.mark.parametrize("field", sorted(LISTS))
 async def test_its_records_are_in_the_merged_lists_in_one_stable_order(
     api: Api, field: str
@@ -88,16 +57,16 @@ async def test_its_records_are_in_the_merged_lists_in_one_stable_order(
         # Only the lead hospital hosts placements in the demo's data: one hosted here, stored in
         # MariaDB, recorded through the gateway.
         await _record_placement(api)
-    nodes, total = await _all_pages(api, field, first=37)
+    nodes, total = await all_pages(api, field, MARIADB_MEMBER, first=37)
     ids = [n["id"] for n in nodes]
     assert len(ids) == len(set(ids)) == total, "pages never skip or repeat"
-    owners = {_member_of(i, type_name) for i in ids}
+    owners = {member_of(i, type_name) for i in ids}
     assert MARIADB_MEMBER in owners, "its own records, read from MariaDB"
     if field == "referrals":
         assert len(owners) >= 2, "and the others' about it, merged"
     times = [n[sort] for n in nodes]
     assert times == sorted(times, reverse=True)
-    again, _ = await _all_pages(api, field, first=100)
+    again, _ = await all_pages(api, field, MARIADB_MEMBER, first=100)
     assert [n["id"] for n in again] == ids, "the same order whatever the page size"
 
 
@@ -151,7 +120,7 @@ async def _record_placement(api: Api) -> None:
     )
     assert "errors" not in body, body["errors"]
     placement = body["data"]["recordPlacement"]["placement"]
-    assert _member_of(placement["id"], "Placement") == MARIADB_MEMBER
+    assert member_of(placement["id"], "Placement") == MARIADB_MEMBER
 
 
 CREATE = """mutation($input: CreateReferralInput!) { createReferral(input: $input) {
