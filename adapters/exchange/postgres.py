@@ -79,13 +79,7 @@ class PostgresExchange:
         self.member = member
         self.read_only = read_only
         if read_only:
-            self.capabilities = Capabilities(
-                serves=CAPABILITIES.serves,
-                writable=False,
-                notifies=CAPABILITIES.notifies,
-                pushdown=CAPABILITIES.pushdown,
-                key_pattern=CAPABILITIES.key_pattern,
-            )
+            self.capabilities = CAPABILITIES.read_only()
         self._dsn = dsn
         self._columns = columns or ColumnMap()
         self._pool_max_size = pool_max_size

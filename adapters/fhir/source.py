@@ -186,13 +186,7 @@ class FhirSource:
         self.member = member
         self.read_only = read_only
         if read_only:
-            self.capabilities = Capabilities(
-                serves=CAPABILITIES.serves,
-                writable=False,
-                notifies=False,
-                pushdown=CAPABILITIES.pushdown,
-                key_pattern=KEY,
-            )
+            self.capabilities = CAPABILITIES.read_only()
         self.base_url = base_url
         self._timeout = timeout_seconds
         self._token = token

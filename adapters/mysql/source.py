@@ -95,13 +95,7 @@ class MysqlExchange:
         self.member = member
         self.read_only = read_only
         if read_only:
-            self.capabilities = Capabilities(
-                serves=CAPABILITIES.serves,
-                writable=False,
-                notifies=CAPABILITIES.notifies,
-                pushdown=CAPABILITIES.pushdown,
-                key_pattern=CAPABILITIES.key_pattern,
-            )
+            self.capabilities = CAPABILITIES.read_only()
         self._dsn = dsn
         self._options = session.connect_options(dsn, connect_timeout=connect_timeout_seconds)
         self._columns = columns or ColumnMap()

@@ -11,7 +11,7 @@ from __future__ import annotations
 import re
 from abc import ABC, abstractmethod
 from collections.abc import Awaitable, Callable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 from typing import Any, ClassVar, Generic, Protocol, TypeVar
 
@@ -115,6 +115,10 @@ class Capabilities:
 
     def accepts_key(self, key: str) -> bool:
         return self.key_pattern.fullmatch(key) is not None
+
+    def read_only(self) -> Capabilities:
+        """The same, for a member configured `read_only`: it takes no writes."""
+        return replace(self, writable=False)
 
 
 # -- requests and what they answer -----------------------------------------------------------
