@@ -15,6 +15,8 @@ application is decided FILED."""
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from datetime import date, datetime
 from enum import StrEnum
@@ -380,19 +382,30 @@ def _authority(opinion: Opinion, form: FilingForm) -> str:
     return ASSESSING_OFFICE
 
 
+@asynccontextmanager
+async def _awaiting(
+    ctx: RequestContext, step: FilingStep
+) -> AsyncIterator[tuple[FilingStore, AllianceRecord, FilingApplicationRecord, Role]]:
+    """Inside one transaction, with the alliance's filings locked: the application awaiting
+    `step` and the role the reader takes it in; refused when the reader may not, or it awaits
+    another step."""
+    async with ctx.registry.transaction() as tx:
+        alliance = await _alliance(tx, ctx)
+        role = _require(ctx, step, alliance.lead_hospital_code)
+        filings = FilingStore(tx)
+        await filings.lock(ctx.alliance_id)
+        application = await filings.latest(ctx.alliance_id)
+        if application is None or next_step(application) is not step:
+            raise _out_of_order(step, application, alliance.lead_hospital_code)
+        yield filings, alliance, application, role
+
+
 async def record_opinion(ctx: RequestContext, opinion: Opinion) -> FilingApplicationRecord:
     if opinion.step in (FilingStep.DRAFTED, FilingStep.DECISION):
         raise bad_input(
             f"{opinion.step} is not an opinion: use {_MUTATION[opinion.step]}.", field="input.step"
         )
-    async with ctx.registry.transaction() as tx:
-        alliance = await _alliance(tx, ctx)
-        role = _require(ctx, opinion.step, alliance.lead_hospital_code)
-        filings = FilingStore(tx)
-        await filings.lock(ctx.alliance_id)
-        application = await filings.latest(ctx.alliance_id)
-        if application is None or next_step(application) is not opinion.step:
-            raise _out_of_order(opinion.step, application, alliance.lead_hospital_code)
+    async with _awaiting(ctx, opinion.step) as (filings, alliance, application, role):
         application = await take_opinion(
             filings,
             alliance,
@@ -471,14 +484,7 @@ async def decide(ctx: RequestContext, filed: bool, text: str | None) -> FilingAp
             )
     else:
         reason = _text(text, "input.opinion", _LONG_TEXT)
-    async with ctx.registry.transaction() as tx:
-        alliance = await _alliance(tx, ctx)
-        role = _require(ctx, FilingStep.DECISION, alliance.lead_hospital_code)
-        filings = FilingStore(tx)
-        await filings.lock(ctx.alliance_id)
-        application = await filings.latest(ctx.alliance_id)
-        if application is None or next_step(application) is not FilingStep.DECISION:
-            raise _out_of_order(FilingStep.DECISION, application, alliance.lead_hospital_code)
+    async with _awaiting(ctx, FilingStep.DECISION) as (filings, alliance, application, role):
         application = await conclude(
             filings,
             alliance,
