@@ -172,7 +172,7 @@ async def test_a_change_that_lost_the_race_leaves_request_and_task_as_they_were(
     made = await source.create(CreateRequest(port.REFERRAL, referral("W-2")))
     sr = made.record
     assert await step(source, sr.id, 1, status="ACCEPTED") is not None
-    values = {**mapping.referral_values(sr), "status": "CANCELLED"}
+    values = {**mapping.row_values(sr), "status": "CANCELLED"}
     entries = workflow.update_entries(workflow.REFERRAL, values, sr.id, 1, datetime.now(UTC))
     async with httpx.AsyncClient(timeout=10) as http:
         answer = await http.post(fhir_server.base_url, json=workflow.transaction(entries))

@@ -268,7 +268,8 @@ def referral_row(resource: Mapping[str, Any]) -> ReferralRow:
         raise Malformed("ServiceRequest") from error
 
 
-def referral_values(row: ReferralRow) -> dict[str, Any]:
+def row_values(row: ReferralRow | ConsultationRow) -> dict[str, Any]:
+    """A request's record as the mapping's writers take it: its fields by name."""
     return {name: getattr(row, name) for name in row.__dataclass_fields__}
 
 
@@ -567,10 +568,6 @@ def consultation_row(resource: Mapping[str, Any]) -> ConsultationRow:
         )
     except (KeyError, IndexError, TypeError, ValueError, AttributeError) as error:
         raise Malformed("ServiceRequest") from error
-
-
-def consultation_values(row: ConsultationRow) -> dict[str, Any]:
-    return {name: getattr(row, name) for name in row.__dataclass_fields__}
 
 
 def report_resource(

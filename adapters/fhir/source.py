@@ -643,7 +643,7 @@ class FhirSource:
         current: list[Any] = await self.lookup(LookupRequest(port.CONSULTATION, (request.key,)))
         if not current or current[0].version != request.expected_version:
             return None
-        values = {**mapping.consultation_values(current[0]), **request.changes}
+        values = {**mapping.row_values(current[0]), **request.changes}
         self._check_consultation(values)
         # The consultation, its Task, its Appointment and its report in one transaction.
         now = datetime.now(UTC)
@@ -700,7 +700,7 @@ class FhirSource:
         current: list[Any] = await self.lookup(LookupRequest(request.kind, (request.key,)))
         if not current or current[0].version != request.expected_version:
             return None
-        values = {**mapping.referral_values(current[0]), **request.changes}
+        values = {**mapping.row_values(current[0]), **request.changes}
         self._check_referral(values)
         entries = workflow.update_entries(
             workflow.REFERRAL, values, request.key, request.expected_version, datetime.now(UTC)

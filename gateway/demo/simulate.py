@@ -325,7 +325,7 @@ async def _step_referral_fhir(tick: _Tick) -> SimulatedWrite | None:
         if not mine:
             return None
         row = tick.rng.choice(mine[:RECENT])
-        values = mapping.referral_values(row)
+        values = mapping.row_values(row)
         changes = activity.referral_step(tick.rng, values, tick.now)
         if changes is None:
             return None
@@ -445,7 +445,7 @@ async def _unreported_fhir(tick: _Tick, holder: SimulatedMember) -> list[dict[st
     }
     rows = [mapping.consultation_row(r) for r in found if r.get("resourceType") == "ServiceRequest"]
     return [
-        mapping.consultation_values(r)
+        mapping.row_values(r)
         for r in rows
         if r.id not in reported
         and (tick.target is not None or r.invited_hospital == tick.actor.code)
