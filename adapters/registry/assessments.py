@@ -100,9 +100,7 @@ class AssessmentStore:
     """One alliance's assessments, in the registry's own database."""
 
     def __init__(self, registry: RegistryStore, alliance_id: str) -> None:
-        # The registry's pool (or its transaction's connection): a transaction opened there
-        # covers the assessment and the alliance's standing together.
-        self._db: asyncpg.Pool | asyncpg.Connection = registry._db
+        self._db = registry.db
         self._alliance_id = alliance_id
 
     async def get(self, year: int) -> AssessmentRecord | None:

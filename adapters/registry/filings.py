@@ -108,8 +108,7 @@ class FilingStore:
     commits with the change of the alliance's filing it causes, or not at all."""
 
     def __init__(self, registry: RegistryStore) -> None:
-        # The registry's own pool or transaction connection, never one of its own.
-        self._db: asyncpg.Pool | asyncpg.Connection = registry._db
+        self._db = registry.db
 
     async def lock(self, alliance_id: str) -> None:
         """Inside a transaction: one filing step of this alliance at a time."""

@@ -34,6 +34,12 @@ class RegistryStore:
     def __init__(self, db: asyncpg.Pool | asyncpg.Connection) -> None:
         self._db = db
 
+    @property
+    def db(self) -> asyncpg.Pool | asyncpg.Connection:
+        """The pool, or inside `transaction()` its connection: the stores of the registry's other
+        tables (filings, assessments, work reports) run on it, so one transaction covers them."""
+        return self._db
+
     @asynccontextmanager
     async def transaction(self) -> AsyncIterator[RegistryStore]:
         if isinstance(self._db, asyncpg.Connection):

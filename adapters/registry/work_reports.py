@@ -26,9 +26,7 @@ class WorkReportStore:
     """The work reports of one alliance, in the registry's own database."""
 
     def __init__(self, registry: RegistryStore, alliance_id: str) -> None:
-        # The registry's pool (or its transaction's connection): reports live beside the
-        # alliance they belong to, and a transaction opened there covers them too.
-        self._db: asyncpg.Pool | asyncpg.Connection = registry._db
+        self._db = registry.db
         self._alliance_id = alliance_id
 
     async def get(self, year: int, half: int) -> WorkReportRecord | None:
