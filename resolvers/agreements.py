@@ -75,7 +75,7 @@ async def active_party(ctx: RequestContext, code: str, field: str) -> Party:
     today = clock.today()
     statuses = [
         status_of(a, today, ctx.rules)
-        for a in await ctx.registry.agreements_of(ctx.alliance_id, code)
+        for a in await registry.agreement_history(ctx, code)
     ]
     if not IN_FORCE.intersection(statuses):
         latest = statuses[0] if statuses else None

@@ -28,6 +28,8 @@ class RegistryLoaders:
         self.latest_agreement: DataLoader[str, AgreementRecord | None] = DataLoader(
             self._latest_agreements
         )
+        # Each member's agreements, newest first: one query for a page's members.
+        self.agreements: DataLoader[str, list[AgreementRecord]] = DataLoader(self._agreements)
         # Hospitals fetched ahead for a whole page: read without a DataLoader round per field.
         self.known_hospitals: dict[str, HospitalRecord] = {}
 
@@ -47,3 +49,9 @@ class RegistryLoaders:
     async def _latest_agreements(self, codes: Sequence[str]) -> list[AgreementRecord | None]:
         rows = await self._store.latest_agreements(self._alliance_id, codes)
         return _in_key_order(codes, rows, lambda a: a.party_b_code)
+
+    async def _agreements(self, codes: Sequence[str]) -> list[list[AgreementRecord]]:
+        by_member: dict[str, list[AgreementRecord]] = {code: [] for code in codes}
+        for agreement in await self._store.agreements_of_members(self._alliance_id, codes):
+            by_member[agreement.party_b_code].append(agreement)
+        return [by_member[code] for code in codes]

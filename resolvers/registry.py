@@ -54,7 +54,7 @@ async def latest_agreement(ctx: RequestContext, member_code: str) -> AgreementRe
 
 
 async def agreement_history(ctx: RequestContext, member_code: str) -> list[AgreementRecord]:
-    return await ctx.registry.agreements_of(ctx.alliance_id, member_code)
+    return await ctx.loaders.agreements.load(member_code)
 
 
 async def agreement(ctx: RequestContext, agreement_id: int) -> AgreementRecord | None:

@@ -375,6 +375,18 @@ class RegistryStore:
         )
         return [AgreementRecord.from_row(r) for r in rows]
 
+    async def agreements_of_members(
+        self, alliance_id: str, member_codes: Sequence[str]
+    ) -> list[AgreementRecord]:
+        """Every agreement of each of `member_codes`, each member's newest first."""
+        rows = await self._db.fetch(
+            """SELECT * FROM agreement WHERE alliance_id = $1 AND party_b_code = ANY($2::text[])
+               ORDER BY party_b_code, effective_on DESC, id DESC""",
+            alliance_id,
+            list(member_codes),
+        )
+        return [AgreementRecord.from_row(r) for r in rows]
+
     async def insert_agreement(
         self,
         *,
