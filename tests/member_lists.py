@@ -42,3 +42,21 @@ async def all_pages(
         if not page["pageInfo"]["hasNextPage"]:
             return nodes, page["totalCount"]
         after = page["pageInfo"]["endCursor"]
+
+
+async def assert_merged_in_one_order(api: Api, field: str, hospital: str) -> None:
+    """`hospital`'s records are in `field`'s merged list, which pages never skip or repeat,
+    newest first, in the same order whatever the page size; its referrals come merged with the
+    other hospitals' about it."""
+    type_name, sort, _ = LISTS[field]
+    nodes, total = await all_pages(api, field, hospital, first=37)
+    ids = [n["id"] for n in nodes]
+    assert len(ids) == len(set(ids)) == total, "pages never skip or repeat"
+    owners = {member_of(i, type_name) for i in ids}
+    assert hospital in owners, "its own records"
+    if field == "referrals":
+        assert len(owners) >= 2, "and the others' about it, merged"
+    times = [n[sort] for n in nodes]
+    assert times == sorted(times, reverse=True)
+    again, _ = await all_pages(api, field, hospital, first=100)
+    assert [n["id"] for n in again] == ids, "the same order whatever the page size"

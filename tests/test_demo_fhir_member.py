@@ -27,7 +27,7 @@ from gateway.settings import Settings, load_settings
 from resolvers import global_ids
 from tests.conftest import Api, Demo, serving
 from tests.events_client import next_event, subscribed, watching
-from tests.member_lists import LISTS, all_pages, member_of
+from tests.member_lists import assert_merged_in_one_order, member_of
 from tests.test_events import latest_cursor
 from tests.test_referrals import new_referral, resident_id
 
@@ -59,18 +59,7 @@ async def _search(member: dict[str, Any], resource: str, **params: str) -> dict[
 async def test_its_records_are_merged_in_one_stable_order(
     api: Api, field: str, fhir_member: dict[str, Any]
 ) -> None:
-    type_name, sort, _ = LISTS[field]
-    nodes, total = await all_pages(api, field, FHIR_MEMBER, first=37)
-    ids = [n["id"] for n in nodes]
-    assert len(ids) == len(set(ids)) == total, "pages never skip or repeat"
-    owners = {member_of(i, type_name) for i in ids}
-    assert FHIR_MEMBER in owners, "its own, read from FHIR"
-    if field == "referrals":
-        assert len(owners) >= 2, "and the others' about it, merged"
-    times = [n[sort] for n in nodes]
-    assert times == sorted(times, reverse=True)
-    again, _ = await all_pages(api, field, FHIR_MEMBER, first=100)
-    assert [n["id"] for n in again] == ids, "the same order whatever the page size"
+    await assert_merged_in_one_order(api, field, FHIR_MEMBER)
 
 
 async def test_a_clinician_decides_on_a_result_that_came_from_fhir(
