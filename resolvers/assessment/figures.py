@@ -15,7 +15,7 @@ from typing import Any
 
 from adapters.sources import port
 from adapters.sources.port import AggregateRequest, AggregateRow, RecordKind
-from adapters.sources.records import ListQuery
+from adapters.sources.records import ListQuery, SpecialtyVolumeRow
 from resolvers import clock
 from resolvers.assessment.rules import AssessmentRules
 from resolvers.context import RequestContext
@@ -36,18 +36,11 @@ _TEACHING = frozenset(
         "SURGERY_DEMONSTRATION",
     }
 )
-VOLUME_FIELDS = (
-    "outpatient_visits",
-    "admissions",
-    "discharges",
-    "discharged_bed_days",
-    "occupied_bed_days",
-    "open_bed_days",
-    "operations",
-    "grade34_operations",
-    "complex_critical_cases",
-    "outpatient_cost_fen",
-    "inpatient_cost_fen",
+# Every monthly total a hospital publishes: the record's fields after its key, hospital and month.
+VOLUME_FIELDS = tuple(
+    name
+    for name in SpecialtyVolumeRow.__dataclass_fields__
+    if name not in ("id", "hospital", "month")
 )
 
 PerHospital = dict[str, float]
