@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from openpyxl import Workbook
 
-from gateway.exports.sheet import cell, title, to_bytes, widths, yes_no
+from gateway.exports.sheet import ANNEX1_COUNTS, cell, title, to_bytes, widths, yes_no
 from resolvers.work_report.review_form import ReviewForm
 
 SHEET = "审核评估表"
@@ -18,14 +18,6 @@ MEMBERS_HINT = "(填写所有签订协议的联盟成员单位)"
 DISCIPLINE = "联盟学科建设情况"
 DISCIPLINE_HINT = "(填写近 3 年来联盟取得的学术成果, 包括被评为临床重点专科、质控中心等情况)"
 WORK = "近一年内联盟工作开展情况"
-COUNT_HEADINGS: tuple[tuple[str, str], ...] = (
-    ("academic_events", "举办学术活动次数"),
-    ("on_site_tours", "赴联盟单位巡诊次数"),
-    ("remote_consultations", "开展远程会诊次数"),
-    ("people_trained", "为联盟单位培训人员数"),
-    ("referrals_up", "通过专科联盟上转病例数"),
-    ("referrals_down", "通过专科联盟下转病例数"),
-)
 OTHER = "其他:"
 OTHER_HINT = "(如帮助联盟单位开展新技术、新业务，提升诊疗水平等情况)"
 SUPPORT = "所在医院对专科联盟政策支持情况"
@@ -75,7 +67,7 @@ def build(form: ReviewForm) -> bytes:
 
     cell(ws, 12, 1, f"{WORK}", heading=True, span=6)
     counts = form.tally.total.as_dict()
-    for column, (field, heading) in enumerate(COUNT_HEADINGS, start=1):
+    for column, (field, heading) in enumerate(ANNEX1_COUNTS, start=1):
         cell(ws, 13, column, heading, heading=True, height=45)
         cell(ws, 14, column, counts[field])
     row = 15

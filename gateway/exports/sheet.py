@@ -20,6 +20,17 @@ CENTRE = Alignment(horizontal="center", vertical="center", wrap_text=True)
 
 Value = str | int | float | date | None
 
+# Seed 003 Annex 1's counts, under its own headings and in its order (the review form and the
+# semi-annual report both carry them).
+ANNEX1_COUNTS: tuple[tuple[str, str], ...] = (
+    ("academic_events", "举办学术活动次数"),
+    ("on_site_tours", "赴联盟单位巡诊次数"),
+    ("remote_consultations", "开展远程会诊次数"),
+    ("people_trained", "为联盟单位培训人员数"),
+    ("referrals_up", "通过专科联盟上转病例数"),
+    ("referrals_down", "通过专科联盟下转病例数"),
+)
+
 
 def title(ws: Worksheet, row: int, text: str, last_column: int) -> None:
     ws.merge_cells(start_row=row, start_column=1, end_row=row, end_column=last_column)

@@ -9,7 +9,7 @@ from datetime import datetime
 
 from openpyxl import Workbook
 
-from gateway.exports.sheet import cell, title, to_bytes, widths
+from gateway.exports.sheet import ANNEX1_COUNTS, cell, title, to_bytes, widths
 from resolvers import clock
 from resolvers.work_report.counts import ActivityCounts
 from resolvers.work_report.report import Status, WorkReport
@@ -17,14 +17,9 @@ from resolvers.work_report.report import Status, WorkReport
 SHEET = "工作情况总结"
 HOSPITAL = "成员单位"
 TOTAL = "合计"
-# Seed 003 Annex 1's headings, in its order, then what its "其他" asks for.
+# Seed 003 Annex 1's counts, then what its "其他" asks for.
 HEADINGS: tuple[tuple[str, str], ...] = (
-    ("academic_events", "举办学术活动次数"),
-    ("on_site_tours", "赴联盟单位巡诊次数"),
-    ("remote_consultations", "开展远程会诊次数"),
-    ("people_trained", "为联盟单位培训人员数"),
-    ("referrals_up", "通过专科联盟上转病例数"),
-    ("referrals_down", "通过专科联盟下转病例数"),
+    *ANNEX1_COUNTS,
     ("new_techniques", "帮助联盟单位开展新技术、新业务数"),
 )
 STATUS = {Status.DRAFT: "草稿（未报送）", Status.SUBMITTED: "已报送"}
