@@ -73,10 +73,7 @@ async def active_party(ctx: RequestContext, code: str, field: str) -> Party:
     if membership.role == "LEAD":
         return Party(hospital, membership.role)
     today = clock.today()
-    statuses = [
-        status_of(a, today, ctx.rules)
-        for a in await registry.agreement_history(ctx, code)
-    ]
+    statuses = [status_of(a, today, ctx.rules) for a in await registry.agreement_history(ctx, code)]
     if not IN_FORCE.intersection(statuses):
         latest = statuses[0] if statuses else None
         raise bad_input(
