@@ -10,15 +10,16 @@ from __future__ import annotations
 
 import asyncio
 import heapq
+import math
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime
-from typing import Any, ClassVar, Generic, TypeVar
+from typing import Any, ClassVar, Generic, TypeVar, cast
 
 from adapters import observe
 from adapters.resilience import Guard
 from adapters.sources.errors import SourceError, SourceErrorCode
-from adapters.sources.port import RecordKind, SourcePort, SourceRequest
+from adapters.sources.port import Page, PageRequest, RecordKind, SourcePort, SourceRequest
 from adapters.sources.records import Bound
 from resolvers import global_ids
 from resolvers.errors import bad_input
@@ -39,6 +40,8 @@ class MemberSource:
     _in_flight: dict[SourceRequest[Any], asyncio.Future[Any]] = field(
         default_factory=dict, repr=False
     )
+    # Per list kind: about what part of recent merged pages this member gave (`page_in_rounds`).
+    shares: dict[str, float] = field(default_factory=dict, repr=False)
 
     def serves(self, kind: RecordKind[Any] | None) -> bool:
         return kind is None or kind in self.source.capabilities.serves
@@ -252,6 +255,110 @@ def merge_pages(
         for value, code, rid, row in taken[:limit]
     ]
     return Merged(items=items, has_next_page=len(taken) > limit)
+
+
+def first_round(limit: int, share: float) -> int:
+    """How many records a list asks of a member first: twice its expected share of the page (and
+    the record after it), plus one. A page of 50 over 10 even members reads about 120 records,
+    not 510; a member whose records could still reach the page is asked again (`wanting_more`)."""
+    return min(limit + 1, math.ceil(2 * (limit + 1) * share) + 1)
+
+
+def wanting_more(
+    pages: dict[str, list[R]], asked: dict[str, int], merged: Merged[R]
+) -> dict[str, R]:
+    """The members whose unread records could still fall within the merged page, each with its
+    last record read, after which it resumes. A member that returned fewer records than asked
+    has no more; one whose last record did not make the page has none that would (its next ones
+    sort after that record). When the page is short, every member that filled its round is
+    asked again. Asked for the page's size plus one less what it gave, a member then either
+    runs out or has given every record it could place: two rounds always suffice."""
+    made: dict[str, int] = {}
+    for _, member, _ in merged.items:
+        made[member] = made.get(member, 0) + 1
+    return {
+        code: rows[-1]
+        for code, rows in pages.items()
+        if rows and len(rows) == asked[code] and made.get(code, 0) == len(rows)
+    }
+
+
+def _learn_shares(
+    federation: Federation, kind: RecordKind[Any], merged: Merged[Any], answered: Iterable[str]
+) -> None:
+    """Each answering member's part of the page, for its next first round: taken at once when it
+    grew (so a member that holds most of the newest records is not asked twice page after page),
+    let go of slowly when it shrank."""
+    if not merged.items:
+        return
+    made: dict[str, int] = {}
+    for _, member, _ in merged.items:
+        made[member] = made.get(member, 0) + 1
+    for code in answered:
+        shares = federation.get(code).shares
+        part = made.get(code, 0) / len(merged.items)
+        known = shares.get(kind.name)
+        shares[kind.name] = part if known is None or part > known else (known + part) / 2
+
+
+async def page_in_rounds(
+    federation: Federation,
+    kind: RecordKind[R],
+    id_kind: str,
+    limit: int,
+    bound_of: Callable[[str], Bound | None],
+    request_for: Callable[[str, Bound | None, int, bool], PageRequest[R]],
+    report: SourceReport | None = None,
+) -> tuple[Merged[R], dict[str, Page[R]]]:
+    """A merged page of `limit` records over every member, read in at most two rounds; and the
+    first round's page of each member whose part it holds (the others failed, and are reported).
+    `request_for(member, bound, size, first_round)` is a member's page request."""
+    sort = kind.sort_field
+    assert sort is not None, f"{kind!r} is not listed"
+
+    def sort_value(record: R) -> datetime | date:
+        return cast("datetime | date", getattr(record, sort))
+
+    serving = [code for code in federation.codes() if federation.get(code).serves(kind)]
+    even = 1 / max(len(serving), 1)
+    # The page and one record more, from all members together: whether another page follows.
+    asked = {
+        code: first_round(limit, federation.get(code).shares.get(kind.name, even))
+        for code in serving
+    }
+    opening = await fan_out(
+        federation,
+        serving,
+        lambda code: request_for(code, bound_of(code), asked[code], True),
+        report,
+    )
+    pages = {code: page.records for code, page in opening.results.items()}
+    merged = merge_pages(id_kind, pages, sort_value, limit)
+    more = wanting_more(pages, asked, merged)
+    if not more:
+        _learn_shares(federation, kind, merged, pages)
+        return merged, opening.results
+    rest = await fan_out(
+        federation,
+        list(more),
+        lambda code: request_for(
+            code,
+            Bound(sort_value(more[code]), more[code].id),  # type: ignore[attr-defined]
+            limit + 1 - len(pages[code]),
+            False,
+        ),
+        report,
+    )
+    for code in more:
+        if code in rest.results:
+            pages[code] = [*pages[code], *rest.results[code].records]
+        else:
+            # A member's part is whole or missing (and named in `errors`), never cut short.
+            del pages[code]
+    kept = {code: page for code, page in opening.results.items() if code in pages}
+    merged = merge_pages(id_kind, pages, sort_value, limit)
+    _learn_shares(federation, kind, merged, pages)
+    return merged, kept
 
 
 def bounds(after: str | None, kind: str, federation: Federation) -> Callable[[str], Bound | None]:

@@ -6,11 +6,11 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, replace
 from typing import Any, TypeVar
 
-from adapters.sources.port import Page, PageRequest, RecordFilter, RecordKind
+from adapters.sources.port import PageRequest, RecordFilter, RecordKind
 from adapters.sources.records import ListQuery
 from resolvers import global_ids
 from resolvers.context import RequestContext
-from resolvers.federation import Merged, Owned, bounds, fan_out, merge_pages
+from resolvers.federation import Merged, Owned, bounds, page_in_rounds
 from resolvers.member_loaders import MemberLoader
 from resolvers.pagination import page_size
 
@@ -38,39 +38,32 @@ async def federated_page(
     fields: frozenset[str] | None = None,
 ) -> FederatedPage[R]:
     """One page over every member, and with `with_total` the count of every matching record, in
-    the same call to each member (so a slow member costs one deadline). `hospitals_of` names the
-    hospitals a record refers to: the page's are fetched in one registry round trip before its
+    the first round's call to each member (`page_in_rounds`). `hospitals_of` names the hospitals
+    a record refers to: the page's are fetched in one registry round trip before its
     fields are resolved. `fields`: the record fields read of the page (None: all), the others
     possibly None; they must include those `hospitals_of` reads."""
     limit = page_size(first) if default_size is None else page_size(first, default_size)
     bound_of = bounds(after, id_kind, ctx.federation)
-    sort = kind.sort_field
-    assert sort is not None, f"{kind!r} is not listed"
-    # One more record than the page from each member tells whether another page follows.
-    result = await fan_out(
+    merged, opening = await page_in_rounds(
         ctx.federation,
-        ctx.federation.codes(),
-        lambda code: PageRequest(
+        kind,
+        id_kind,
+        limit,
+        bound_of,
+        lambda code, bound, size, first_round: PageRequest(
             kind,
-            replace(query, bound=bound_of(code), limit=limit + 1),
+            replace(query, bound=bound, limit=size),
             filters,
-            with_total=with_total,
+            with_total=with_total and first_round,
             fields=fields,
         ),
         ctx.sources,
     )
-    pages: dict[str, Page[R]] = result.results
-    merged = merge_pages(
-        id_kind,
-        {code: page.records for code, page in pages.items()},
-        lambda r: getattr(r, sort),
-        limit,
-    )
-    codes = {member for _, member, _ in merged.items}
+    named = {member for _, member, _ in merged.items}
     if hospitals_of is not None:
-        codes.update(code for _, _, row in merged.items for code in hospitals_of(row))
-    await ctx.loaders.prefetch_hospitals(codes)
-    total = sum(page.total or 0 for page in pages.values()) if with_total else None
+        named.update(code for _, _, row in merged.items for code in hospitals_of(row))
+    await ctx.loaders.prefetch_hospitals(named)
+    total = sum(page.total or 0 for page in opening.values()) if with_total else None
     return FederatedPage(merged.items, merged.has_next_page, total)
 
 

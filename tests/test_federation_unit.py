@@ -10,6 +10,8 @@ from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from adapters.resilience import CircuitBreaker, CircuitState, Guard
 from adapters.sources import port
@@ -17,7 +19,15 @@ from adapters.sources.errors import SourceErrorCode
 from adapters.sources.port import PageRequest
 from adapters.sources.records import ListQuery, ReferralRow
 from resolvers.errors import GatewayError
-from resolvers.federation import Federation, MemberSource, bounds, fan_out, merge_pages
+from resolvers.federation import (
+    Federation,
+    MemberSource,
+    SourceReport,
+    bounds,
+    fan_out,
+    merge_pages,
+    page_in_rounds,
+)
 from tests.memory_source import MemorySource
 
 T0 = datetime(2026, 11, 1, 8, 0, tzinfo=UTC)
@@ -242,3 +252,108 @@ async def test_the_in_memory_feed_gives_changes_after_a_watermark_oldest_first()
     assert len(first) + len(rest) == 20
     assert not {c.id for c in first} & {c.id for c in rest}
     assert first[0].parties == ("A", "B")
+
+
+async def read_in_rounds(fed: Federation, size: int) -> list[list[tuple[str, str]]]:
+    """Every page of `size`, read as the gateway reads a list: in rounds."""
+    pages: list[list[tuple[str, str]]] = []
+    after: str | None = None
+    while True:
+        merged, _ = await page_in_rounds(
+            fed,
+            port.REFERRAL,
+            "Referral",
+            size,
+            bounds(after, "Referral", fed),
+            lambda _code, bound, limit, _first: PageRequest(
+                port.REFERRAL, ListQuery(parties=None, bound=bound, limit=limit)
+            ),
+        )
+        pages.append([(member, row.id) for _, member, row in merged.items])
+        if not merged.has_next_page:
+            return pages
+        after = merged.items[-1][0]
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    # Per member, how many records at each minute: bunched members, empty ones, ties.
+    members=st.lists(st.lists(st.integers(0, 3), min_size=0, max_size=12), min_size=1, max_size=6),
+    size=st.integers(1, 30),
+)
+async def test_pages_read_in_rounds_equal_pages_read_whole(
+    members: list[list[int]], size: int
+) -> None:
+    sources = [
+        MemorySource(
+            f"M{m:02d}",
+            records={
+                "referral": [
+                    referral(f"k{m}-{minute}-{i}", T0 - timedelta(minutes=minute))
+                    for minute, count in enumerate(counts)
+                    for i in range(count)
+                ]
+            },
+        )
+        for m, counts in enumerate(members)
+    ]
+    fed = federation(*sources)
+    whole = await read_all(fed, size)
+    in_rounds = await read_in_rounds(fed, size)
+    assert [item for page in in_rounds for item in page] == whole
+    assert all(len(page) == size for page in in_rounds[:-1])
+    # No member is asked for more than the page and one record, over both rounds.
+    for source in sources:
+        source.asked.clear()
+    await page_in_rounds(
+        fed,
+        port.REFERRAL,
+        "Referral",
+        size,
+        bounds(None, "Referral", fed),
+        lambda _code, bound, limit, _first: PageRequest(
+            port.REFERRAL, ListQuery(parties=None, bound=bound, limit=limit)
+        ),
+    )
+    assert all(len(source.asked) <= 2 for source in sources)
+
+
+async def test_a_member_read_in_rounds_gives_all_of_its_part_or_none() -> None:
+    # BBB holds the newest records: it is asked a second time, and fails then.
+    older = [
+        MemorySource(
+            code,
+            records={
+                "referral": [referral(f"{code}{i}", T0 - timedelta(hours=i + 1)) for i in range(30)]
+            },
+        )
+        for code in ("AAA", "CCC", "DDD", "EEE")
+    ]
+    b = MemorySource(
+        "BBB",
+        records={"referral": [referral(f"b{i}", T0 - timedelta(minutes=i)) for i in range(30)]},
+    )
+
+    def fail_the_second_round() -> None:
+        if len(b.asked) == 2:
+            raise RuntimeError("lost the connection")
+
+    b.before = fail_the_second_round
+    report = SourceReport()
+    fed = federation(b, *older)
+    merged, opening = await page_in_rounds(
+        fed,
+        port.REFERRAL,
+        "Referral",
+        20,
+        bounds(None, "Referral", fed),
+        lambda _code, bound, limit, _first: PageRequest(
+            port.REFERRAL, ListQuery(parties=None, bound=bound, limit=limit)
+        ),
+        report,
+    )
+    assert len(b.asked) == 2
+    assert [e.member for e in report.failures] == ["BBB"]
+    assert "BBB" not in opening
+    assert len(merged.items) == 20
+    assert "BBB" not in {member for _, member, _ in merged.items}

@@ -160,7 +160,10 @@ async def test_ops_asking_for_an_explanation_gets_one_entry_per_member_call(
     assert "errors" not in body, body["errors"]
     calls = body["extensions"]["federation"]["calls"]
     listed = [c for c in calls if c["operation"] == "page referral"]
-    assert sorted(c["member"] for c in listed) == sorted(_members(demo_env))
+    # A member whose records could still reach the page is asked a second time (page_in_rounds).
+    asked = [c["member"] for c in listed]
+    assert sorted(set(asked)) == sorted(_members(demo_env))
+    assert all(asked.count(member) <= 2 for member in asked)
     for call in listed:
         assert call["adapter"] == _kinds(demo_env)[call["member"]]
         assert call["via"] == "direct"
@@ -177,11 +180,13 @@ async def test_ops_alone_explains_a_referrals_query_without_seeing_patients(
     assert "errors" not in body, body["errors"]
     assert all(e["node"]["patient"] is None for e in body["data"]["referrals"]["edges"])
     calls = body["extensions"]["federation"]["calls"]
-    assert sorted(c["member"] for c in calls) == sorted(_members(demo_env))
+    # What was asked, by shape: one call per member carries its first round and the count; a
+    # member whose records could still reach the page is asked for more, without the count.
+    counted = [c["member"] for c in calls if "+total" in c["asked"]]
+    assert sorted(counted) == sorted(_members(demo_env))
     for call in calls:
-        # What was asked, by shape: one call per member carries the page and its count.
         assert call["operation"] == "page referral"
-        assert call["asked"] == "page referral limit=6 +total by -", call
+        assert re.fullmatch(r"page referral limit=\d+( \+total)? by -", call["asked"]), call
         assert call["outcome"] == "ok" and call["adapter"] == _kinds(demo_env)[call["member"]]
 
 
