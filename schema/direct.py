@@ -27,6 +27,7 @@ from schema.types import Ctx, Hospital, hospital_of
 
 F = TypeVar("F", bound=Callable[..., Any])
 _MARK = "_alliance_direct"
+_ATTRIBUTE = "_alliance_attribute"
 
 
 def direct(resolver: F) -> F:
@@ -42,7 +43,13 @@ def _attribute(name: str) -> Callable[[Any, Any], Any]:
 
     # What Strawberry says of its own plain-field resolvers (its tracing skips them).
     resolve._is_default = True  # type: ignore[attr-defined]
+    setattr(resolve, _ATTRIBUTE, name)
     return resolve
+
+
+def attribute_of(resolve: Any) -> str | None:
+    """The attribute a plain field's installed resolver reads; None for any other resolver."""
+    return getattr(resolve, _ATTRIBUTE, None)
 
 
 def install(schema: GraphQLSchema) -> int:
