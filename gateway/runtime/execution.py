@@ -11,7 +11,7 @@ from graphql import ExecutionResult, GraphQLObjectType
 from graphql.pyutils import Path, Undefined, gather_with_cancel
 from strawberry.schema.schema import StrawberryGraphQLCoreExecutionContext
 
-from gateway.runtime import fanout
+from gateway.runtime import fanout, shared_queries
 from gateway.runtime.leaf_fields import GroupedFields, LeafPlan, complete
 from resolvers.context import RequestContext
 from schema.events import ENVELOPES, Event
@@ -117,6 +117,10 @@ class GatewayExecutor(StrawberryGraphQLCoreExecutionContext):
 
     def execute_operation(self, serially: bool | None = None) -> Any:
         payload, context, group = self.root_value, self.context_value, self._group
+        if isinstance(context, RequestContext):
+            key = shared_queries.key_of(self.operation, self.variable_values.coerced, context)
+            if key is not None:
+                return shared_queries.IN_FLIGHT.execute(key, context, self._unshared)
         if (
             group is None
             or group is _UNKNOWN

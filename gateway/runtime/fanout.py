@@ -11,11 +11,9 @@ failed) is replayed into its own operation state, which its own audit flush then
 from __future__ import annotations
 
 import asyncio
-import inspect
 import json
 from collections import OrderedDict
 from collections.abc import Awaitable, Callable, Hashable, Iterable
-from dataclasses import dataclass, replace
 from typing import Any
 from weakref import WeakKeyDictionary
 
@@ -24,7 +22,6 @@ from graphql import (
     FieldNode,
     FragmentDefinitionNode,
     FragmentSpreadNode,
-    GraphQLError,
     InlineFragmentNode,
     OperationDefinitionNode,
     SelectionSetNode,
@@ -33,9 +30,8 @@ from graphql import (
 from opentelemetry import metrics
 from opentelemetry.metrics import CallbackOptions, Observation
 
-from adapters.sources.errors import SourceError
 from gateway.request_checks import dumps_json
-from resolvers.audit import AuditLog
+from gateway.runtime.outcome import Outcome, SharedData, run_operation
 from resolvers.context import RequestContext
 
 meter = metrics.get_meter("alliance_gateway.events")
@@ -65,19 +61,6 @@ meter.create_observable_counter(
 MAX_ENTRIES = 4096
 
 
-class SharedData(dict[str, Any]):
-    """A result's `data`, the same object for every subscriber of a group: serialized once."""
-
-    __slots__ = ("_text",)
-
-    def text(self) -> str:
-        try:
-            return self._text
-        except AttributeError:
-            self._text: str = dumps_json(self)
-            return self._text
-
-
 def next_message_text(message: object) -> str | None:
     """The JSON text of a graphql-transport-ws `next` message carrying shared data and nothing
     else: the shared serialization with the subscriber's id spliced in. None for any other."""
@@ -92,48 +75,13 @@ def next_message_text(message: object) -> str | None:
     return f'{{"id":{dumps_json(ident)},"type":"next","payload":{{"data":{data.text()}}}}}'
 
 
-@dataclass(frozen=True, slots=True)
-class _Outcome:
-    """One execution of an event for a group, and what it recorded for the audit."""
-
-    data: SharedData | None
-    errors: list[GraphQLError] | None
-    audit: AuditLog
-    asked: frozenset[str]
-    failures: tuple[SourceError, ...]
-
-    @classmethod
-    def of(cls, result: ExecutionResult, context: RequestContext) -> _Outcome:
-        return cls(
-            data=SharedData(result.data) if result.data is not None else None,
-            errors=result.errors,
-            audit=_copy(context.audit),
-            asked=frozenset(context.sources.asked),
-            failures=tuple(context.sources.failures),
-        )
-
-    def result(self) -> ExecutionResult:
-        return ExecutionResult(self.data, list(self.errors) if self.errors else None)
-
-    def replay(self, context: RequestContext) -> None:
-        context.audit.entries.update(_copy(self.audit).entries)
-        context.sources.asked.update(self.asked)
-        context.sources.failures.extend(self.failures)
-
-
-def _copy(log: AuditLog) -> AuditLog:
-    return AuditLog(
-        {op: replace(entry, patients=set(entry.patients)) for op, entry in log.entries.items()}
-    )
-
-
 class SharedResults:
     """The executions of recent events, by (group, event cursor). A subscriber that finds one
     under way waits for it rather than executing the event again."""
 
     def __init__(self, max_entries: int = MAX_ENTRIES) -> None:
         self._max = max_entries
-        self._entries: OrderedDict[tuple[Hashable, int], asyncio.Future[_Outcome | None]] = (
+        self._entries: OrderedDict[tuple[Hashable, int], asyncio.Future[Outcome | None]] = (
             OrderedDict()
         )
 
@@ -157,13 +105,13 @@ class SharedResults:
                 global _shared_total
                 _shared_total += 1
                 return outcome.result()
-            return await _run(run)
-        mine: asyncio.Future[_Outcome | None] = asyncio.get_running_loop().create_future()
+            return await run_operation(run)
+        mine: asyncio.Future[Outcome | None] = asyncio.get_running_loop().create_future()
         self._entries[key] = mine
         while len(self._entries) > self._max:
             self._entries.popitem(last=False)
         try:
-            result = await _run(run)
+            result = await run_operation(run)
         except BaseException:
             # The others run it themselves (their own errors, their own audit).
             mine.set_result(None)
@@ -171,14 +119,9 @@ class SharedResults:
                 del self._entries[key]
             raise
         executions.add(1)
-        outcome = _Outcome.of(result, context)
+        outcome = Outcome.of(result, context)
         mine.set_result(outcome)
         return outcome.result()
-
-
-async def _run(run: Callable[[], ExecutionResult | Awaitable[ExecutionResult]]) -> ExecutionResult:
-    result = run()
-    return await result if inspect.isawaitable(result) else result
 
 
 # One cache per replica's hub: a cursor names an event only within its own log (several apps,

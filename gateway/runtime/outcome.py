@@ -1,0 +1,72 @@
+"""An operation's result with what executing it recorded for the audit, so that others served
+the same result are audited as if they had executed it (gateway/runtime/fanout.py,
+gateway/runtime/shared_queries.py)."""
+
+from __future__ import annotations
+
+import inspect
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, replace
+from typing import Any
+
+from graphql import ExecutionResult, GraphQLError
+
+from adapters.sources.errors import SourceError
+from gateway.request_checks import dumps_json
+from resolvers.audit import AuditLog
+from resolvers.context import RequestContext
+
+
+class SharedData(dict[str, Any]):
+    """A result's `data`, the same object for everyone served it: serialized once."""
+
+    __slots__ = ("_text",)
+
+    def text(self) -> str:
+        try:
+            return self._text
+        except AttributeError:
+            self._text: str = dumps_json(self)
+            return self._text
+
+
+@dataclass(frozen=True, slots=True)
+class Outcome:
+    """One execution, and what it recorded for the audit."""
+
+    data: SharedData | None
+    errors: list[GraphQLError] | None
+    audit: AuditLog
+    asked: frozenset[str]
+    failures: tuple[SourceError, ...]
+
+    @classmethod
+    def of(cls, result: ExecutionResult, context: RequestContext) -> Outcome:
+        return cls(
+            data=SharedData(result.data) if result.data is not None else None,
+            errors=result.errors,
+            audit=_copy(context.audit),
+            asked=frozenset(context.sources.asked),
+            failures=tuple(context.sources.failures),
+        )
+
+    def result(self) -> ExecutionResult:
+        return ExecutionResult(self.data, list(self.errors) if self.errors else None)
+
+    def replay(self, context: RequestContext) -> None:
+        context.audit.entries.update(_copy(self.audit).entries)
+        context.sources.asked.update(self.asked)
+        context.sources.failures.extend(self.failures)
+
+
+def _copy(log: AuditLog) -> AuditLog:
+    return AuditLog(
+        {op: replace(entry, patients=set(entry.patients)) for op, entry in log.entries.items()}
+    )
+
+
+async def run_operation(
+    run: Callable[[], ExecutionResult | Awaitable[ExecutionResult]],
+) -> ExecutionResult:
+    result = run()
+    return await result if inspect.isawaitable(result) else result
