@@ -57,9 +57,17 @@ async def open_registry_pool(settings: Settings) -> asyncpg.Pool:
         min_size=settings.registry.pool_min_size,
         max_size=settings.registry.pool_max_size,
         command_timeout=settings.registry.command_timeout_seconds,
+        reset=_session_left_as_found,
     )
     assert pool is not None
     return pool
+
+
+async def _session_left_as_found(conn: asyncpg.Connection) -> None:
+    """A pooled registry connection is given back as it was taken: what holds session state (the
+    change watch's advisory locks, LISTEN for the event hub and the wake relay) has a connection
+    of its own, and the migration lock is released in `finally`. So no reset query is sent on
+    every release, a round trip per operation; asyncpg still rolls back a transaction left open."""
 
 
 def build_federation(settings: Settings) -> Federation:

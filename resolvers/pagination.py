@@ -8,6 +8,8 @@ import json
 from dataclasses import dataclass
 from typing import Any, Generic, TypeVar
 
+import orjson
+
 from resolvers.errors import bad_input
 
 MAX_PAGE_SIZE = 100
@@ -30,8 +32,10 @@ def page_size(first: int | None, default: int = 20) -> int:
 
 
 def encode_cursor(kind: str, position: Any) -> str:
-    raw = json.dumps([kind, position], separators=(",", ":"), ensure_ascii=False)
-    return base64.urlsafe_b64encode(raw.encode()).decode().rstrip("=")
+    # orjson writes what json.dumps with compact separators and ensure_ascii=False writes, in a
+    # fraction of the time: a page encodes a cursor per edge.
+    raw = orjson.dumps([kind, position])
+    return base64.urlsafe_b64encode(raw).decode().rstrip("=")
 
 
 _MAX_CURSOR_LENGTH = 1024
