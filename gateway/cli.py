@@ -48,7 +48,8 @@ _UVICORN_OPTIONS: dict[str, Any] = {
     "log_level": "info",
     # uvicorn's own loggers propagate to the root logger's JSON handler (see main).
     "log_config": None,
-    "ws": "websockets-sansio",
+    # uvicorn's websockets-sansio protocol, keeping less per open connection (gateway/ws_protocol.py).
+    "ws": "gateway.ws_protocol:GatewayWebSocketProtocol",
     "proxy_headers": True,
 }
 

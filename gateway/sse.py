@@ -14,7 +14,7 @@ from starlette.responses import StreamingResponse
 from strawberry.types.execution import ExecutionResult, PreExecutionError
 
 from gateway.request_checks import dumps_json
-from gateway.runtime.fanout import SharedData
+from gateway.runtime.outcome import SharedData
 from resolvers.errors import ErrorCode
 
 EVENT_STREAM = "text/event-stream"

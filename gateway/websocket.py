@@ -18,14 +18,19 @@ from typing import Any, cast
 
 import strawberry
 from starlette.requests import Request
-from starlette.websockets import WebSocket, WebSocketState
-from strawberry.asgi import GraphQL
+from starlette.websockets import WebSocket, WebSocketDisconnect, WebSocketState
+from strawberry.asgi import ASGIWebSocketAdapter, GraphQL
 from strawberry.exceptions import ConnectionRejectionError
+from strawberry.http.exceptions import WebSocketDisconnected
 from strawberry.subscriptions import GRAPHQL_TRANSPORT_WS_PROTOCOL
 from strawberry.subscriptions.protocols.graphql_transport_ws.handlers import (
     BaseGraphQLTransportWSHandler,
 )
-from strawberry.subscriptions.protocols.graphql_transport_ws.types import ErrorMessage, Message
+from strawberry.subscriptions.protocols.graphql_transport_ws.types import (
+    ConnectionInitMessage,
+    ErrorMessage,
+    Message,
+)
 
 from gateway.auth import AuthenticationError, NoGatewayRoleError, TokenVerifier
 from gateway.graphql_http import ContextFactory
@@ -46,7 +51,9 @@ TOKEN_EXPIRED_CLOSE = 4401
 @dataclass(eq=False)
 class WebSocketContext(RequestContext):
     websocket: WebSocket | None = None
-    expiry: asyncio.Task[None] | None = None
+    # A timer rather than a task that sleeps: a connection lives for hours, and a sleeping task
+    # with its coroutine costs a few KiB per connection where a timer costs a hundred bytes.
+    expiry: asyncio.TimerHandle | None = None
 
 
 def _open(websocket: WebSocket) -> bool:
@@ -56,15 +63,20 @@ def _open(websocket: WebSocket) -> bool:
     )
 
 
-async def _close_when_expired(websocket: WebSocket, expires_at: float) -> None:
-    # Wakes now and then to end with a connection closed earlier, rather than sleep for hours.
-    while _open(websocket):
-        left = expires_at - time.time()
-        if left <= 0:
-            with contextlib.suppress(RuntimeError, OSError):
-                await websocket.close(TOKEN_EXPIRED_CLOSE, "Token expired")
-            return
-        await asyncio.sleep(min(left, 30.0))
+# Closings under way, held so that none is collected before it has run.
+_closing: set[asyncio.Task[None]] = set()
+
+
+def _expire(websocket: WebSocket) -> None:
+    if _open(websocket):
+        task = asyncio.ensure_future(_close_expired(websocket))
+        _closing.add(task)
+        task.add_done_callback(_closing.discard)
+
+
+async def _close_expired(websocket: WebSocket) -> None:
+    with contextlib.suppress(RuntimeError, OSError):
+        await websocket.close(TOKEN_EXPIRED_CLOSE, "Token expired")
 
 
 @dataclass(frozen=True, slots=True)
@@ -92,6 +104,41 @@ def _invalid_subscribe(message: dict[str, Any]) -> str | None:
 
 class _TransportWS(BaseGraphQLTransportWSHandler[RequestContext, None]):
     """Strawberry's graphql-transport-ws handler, with the gateway's checks on every message."""
+
+    async def handle(self) -> None:
+        """Strawberry's loop, reading messages without keeping the last one: on a subscriber's
+        connection that is its `subscribe` message, text and parsed, for the connection's life."""
+        self.on_request_accepted()
+        socket = cast(ASGIWebSocketAdapter, self.websocket).ws
+        try:
+            while socket.application_state is not WebSocketState.DISCONNECTED:
+                try:
+                    message = self.view.decode_json(await socket.receive_text())
+                except KeyError:
+                    await self.handle_invalid_message("WebSocket message type must be text")
+                    break
+                await self.handle_message(message)
+                del message
+        except (WebSocketDisconnect, WebSocketDisconnected):
+            pass
+        finally:
+            await self.shutdown()
+
+    async def handle_connection_init(self, message: ConnectionInitMessage) -> None:
+        await super().handle_connection_init(message)
+        timeout = self.connection_init_timeout_task
+        if timeout is not None and not self.connection_timed_out:
+            # Cancelled by the library on init; once it has ended, nothing of it is kept (a
+            # cancelled task holds its exception, traceback and frames for as long as it is).
+            await asyncio.wait((timeout,))
+            self.connection_init_timeout_task = None
+
+    async def shutdown(self) -> None:
+        context = self.context
+        if isinstance(context, WebSocketContext) and context.expiry is not None:
+            context.expiry.cancel()
+            context.expiry = None
+        await super().shutdown()
 
     async def handle_message(self, message: Any) -> None:
         if isinstance(message, _Unreadable):
@@ -192,7 +239,15 @@ class GraphQLWebSocket(GraphQL[RequestContext, None]):
             raise ConnectionRejectionError(
                 {"code": "UNAUTHENTICATED", "message": "Send a bearer token in connection_init."}
             )
+        # The token has been read: not kept in memory for the connection's life.
+        context.connection_params = {
+            key: value
+            for key, value in context.connection_params.items()
+            if key not in ("authorization", "Authorization")
+        }
         expires_at = context.principal.expires_at
         if isinstance(context, WebSocketContext) and context.websocket and expires_at:
-            context.expiry = asyncio.create_task(_close_when_expired(context.websocket, expires_at))
+            context.expiry = asyncio.get_running_loop().call_later(
+                max(0.0, expires_at - time.time()), _expire, context.websocket
+            )
         return None

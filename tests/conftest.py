@@ -21,6 +21,7 @@ from starlette.types import ASGIApp
 from gateway.app import create_app
 from gateway.demo import provision
 from gateway.settings import load_settings
+from gateway.ws_protocol import GatewayWebSocketProtocol
 
 # The session's MariaDB server (fixtures), for the tests of the MySQL adapter.
 from tests.mariadb_server import mariadb, mariadb_if_installed  # noqa: F401
@@ -61,9 +62,15 @@ def free_port() -> int:
 async def serving(app: ASGIApp) -> AsyncIterator[str]:
     """Serve `app` with uvicorn on a free loopback port for the duration of the block."""
     port = free_port()
+    # WebSockets as the CLI serves them (gateway/cli.py): its protocol, without compression.
     server = uvicorn.Server(
         uvicorn.Config(
-            app, host="127.0.0.1", port=port, log_level="warning", ws="websockets-sansio"
+            app,
+            host="127.0.0.1",
+            port=port,
+            log_level="warning",
+            ws=GatewayWebSocketProtocol,
+            ws_per_message_deflate=False,
         )
     )
     task = asyncio.create_task(server.serve())

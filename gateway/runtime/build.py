@@ -8,12 +8,15 @@ from datetime import datetime
 from typing import Any
 
 import strawberry
-from strawberry.extensions import AddValidationRules, ValidationCache
+from strawberry.extensions import AddValidationRules, SchemaExtension, ValidationCache
+from strawberry.extensions.runner import SchemaExtensionsRunner
 from strawberry.schema.config import StrawberryConfig
+from strawberry.types import ExecutionContext
 
 from gateway.runtime.errors import PublicErrors
 from gateway.runtime.execution import GatewayExecutor
 from gateway.runtime.limits import IntrospectionDisabled, LimitedParser, QueryLimits, limit_rules
+from gateway.runtime.operation_hooks import GatewayExtensionsRunner
 from schema import direct
 from schema.consultations import Consultation
 from schema.events import Subscription
@@ -30,6 +33,12 @@ class _Schema(strawberry.Schema):
     def process_errors(self, errors: Any, execution_context: Any = None) -> None:
         # PublicErrors logs the unexpected ones; expected refusals are not operational events.
         return None
+
+    def create_extensions_runner(
+        self, execution_context: ExecutionContext, extensions: list[SchemaExtension]
+    ) -> SchemaExtensionsRunner:
+        # A subscription holds its operation's hooks for its whole life: kept lighter there.
+        return GatewayExtensionsRunner(execution_context=execution_context, extensions=extensions)
 
 
 def build_schema(

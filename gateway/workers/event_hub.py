@@ -8,7 +8,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections import deque
 from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime, timedelta
 
@@ -40,7 +39,9 @@ Listen = Callable[[Callable[[], None]], Awaitable[asyncpg.Connection]]
 
 
 class Subscriber:
-    __slots__ = ("_items", "_ready", "accepts", "capacity", "overflowed", "start")
+    # Held for every open subscription, so kept small: a list and, only while the subscriber
+    # waits, one future (an asyncio.Event and a deque would cost ~1.5 KiB each subscriber).
+    __slots__ = ("_items", "_waiter", "accepts", "capacity", "overflowed", "start")
 
     def __init__(self, accepts: Callable[[EventRecord], bool], capacity: int, start: int) -> None:
         self.accepts = accepts
@@ -48,29 +49,33 @@ class Subscriber:
         # The log's position when the subscriber joined: later events reach its queue.
         self.start = start
         self.overflowed = False
-        self._items: deque[EventRecord] = deque()
-        self._ready = asyncio.Event()
+        self._items: list[EventRecord] = []
+        self._waiter: asyncio.Future[None] | None = None
 
     def offer(self, event: EventRecord) -> bool:
         if self.overflowed or not self.accepts(event):
             return False
         if len(self._items) >= self.capacity:
             self.overflowed = True
-            self._items.clear()
+            self._items = []
             cut_off.add(1)
         else:
             self._items.append(event)
-        self._ready.set()
+        waiter = self._waiter
+        if waiter is not None and not waiter.done():
+            waiter.set_result(None)
         return True
 
     async def next_batch(self) -> list[EventRecord]:
         while not self._items:
             if self.overflowed:
                 raise Overflowed
-            self._ready.clear()
-            await self._ready.wait()
-        batch = list(self._items)
-        self._items.clear()
+            waiter = self._waiter = asyncio.get_running_loop().create_future()
+            try:
+                await waiter
+            finally:
+                self._waiter = None
+        batch, self._items = self._items, []
         return batch
 
 
