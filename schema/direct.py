@@ -47,6 +47,11 @@ def _attribute(name: str) -> Callable[[Any, Any], Any]:
     return resolve
 
 
+def is_direct(resolve: Any) -> bool:
+    """Whether an installed resolver is a `@direct` one answering at once (not a coroutine)."""
+    return bool(getattr(resolve, _MARK, False)) and not inspect.iscoroutinefunction(resolve)
+
+
 def attribute_of(resolve: Any) -> str | None:
     """The attribute a plain field's installed resolver reads; None for any other resolver."""
     return getattr(resolve, _ATTRIBUTE, None)

@@ -8,11 +8,11 @@ from collections.abc import Awaitable, Hashable
 from typing import Any, cast
 
 from graphql import ExecutionResult, GraphQLObjectType
-from graphql.pyutils import Path, Undefined, gather_with_cancel
+from graphql.execution.collect_fields import GroupedFieldSet
+from graphql.pyutils import Path
 from strawberry.schema.schema import StrawberryGraphQLCoreExecutionContext
 
-from gateway.runtime import fanout, shared_queries
-from gateway.runtime.leaf_fields import GroupedFields, LeafPlan, complete
+from gateway.runtime import fanout, plain_fields, shared_queries
 from resolvers.context import RequestContext
 from schema.events import ENVELOPES, Event
 
@@ -24,7 +24,8 @@ class GatewayExecutor(StrawberryGraphQLCoreExecutionContext):
     _group: Hashable = _UNKNOWN
     # Per selection of this operation (or event): its plan, and the selection kept alive so that
     # its id is not reused meanwhile (graphql-core memoizes selections the same way).
-    _leaf_plans: dict[tuple[str, int], tuple[GroupedFields, LeafPlan | None]] | None = None
+    _plans: dict[tuple[str, int], tuple[GroupedFieldSet, plain_fields.Plan | None]] | None = None
+    _context_only: plain_fields.ContextOnly
 
     def build_per_event_executor(self, payload: Any) -> Any:
         if self._group is _UNKNOWN:
@@ -42,11 +43,11 @@ class GatewayExecutor(StrawberryGraphQLCoreExecutionContext):
             )
         # graphql-core 3.3 shares the subscription's memo of collected subfields with every
         # event's copy, and each event adds entries keyed by lists made for it alone: a
-        # subscription grew by ~2.5 KB per event delivered, for as long as it lived. The leaf
-        # plans are keyed the same way.
+        # subscription grew by ~2.5 KB per event delivered, for as long as it lived. The plans
+        # of plain fields are keyed the same way.
         executor = cast("GatewayExecutor", super().build_per_event_executor(payload))
         executor._relevant_sub_fields = {}
-        executor._leaf_plans = None
+        executor._plans = None
         return executor
 
     def execute_fields(
@@ -57,63 +58,33 @@ class GatewayExecutor(StrawberryGraphQLCoreExecutionContext):
         grouped_field_set: Any,
         position_context: Any,
     ) -> Any:
-        """graphql-core's, with the plain leaf fields of a selection completed in one step
-        (gateway/runtime/leaf_fields.py). A deferred selection, or an operation with field
+        """graphql-core's, with the plain fields of a selection executed in one step each
+        (gateway/runtime/plain_fields.py). A deferred selection, or an operation with field
         middleware, keeps graphql-core's own."""
         middleware = self.middleware_manager
         if position_context is not None or (middleware is not None and middleware.middlewares):
             return super().execute_fields(
                 parent_type, source_value, path, grouped_field_set, position_context
             )
-        plans = self._leaf_plans
+        plans = self._plans
         if plans is None:
-            plans = self._leaf_plans = {}
+            plans = self._plans = {}
+            self._context_only = plain_fields.ContextOnly(self.context_value)
         key = (parent_type.name, id(grouped_field_set))
         known = plans.get(key)
         if known is None:
             known = plans[key] = (
                 grouped_field_set,
-                LeafPlan.of(self.schema, parent_type, grouped_field_set),
+                plain_fields.Plan.of(self.schema, parent_type, grouped_field_set),
             )
         plan = known[1]
         if plan is None:
             return super().execute_fields(
                 parent_type, source_value, path, grouped_field_set, position_context
             )
-        results: dict[str, Any] = {}
-        pending: list[str] = []
-        is_awaitable = self.is_awaitable
-        try:
-            for response_name, part in plan.fields:
-                if part is not None:
-                    value = part if isinstance(part, str) else complete(part, source_value)
-                    if value is not Undefined:
-                        results[response_name] = value
-                        continue
-                result = self.execute_field(
-                    parent_type,
-                    source_value,
-                    grouped_field_set[response_name],
-                    Path(path, response_name, parent_type.name),
-                    position_context,
-                )
-                if result is not Undefined:
-                    results[response_name] = result
-                    if is_awaitable(result):
-                        pending.append(response_name)
-        except Exception:
-            if pending:
-                self.settle_in_background([results[name] for name in pending])
-            raise
-        if not pending:
-            return results
-
-        async def settled() -> dict[str, Any]:
-            values = await gather_with_cancel(*(results[name] for name in pending))
-            results.update(zip(pending, values, strict=True))
-            return results
-
-        return settled()
+        return plain_fields.execute_fields(
+            self, parent_type, source_value, path, grouped_field_set, plan, self._context_only
+        )
 
     def execute_operation(self, serially: bool | None = None) -> Any:
         payload, context, group = self.root_value, self.context_value, self._group
