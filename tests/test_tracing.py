@@ -177,9 +177,11 @@ async def test_one_trace_from_the_clients_span_to_each_members_database(
     calls = [s for s in found if s.kind is SpanKind.CLIENT and _attr(s, "alliance.member")]
     assert all(_descends(found, c, operation) for c in calls)
     reads = [c for c in calls if _attr(c, "alliance.operation") == "page test_result"]
-    assert sorted(_attr(c, "alliance.member") for c in reads) == sorted(members), [
-        c.name for c in reads
-    ]
+    # A member whose records could still reach the page is read a second time (page_in_rounds):
+    # each read is a call of its own, traced alike.
+    read = [_attr(c, "alliance.member") for c in reads]
+    assert sorted(set(read)) == sorted(members), [c.name for c in reads]
+    assert all(read.count(member) <= 2 for member in members), [c.name for c in reads]
     for call in reads:
         member = _attr(call, "alliance.member")
         assert call.name == f"{member} page test_result"
