@@ -55,7 +55,13 @@ _UVICORN_OPTIONS: dict[str, Any] = {
 
 
 def _uvicorn_options(settings: Settings) -> dict[str, Any]:
-    return {**_UVICORN_OPTIONS, "ws_per_message_deflate": settings.websocket_compression}
+    return {
+        **_UVICORN_OPTIONS,
+        "ws_per_message_deflate": settings.websocket_compression,
+        # The WebSocket keep-alive: graphql-transport-ws leaves pings to the client, so the
+        # server's are WebSocket ping frames, at the interval SSE sends its comment lines.
+        "ws_ping_interval": settings.events.keep_alive_seconds,
+    }
 
 
 def _frozen_app(settings: Settings) -> ASGIApp:
