@@ -22,6 +22,7 @@ from resolvers.errors import GatewayError
 from resolvers.federation import (
     Federation,
     MemberSource,
+    Merged,
     SourceReport,
     bounds,
     fan_out,
@@ -254,21 +255,26 @@ async def test_the_in_memory_feed_gives_changes_after_a_watermark_oldest_first()
     assert first[0].parties == ("A", "B")
 
 
+async def page_of(fed: Federation, size: int, after: str | None) -> Merged[ReferralRow]:
+    """A page of `size` after `after`, read as the gateway reads a list: in rounds."""
+    merged, _ = await page_in_rounds(
+        fed,
+        port.REFERRAL,
+        "Referral",
+        size,
+        bounds(after, "Referral", fed),
+        lambda _code, bound, limit, _first: PageRequest(
+            port.REFERRAL, ListQuery(parties=None, bound=bound, limit=limit)
+        ),
+    )
+    return merged
+
+
 async def read_in_rounds(fed: Federation, size: int) -> list[list[tuple[str, str]]]:
-    """Every page of `size`, read as the gateway reads a list: in rounds."""
     pages: list[list[tuple[str, str]]] = []
     after: str | None = None
     while True:
-        merged, _ = await page_in_rounds(
-            fed,
-            port.REFERRAL,
-            "Referral",
-            size,
-            bounds(after, "Referral", fed),
-            lambda _code, bound, limit, _first: PageRequest(
-                port.REFERRAL, ListQuery(parties=None, bound=bound, limit=limit)
-            ),
-        )
+        merged = await page_of(fed, size, after)
         pages.append([(member, row.id) for _, member, row in merged.items])
         if not merged.has_next_page:
             return pages
@@ -302,19 +308,10 @@ async def test_pages_read_in_rounds_equal_pages_read_whole(
     in_rounds = await read_in_rounds(fed, size)
     assert [item for page in in_rounds for item in page] == whole
     assert all(len(page) == size for page in in_rounds[:-1])
-    # No member is asked for more than the page and one record, over both rounds.
+    # No member is asked more than twice for a page.
     for source in sources:
         source.asked.clear()
-    await page_in_rounds(
-        fed,
-        port.REFERRAL,
-        "Referral",
-        size,
-        bounds(None, "Referral", fed),
-        lambda _code, bound, limit, _first: PageRequest(
-            port.REFERRAL, ListQuery(parties=None, bound=bound, limit=limit)
-        ),
-    )
+    await page_of(fed, size, None)
     assert all(len(source.asked) <= 2 for source in sources)
 
 
