@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import heapq
 import math
+from collections import Counter
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime
@@ -273,14 +274,17 @@ def wanting_more(
     sort after that record). When the page is short, every member that filled its round is
     asked again. Asked for the page's size plus one less what it gave, a member then either
     runs out or has given every record it could place: two rounds always suffice."""
-    made: dict[str, int] = {}
-    for _, member, _ in merged.items:
-        made[member] = made.get(member, 0) + 1
+    made = _made(merged)
     return {
         code: rows[-1]
         for code, rows in pages.items()
-        if rows and len(rows) == asked[code] and made.get(code, 0) == len(rows)
+        if rows and len(rows) == asked[code] and made[code] == len(rows)
     }
+
+
+def _made(merged: Merged[Any]) -> Counter[str]:
+    """How many records of the page each member gave."""
+    return Counter(member for _, member, _ in merged.items)
 
 
 def _learn_shares(
@@ -291,12 +295,10 @@ def _learn_shares(
     let go of slowly when it shrank."""
     if not merged.items:
         return
-    made: dict[str, int] = {}
-    for _, member, _ in merged.items:
-        made[member] = made.get(member, 0) + 1
+    made = _made(merged)
     for code in answered:
         shares = federation.get(code).shares
-        part = made.get(code, 0) / len(merged.items)
+        part = made[code] / len(merged.items)
         known = shares.get(kind.name)
         shares[kind.name] = part if known is None or part > known else (known + part) / 2
 
