@@ -1,6 +1,8 @@
-"""How operations are executed: Strawberry's executor, with per-event state kept per event, and
-each subscription event executed once per group of subscribers that share its result
-(gateway/runtime/fanout.py)."""
+"""How operations are executed: Strawberry's executor, with
+- plain fields executed in one step each (gateway/runtime/plain_fields.py);
+- identical queries in flight executed once (gateway/runtime/shared_queries.py);
+- each subscription event executed once per group of subscribers that share its result
+  (gateway/runtime/fanout.py), with per-event state kept per event."""
 
 from __future__ import annotations
 
@@ -105,5 +107,5 @@ class GatewayExecutor(StrawberryGraphQLCoreExecutionContext):
         )
 
     def _unshared(self) -> ExecutionResult | Awaitable[ExecutionResult]:
-        # An event's result is never incremental: subscribe refuses @defer and @stream.
+        # Never incremental: the schema does not enable @defer and @stream.
         return cast("ExecutionResult | Awaitable[ExecutionResult]", super().execute_operation())
