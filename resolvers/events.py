@@ -6,7 +6,7 @@ live, under the subscriber's own authorization."""
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from datetime import datetime
 from enum import StrEnum
 from typing import TYPE_CHECKING
@@ -118,14 +118,16 @@ def _members(*codes: str) -> tuple[str, ...]:
     return tuple(dict.fromkeys(c for c in codes if c))
 
 
-def visible_to(principal: Principal, event: EventRecord) -> bool:
-    """Whether `principal` could have queried the record the event names: the alliance office
-    hears of everything, a hospital of what it is a party to (and of alliance-wide records)."""
+def visibility(principal: Principal) -> Callable[[EventRecord], bool]:
+    """Whether `principal` could have queried the record an event names: the alliance office
+    hears of everything, a hospital of what it is a party to (and of alliance-wide records).
+    Decided once per subscription as far as the roles go: it is asked of every event."""
     if principal.has_any(*OFFICE_ROLES):
-        return True
-    if not principal.has_any(*PARTY_ROLES) or not principal.hospital_code:
-        return False
-    return event.type in _ALLIANCE_WIDE or principal.hospital_code in event.members
+        return lambda event: True
+    hospital = principal.hospital_code
+    if not principal.has_any(*PARTY_ROLES) or not hospital:
+        return lambda event: False
+    return lambda event: event.type in _ALLIANCE_WIDE or hospital in event.members
 
 
 def may_subscribe(principal: Principal) -> bool:

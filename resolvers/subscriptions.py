@@ -9,7 +9,7 @@ from adapters.registry.records import EventRecord
 from resolvers.context import RequestContext
 from resolvers.errors import ErrorCode, GatewayError, bad_input, forbidden
 from resolvers.event_feed import Overflowed
-from resolvers.events import EventType, may_subscribe, visible_to
+from resolvers.events import EventType, may_subscribe, visibility
 
 
 def parse_cursor(after: str) -> int:
@@ -33,11 +33,13 @@ async def stream(
     wanted_types = frozenset(t.value for t in types) if types else None
     wanted_members = frozenset(members) if members else None
 
+    visible = visibility(principal)
+
     def accepts(event: EventRecord) -> bool:
         return (
             (wanted_types is None or event.type in wanted_types)
             and (wanted_members is None or not wanted_members.isdisjoint(event.members))
-            and visible_to(principal, event)
+            and visible(event)
         )
 
     position = parse_cursor(after) if after is not None else None

@@ -1,10 +1,12 @@
-"""The extensions' `on_operation` hooks run around an operation, as Strawberry runs them, but
-holding only the hooks' own generators while the operation runs.
+"""The extensions' `on_operation` hooks run around an operation, and their `on_stream_result`
+hooks around each result a subscription sends, as Strawberry runs them, but holding only the
+hooks' own generators while the operation runs.
 
 A subscription's operation lasts as long as its subscriber: Strawberry's runner keeps, for each
 hook and for that whole time, a function made by contextlib.contextmanager, its context manager,
 the exit stack's callback and the stack's deque, about 7 KiB per subscriber with the gateway's
-six hooks. Driving the generators directly keeps one generator each. The order is Strawberry's:
+six hooks. Driving the generators directly keeps one generator each; around each result sent,
+it skips inspecting and wrapping every extension's hook again. The order is Strawberry's:
 entered in the extensions' order, left in reverse, each seeing the exception the one inside it
 let through (and able to suppress it, or replace it with its own), as contextlib's ExitStack
 passes it on; and, as Strawberry's, the operation's own exception propagates even if suppressed."""
@@ -19,23 +21,29 @@ from typing import Any, cast
 from strawberry.extensions import SchemaExtension
 from strawberry.extensions.context import OperationContextManager
 from strawberry.extensions.runner import SchemaExtensionsRunner
-
-_DEFAULT = SchemaExtension.on_operation
+from strawberry.types import ExecutionContext
+from strawberry.utils.await_maybe import await_maybe
 
 _Hook = Generator[None, None, None] | AsyncGenerator[None, None]
 
 
-class _OperationHooks:
-    __slots__ = ("_extensions", "_running", "_sync")
+class _Hooks:
+    """One kind of hook of every extension that has it (`name`: `on_operation`, or
+    `on_stream_result` around each result a subscription yields), called with `args`."""
 
-    def __init__(self, extensions: list[SchemaExtension]) -> None:
+    __slots__ = ("_args", "_extensions", "_name", "_running", "_sync")
+
+    def __init__(self, extensions: list[SchemaExtension], name: str, *args: Any) -> None:
         self._extensions = extensions
+        self._name = name
+        self._args = args
         self._running: list[_Hook] = []
         self._sync: OperationContextManager | None = None
 
     # A synchronous execution (none in the gateway, which serves asynchronously) is left to
     # Strawberry's own runner: it holds nothing for long.
     def __enter__(self) -> None:
+        assert self._name == "on_operation", "results are streamed only asynchronously"
         self._sync = OperationContextManager(self._extensions)
         self._sync.__enter__()
 
@@ -49,11 +57,12 @@ class _OperationHooks:
         self._sync.__exit__(exc_type, exc, tb)
 
     async def __aenter__(self) -> None:
+        default = getattr(SchemaExtension, self._name)
         for extension in self._extensions:
-            hook = type(extension).on_operation
-            if hook is _DEFAULT:
+            hook = getattr(type(extension), self._name)
+            if hook is default:
                 continue
-            started = hook(extension)
+            started = hook(extension, *self._args)
             try:
                 if inspect.isgenerator(started):
                     try:
@@ -134,4 +143,18 @@ async def _leave(hook: _Hook, exc: BaseException | None) -> BaseException | None
 
 class GatewayExtensionsRunner(SchemaExtensionsRunner):
     def operation(self) -> Any:
-        return _OperationHooks(self.extensions)
+        return _Hooks(self.extensions, "on_operation")
+
+    def on_stream_result(self, result: Any) -> Any:
+        # Around every result a subscriber is sent: Strawberry's manager inspects and wraps every
+        # extension's hook each time, a sixth of the cost of a delivery.
+        return _Hooks(self.extensions, "on_stream_result", result)
+
+    async def get_extensions_results(self, ctx: ExecutionContext) -> dict[str, Any]:
+        # Called for every result a subscriber is sent: only the extensions that have results.
+        data: dict[str, Any] = {}
+        for extension in self.extensions:
+            if type(extension).get_results is not SchemaExtension.get_results:
+                data.update(await await_maybe(extension.get_results()))
+        data.update(ctx.extensions_results)
+        return data
