@@ -4,9 +4,10 @@ referral committed straight into a member's exchange database (as the hospital's
 writes it, not through the gateway) to its envelope arriving at every subscriber.
 
     uv run python tests/bench/subscriptions.py --subscribers 1000 [--subscribers 5000 ...]
-        [--events 50] [--trigger]
+        [--events 50] [--trigger] [--workers N]
 
-Starts its own stack (embedded PostgreSQL, the member databases, a gateway process per run) and
+Starts its own stack (embedded PostgreSQL, the member databases, a gateway per run: one process,
+or --workers of them, replicas on one host sharing the event log) and
 spreads the subscribers over several client processes. With --trigger the members' databases get
 the NOTIFY trigger (adapters/exchange/change_notify.sql), so changes are detected at once instead
 of by the change watch's poll. Prints a summary and, last, one JSON line."""
@@ -375,12 +376,17 @@ def _merge_counts(statuses: list[dict[str, Any]]) -> Counter[str]:
 
 
 def _cpu_seconds(pid: int) -> float:
+    """A process's CPU so far, with its children's (a gateway's worker processes)."""
     import psutil
 
+    spent = 0.0
     with contextlib.suppress(psutil.Error):
-        times = psutil.Process(pid).cpu_times()
-        return times.user + times.system
-    return 0.0
+        process = psutil.Process(pid)
+        for one in (process, *process.children(recursive=True)):
+            with contextlib.suppress(psutil.Error):
+                times = one.cpu_times()
+                spent += times.user + times.system
+    return spent
 
 
 # --- The gateway and the members ------------------------------------------------------------
@@ -454,7 +460,7 @@ class Gateway:
 
 @contextlib.asynccontextmanager
 async def gateway(
-    config: Path, log: Path, members: int, profile: Path | None = None
+    config: Path, log: Path, members: int, profile: Path | None = None, workers: int = 1
 ) -> AsyncIterator[Gateway]:
     port = _free_port()
     # py-spy samples the gateway from its start (run with `uv run --with py-spy`); its raw
@@ -475,9 +481,9 @@ async def gateway(
                 str(config),
                 "--port",
                 str(port),
-                # One replica, one process: what one replica delivers is the figure.
+                # By default one replica, one process: what one replica delivers is the figure.
                 "--workers",
-                "1",
+                str(workers),
             ],
             cwd=ROOT,
             env={**os.environ, **QUIET},
@@ -495,13 +501,17 @@ async def gateway(
     try:
         # Ready, and watching every member: a change made before its watch began is not an event.
         deadline = time.monotonic() + 60
+        watching: set[str] = set()
         while True:
             _checkpoint()
             if process.poll() is not None:
                 raise RuntimeError(f"the gateway exited with {process.returncode}; see {log}")
             with contextlib.suppress(Exception):
                 state = await running.ready()
-                if state.get("status") == "ready" and len(state.get("watching", [])) >= members:
+                # Each worker answers for itself: the watches are spread over them, and each
+                # probe's new connection may reach either.
+                watching.update(state.get("watching", []))
+                if state.get("status") == "ready" and len(watching) >= members:
                     break
             if time.monotonic() > deadline:
                 raise TimeoutError(f"the gateway was not ready and watching in 60 s; see {log}")
@@ -639,7 +649,7 @@ async def run_one(
     profile = (
         args.profile / f"gateway-{subscribers}-{int(time.time())}.txt" if args.profile else None
     )
-    async with gateway(config, log, members, profile) as gw:
+    async with gateway(config, log, members, profile, args.workers) as gw:
         await probe_subscription(gw.ws, tokens[0])
         for _ in range(50):
             if (await gw.ready()).get("subscriptions") == 0:
@@ -665,9 +675,10 @@ async def run_one(
                 + (f", {failed} failed" if failed else ""),
                 flush=True,
             )
-            # Every subscription is registered with the gateway's hub before the first write.
+            # Every subscription is registered with the gateway's hub before the first write. With
+            # several workers each counts its own: the first event, below, shows every one live.
             hub_subscriptions = -1
-            for _ in range(300):
+            for _ in range(300 if args.workers == 1 else 0):
                 hub_subscriptions = (await gw.ready()).get("subscriptions", -1)
                 if hub_subscriptions >= connected:
                     break
@@ -753,6 +764,7 @@ async def run_one(
         "connect_failed": failed,
         "connect_seconds": round(connect_s, 1),
         "hub_subscriptions": hub_subscriptions,
+        "workers": args.workers,
         "events": args.events,
         "write_seconds": round(written_s, 2),
         "detection": detection,
@@ -803,8 +815,13 @@ def _print_run(r: dict[str, Any]) -> None:
     )
     print(
         f"  connected {r['connected']} ({r['connect_failed']} failed) in "
-        f"{r['connect_seconds']} s; the hub counted {r['hub_subscriptions']} subscriptions; "
-        f"the gateway may open {r['gateway_open_files_limit']} files"
+        f"{r['connect_seconds']} s; "
+        + (
+            f"the hub counted {r['hub_subscriptions']} subscriptions; "
+            if r["workers"] == 1
+            else f"{r['workers']} workers, each counting its own; "
+        )
+        + f"the gateway may open {r['gateway_open_files_limit']} files"
     )
     print(
         f"  gateway RSS {r['rss_before_mib']} MiB before, {r['rss_after_mib']} MiB subscribed, "
@@ -824,8 +841,8 @@ def _print_run(r: dict[str, Any]) -> None:
     lag = r["client_loop_lag_ms"]
     print(
         f"  {r['deliveries_per_second']} deliveries/s from the first commit to the last receipt; "
-        f"while the events were written and delivered the gateway used {r['gateway_cpu_pct']}% "
-        f"of a core, the {r['client_processes']} client processes {r['clients_cpu_pct']}%; "
+        f"while the events were written and delivered the gateway ({r['workers']} worker "
+        f"processes) used {r['gateway_cpu_pct']}% of a core, the {r['client_processes']} client processes {r['clients_cpu_pct']}%; "
         f"client event loop lag p50 {lag['p50']} ms, p99 {lag['p99']} ms, max {lag['max']} ms"
     )
     if r["closed_by_gateway"] or r["client_problems"]:
@@ -963,6 +980,9 @@ def main() -> None:
         help="install the members' NOTIFY trigger: detection at once instead of polled",
     )
     parser.add_argument("--clients", type=int, default=2, help="client processes")
+    parser.add_argument(
+        "--workers", type=int, default=1, help="gateway worker processes (replicas on one host)"
+    )
     parser.add_argument("--batch", type=int, default=200, help="connections opened at a time")
     parser.add_argument(
         "--no-compression",
@@ -1019,6 +1039,7 @@ def main() -> None:
                 "expected",
                 "deliveries_per_second",
                 "gateway_cpu_pct",
+                "workers",
                 "lost",
                 "closed_by_gateway",
                 "detection",
