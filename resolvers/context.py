@@ -106,6 +106,11 @@ class RequestContext:
     def loaders(self) -> RegistryLoaders:
         return self._state().loaders
 
+    def share_registry_loaders(self, loaders: RegistryLoaders) -> None:
+        """The current operation's registry lookups go through `loaders`, shared with others
+        reading the registry at the same moment (the executions of one subscription event)."""
+        self._state()._loaders = loaders
+
     @property
     def member_loaders(self) -> MemberLoaders:
         return self._state().member_loaders

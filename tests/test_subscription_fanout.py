@@ -6,13 +6,20 @@ their own and only what they may see."""
 from __future__ import annotations
 
 import asyncio
-from typing import Any
+from typing import Any, cast
 
 import asyncpg
 import httpx
+from graphql import ExecutionResult
 
+from adapters.registry.audit import AuditStore
+from adapters.registry.store import RegistryStore
 from gateway.demo import tokens
 from gateway.demo.provision import AUDIENCE, ISSUER
+from gateway.runtime import fanout
+from resolvers.context import RequestContext
+from resolvers.federation import Federation
+from resolvers.rules import AllianceRules
 from tests.conftest import Api, Demo
 from tests.events_client import EVENTS, next_event, subscribed
 from tests.test_events import create_referral, latest_cursor
@@ -169,3 +176,40 @@ async def test_a_shared_group_still_delivers_every_event_in_order(
         assert [e["entityId"] for e in events] == created
         cursors = [int(e["cursor"]) for e in events]
         assert cursors == sorted(set(cursors))
+
+
+async def test_the_groups_executing_one_event_share_its_registry_lookups() -> None:
+    # Fast, beside the tests over the running app above: what each group's execution reads the
+    # registry through. A thousand visibility classes naming the same hospitals would otherwise
+    # ask the registry a thousand times for one event.
+    shared = fanout.SharedResults()
+    seen: list[tuple[int, object]] = []
+
+    def context() -> RequestContext:
+        return RequestContext(
+            registry=cast(RegistryStore, object()),
+            alliance_id="alliance",
+            rules=AllianceRules(),
+            federation=Federation([]),
+            audit_store=cast(AuditStore, object()),
+        )
+
+    async def execute(group: str, cursor: int) -> None:
+        async def run_in_own_task() -> None:
+            ctx = context()
+            ctx.next_operation()
+
+            def run() -> ExecutionResult:
+                seen.append((cursor, ctx.loaders))
+                return ExecutionResult({"group": group}, None)
+
+            await shared.execute(group, cursor, ctx, run)
+
+        await asyncio.create_task(run_in_own_task())
+
+    for group in ("partner LYZG", "clinician LHZY", "office"):
+        await execute(group, 41)
+    await execute("office", 42)
+    first = {id(loaders) for cursor, loaders in seen if cursor == 41}
+    second = {id(loaders) for cursor, loaders in seen if cursor == 42}
+    assert len(seen) == 4 and len(first) == 1 and len(second) == 1 and first != second

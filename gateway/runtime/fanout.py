@@ -33,32 +33,35 @@ from opentelemetry.metrics import CallbackOptions, Observation
 from gateway.request_checks import dumps_json
 from gateway.runtime.outcome import Outcome, SharedData, run_operation
 from resolvers.context import RequestContext
+from resolvers.loaders import RegistryLoaders
 
 meter = metrics.get_meter("alliance_gateway.events")
-executions = meter.create_counter(
+# Counted here and observed when read rather than added to per execution and delivery: a
+# counter's add costs about as much as a delivery.
+_counted = {"executions": 0, "shared": 0}
+
+
+def _observer(name: str) -> Callable[[CallbackOptions], Iterable[Observation]]:
+    return lambda options: [Observation(_counted[name])]
+
+
+meter.create_observable_counter(
     "alliance.subscriptions.executions",
+    [_observer("executions")],
     description="Executions of a subscription's selection for an event: one per group of "
     "subscribers sharing document, variables and visibility, not one per subscriber.",
 )
-
-_shared_total = 0
-
-
-def _observe_shared(options: CallbackOptions) -> Iterable[Observation]:
-    return [Observation(_shared_total)]
-
-
-# Observed when read rather than added to per delivery: a delivery costs a few microseconds, and
-# a counter's add about as much again.
 meter.create_observable_counter(
     "alliance.subscriptions.shared",
-    [_observe_shared],
+    [_observer("shared")],
     description="Event results a subscriber was sent from its group's execution.",
 )
 
 # Results of recent events per group. A subscriber arriving at an event after its entry has
 # been dropped (far behind, or more groups than this) executes it again: nothing is lost.
 MAX_ENTRIES = 4096
+# Events whose registry lookups are kept for the groups still executing them.
+REGISTRY_EVENTS = 64
 
 
 def next_message_text(message: object) -> str | None:
@@ -84,6 +87,20 @@ class SharedResults:
         self._entries: OrderedDict[tuple[Hashable, int], asyncio.Future[Outcome | None]] = (
             OrderedDict()
         )
+        # Per recent event: the registry lookups its executions share. A registry row reads the
+        # same for every reader (what each may see is decided by the resolvers), so a thousand
+        # visibility classes naming the same hospitals cost one registry query, not a thousand.
+        self._registry: OrderedDict[int, RegistryLoaders] = OrderedDict()
+
+    def _registry_of(self, cursor: int, context: RequestContext) -> RegistryLoaders:
+        loaders = self._registry.get(cursor)
+        if loaders is None:
+            loaders = self._registry[cursor] = RegistryLoaders(
+                context.registry, context.alliance_id
+            )
+            while len(self._registry) > REGISTRY_EVENTS:
+                self._registry.popitem(last=False)
+        return loaders
 
     def __len__(self) -> int:
         return len(self._entries)
@@ -102,14 +119,14 @@ class SharedResults:
             outcome = await asyncio.shield(pending)
             if outcome is not None:
                 outcome.replay(context)
-                global _shared_total
-                _shared_total += 1
+                _counted["shared"] += 1
                 return outcome.result()
             return await run_operation(run)
         mine: asyncio.Future[Outcome | None] = asyncio.get_running_loop().create_future()
         self._entries[key] = mine
         while len(self._entries) > self._max:
             self._entries.popitem(last=False)
+        context.share_registry_loaders(self._registry_of(cursor, context))
         try:
             result = await run_operation(run)
         except BaseException:
@@ -118,7 +135,7 @@ class SharedResults:
             if self._entries.get(key) is mine:
                 del self._entries[key]
             raise
-        executions.add(1)
+        _counted["executions"] += 1
         outcome = Outcome.of(result, context)
         mine.set_result(outcome)
         return outcome.result()
