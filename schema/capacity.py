@@ -10,7 +10,7 @@ import strawberry
 
 from resolvers import capacity
 from resolvers.capacity import CapacityActivity as CapacityActivityRecord
-from schema.connections import Connection, Edge, PageInfo
+from schema.connections import CountedConnection, Edge, PageInfo
 from schema.fan_out import FanOut
 from schema.selection import selects
 from schema.types import Ctx, Hospital, Node, hospital_of
@@ -77,12 +77,8 @@ class CapacityActivity(Node):
 
 
 @strawberry.type
-class CapacityActivityConnection(Connection[CapacityActivity]):
-    total: strawberry.Private[int | None]
-
-    @strawberry.field(description="Over the members that answered.")
-    def total_count(self) -> int:
-        return self.total or 0
+class CapacityActivityConnection(CountedConnection[CapacityActivity]):
+    pass
 
 
 @strawberry.input

@@ -1,7 +1,7 @@
 """Relay pagination in the contract: one generic `Connection` / `Edge` for every paginated list.
 Strawberry names a specialisation after its node: `Connection[AuditEvent]` is `AuditEventConnection`,
-`Edge[Referral]` is `ReferralEdge`. A list with fields of its own (`totalCount`, …) subclasses
-`Connection[Node]` under that same name."""
+`Edge[Referral]` is `ReferralEdge`. A list with fields of its own subclasses `Connection[Node]`
+under that same name, or `CountedConnection[Node]` for the federated lists' `totalCount`."""
 
 from __future__ import annotations
 
@@ -46,3 +46,15 @@ class Edge(Generic[T]):
 class Connection(Generic[T]):
     edges: list[Edge[T]]
     page_info: PageInfo
+
+
+@strawberry.type
+class CountedConnection(Connection[T], Generic[T]):
+    """A federated list's connection with `totalCount`. Subclassed under the list's own name:
+    `class ReferralConnection(CountedConnection[Referral])`."""
+
+    total: strawberry.Private[int | None]
+
+    @strawberry.field(description="Over the members that answered.")
+    def total_count(self) -> int:
+        return self.total or 0

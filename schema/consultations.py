@@ -11,7 +11,7 @@ from resolvers import consultations
 from resolvers.consultations import Consultation as ConsultationRecord
 from resolvers.referrals import PatientIn
 from schema.clinical import Patient, PatientInput
-from schema.connections import Connection, Edge, PageInfo
+from schema.connections import CountedConnection, Edge, PageInfo
 from schema.direct import direct, hospital
 from schema.enums import Sex, Urgency
 from schema.fan_out import FanOut
@@ -201,12 +201,8 @@ READS: dict[str, tuple[str, ...]] = {
 
 
 @strawberry.type
-class ConsultationConnection(Connection[Consultation]):
-    total: strawberry.Private[int | None]
-
-    @strawberry.field(description="Over the members that answered.")
-    def total_count(self) -> int:
-        return self.total or 0
+class ConsultationConnection(CountedConnection[Consultation]):
+    pass
 
 
 @strawberry.input

@@ -10,7 +10,7 @@ import strawberry
 from resolvers import referrals
 from resolvers.referrals import Referral as ReferralRecord
 from schema.clinical import Diagnosis, DiagnosisInput, Patient, PatientInput
-from schema.connections import Connection, Edge, PageInfo
+from schema.connections import CountedConnection, Edge, PageInfo
 from schema.direct import direct, hospital
 from schema.enums import Sex, Urgency
 from schema.fan_out import FanOut
@@ -177,12 +177,8 @@ READS: dict[str, tuple[str, ...]] = {
 
 
 @strawberry.type
-class ReferralConnection(Connection[Referral]):
-    total: strawberry.Private[int | None]
-
-    @strawberry.field(description="Over the members that answered.")
-    def total_count(self) -> int:
-        return self.total or 0
+class ReferralConnection(CountedConnection[Referral]):
+    pass
 
 
 @strawberry.input

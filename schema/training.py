@@ -10,7 +10,7 @@ import strawberry
 from resolvers import training
 from resolvers.training import Placement as PlacementRecord
 from resolvers.training import TrainingEvent as TrainingEventRecord
-from schema.connections import Connection, Edge, PageInfo
+from schema.connections import CountedConnection, Edge, PageInfo
 from schema.fan_out import FanOut
 from schema.selection import selects
 from schema.types import Ctx, Hospital, Node, hospital_of
@@ -158,21 +158,13 @@ class Placement(Node):
 
 
 @strawberry.type
-class TrainingEventConnection(Connection[TrainingEvent]):
-    total: strawberry.Private[int | None]
-
-    @strawberry.field(description="Over the members that answered.")
-    def total_count(self) -> int:
-        return self.total or 0
+class TrainingEventConnection(CountedConnection[TrainingEvent]):
+    pass
 
 
 @strawberry.type
-class PlacementConnection(Connection[Placement]):
-    total: strawberry.Private[int | None]
-
-    @strawberry.field(description="Over the members that answered.")
-    def total_count(self) -> int:
-        return self.total or 0
+class PlacementConnection(CountedConnection[Placement]):
+    pass
 
 
 @strawberry.input
