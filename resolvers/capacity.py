@@ -21,7 +21,7 @@ from resolvers.access import OFFICE_ROLES, PARTY_ROLES
 from resolvers.context import RequestContext
 from resolvers.errors import bad_input, forbidden
 from resolvers.federation import Owned, on_member
-from resolvers.lists import FederatedPage, federated_page, load_owned
+from resolvers.lists import FederatedPage, federated_page, load_owned, year_window
 from resolvers.member_loaders import MemberLoader
 from resolvers.principal import Role
 
@@ -75,14 +75,6 @@ def reader_parties(ctx: RequestContext) -> tuple[str, ...] | None:
     raise forbidden(f"{', '.join(who.roles)} may not read capacity activities.")
 
 
-def _year_window(year: int | None) -> tuple[date | None, date | None]:
-    if year is None:
-        return None, None
-    if not 1900 <= year <= 2999:
-        raise bad_input("year must be between 1900 and 2999.", field="year")
-    return date(year, 1, 1), date(year + 1, 1, 1)
-
-
 async def activities_page(
     ctx: RequestContext,
     q: CapacityQuery,
@@ -91,7 +83,7 @@ async def activities_page(
     *,
     with_total: bool = False,
 ) -> FederatedPage[CapacityActivityRow]:
-    since, until = _year_window(q.year)
+    since, until = year_window(q.year)
     query = ListQuery(parties=reader_parties(ctx), with_party=q.hospital, since=since, until=until)
     return await federated_page(
         ctx,

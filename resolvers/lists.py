@@ -4,12 +4,14 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, replace
+from datetime import date
 from typing import Any, TypeVar
 
 from adapters.sources.port import PageRequest, RecordFilter, RecordKind
 from adapters.sources.records import ListQuery
 from resolvers import global_ids
 from resolvers.context import RequestContext
+from resolvers.errors import bad_input
 from resolvers.federation import Merged, Owned, bounds, page_in_rounds
 from resolvers.member_loaders import MemberLoader
 from resolvers.pagination import page_size
@@ -65,6 +67,15 @@ async def federated_page(
     await ctx.loaders.prefetch_hospitals(named)
     total = sum(page.total or 0 for page in opening.values()) if with_total else None
     return FederatedPage(merged.items, merged.has_next_page, total)
+
+
+def year_window(year: int | None) -> tuple[date | None, date | None]:
+    """A list's `year` filter as its window, [1 January, next 1 January); none without one."""
+    if year is None:
+        return None, None
+    if not 1900 <= year <= 2999:
+        raise bad_input("year must be between 1900 and 2999.", field="year")
+    return date(year, 1, 1), date(year + 1, 1, 1)
 
 
 OwnedT = TypeVar("OwnedT", bound=Owned[Any])

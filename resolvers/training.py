@@ -26,7 +26,7 @@ from resolvers.access import OFFICE_ROLES, PARTY_ROLES, record_scope
 from resolvers.context import RequestContext
 from resolvers.errors import bad_input, forbidden
 from resolvers.federation import Owned, on_member
-from resolvers.lists import FederatedPage, federated_page, load_owned
+from resolvers.lists import FederatedPage, federated_page, load_owned, year_window
 from resolvers.principal import Role
 
 EVENT = "TrainingEvent"
@@ -119,14 +119,6 @@ def _require_event_reader(ctx: RequestContext) -> None:
         raise forbidden(f"{', '.join(who.roles)} may not read training events.")
 
 
-def _year_window(year: int | None) -> tuple[date | None, date | None]:
-    if year is None:
-        return None, None
-    if not 1900 <= year <= 2999:
-        raise bad_input("year must be between 1900 and 2999.", field="year")
-    return date(year, 1, 1), date(year + 1, 1, 1)
-
-
 async def events_page(
     ctx: RequestContext,
     q: TrainingQuery,
@@ -136,7 +128,7 @@ async def events_page(
     with_total: bool = False,
 ) -> FederatedPage[TrainingEventRow]:
     _require_event_reader(ctx)
-    since, until = _year_window(q.year)
+    since, until = year_window(q.year)
     query = ListQuery(parties=None, with_party=q.hospital, since=since, until=until)
     filters = TrainingFilter(kinds=q.kinds, modes=q.modes)
     return await federated_page(
@@ -167,7 +159,7 @@ async def placements_page(
     with_total: bool = False,
 ) -> FederatedPage[PlacementRow]:
     scope = record_scope(ctx.who, "placements")
-    since, until = _year_window(q.year)
+    since, until = year_window(q.year)
     query = ListQuery(parties=scope.parties, with_party=q.hospital, since=since, until=until)
     return await federated_page(
         ctx,
