@@ -34,6 +34,23 @@ def bad_input(message: str, **extensions: Any) -> GatewayError:
     return GatewayError(ErrorCode.BAD_USER_INPUT, message, **extensions)
 
 
+def optional_text(value: str | None, name: str, limit: int, *, where: str = "field") -> str | None:
+    """Free text as stored: trimmed, None when empty; BAD_USER_INPUT past `limit` characters.
+    `where` names the extension that points at it: `field` (an input's) or `argument`."""
+    text = value.strip() if value else ""
+    if len(text) > limit:
+        raise bad_input(f"{name} holds at most {limit} characters.", **{where: name})
+    return text or None
+
+
+def required_text(value: str | None, name: str, limit: int, *, where: str = "field") -> str:
+    """`optional_text` that must not be empty."""
+    text = optional_text(value, name, limit, where=where)
+    if text is None:
+        raise bad_input(f"{name} must not be empty.", **{where: name})
+    return text
+
+
 def not_found(what: str, ident: str) -> GatewayError:
     return GatewayError(ErrorCode.NOT_FOUND, f"No {what} with id {ident!r}.")
 

@@ -36,7 +36,14 @@ from adapters.registry.records import (
 from adapters.registry.store import RegistryStore
 from resolvers import agreements, clock
 from resolvers.context import RequestContext
-from resolvers.errors import GatewayError, bad_input, forbidden, invalid_transition
+from resolvers.errors import (
+    GatewayError,
+    bad_input,
+    forbidden,
+    invalid_transition,
+    optional_text,
+    required_text,
+)
 from resolvers.filing_name import check_name, province_of
 from resolvers.principal import Principal, Role
 from resolvers.rules import AllianceRules
@@ -164,15 +171,6 @@ def who_takes(step: FilingStep, lead_hospital: str) -> str:
 # -- drafting -------------------------------------------------------------------------------
 
 
-def _text(value: str | None, field: str, limit: int) -> str:
-    text = (value or "").strip()
-    if not text:
-        raise bad_input(f"{field} is required.", field=field)
-    if len(text) > limit:
-        raise bad_input(f"{field} holds at most {limit} characters.", field=field)
-    return text
-
-
 def _filed_hospital(h: HospitalRecord) -> FiledHospital:
     return FiledHospital(
         code=h.code,
@@ -228,11 +226,11 @@ async def snapshot(
         specialty=alliance.specialty,
         level=alliance.level,
         founded_on=founded_on,
-        lead_department=_text(
+        lead_department=required_text(
             draft.lead_department or alliance.lead_department, "input.leadDepartment", _SHORT_TEXT
         ),
-        department_head=_text(draft.department_head, "input.departmentHead", _SHORT_TEXT),
-        discipline_leader=_text(
+        department_head=required_text(draft.department_head, "input.departmentHead", _SHORT_TEXT),
+        discipline_leader=required_text(
             draft.discipline_leader or alliance.discipline_leader,
             "input.disciplineLeader",
             _SHORT_TEXT,
@@ -254,10 +252,10 @@ async def snapshot(
             for r in await store.resolutions(alliance.id)
             if r.subject == "AMEND_CHARTER"
         ),
-        discipline_building=_text(
+        discipline_building=required_text(
             draft.discipline_building, "input.disciplineBuilding", _LONG_TEXT
         ),
-        development_plan=_text(
+        development_plan=required_text(
             draft.development_plan or alliance.development_plan,
             "input.developmentPlan",
             _LONG_TEXT,
@@ -371,7 +369,7 @@ async def _follow(
 
 def _authority(opinion: Opinion, form: FilingForm) -> str:
     if opinion.step is FilingStep.MUNICIPAL_OPINION:
-        return _text(opinion.authority, "input.authority", _SHORT_TEXT)
+        return required_text(opinion.authority, "input.authority", _SHORT_TEXT)
     if opinion.authority is not None:
         raise bad_input(
             "input.authority names the municipal commission: give it with MUNICIPAL_OPINION only.",
@@ -432,7 +430,7 @@ async def take_opinion(
     at: datetime,
 ) -> FilingApplicationRecord:
     """The opinion the application awaits, inside the caller's transaction."""
-    text = _text(opinion.text, "input.opinion", _LONG_TEXT)
+    text = required_text(opinion.text, "input.opinion", _LONG_TEXT)
     authority = _authority(opinion, application.form)
     await filings.insert_step(
         application.id,
@@ -476,14 +474,9 @@ def filing_number_prefix(form: FilingForm, year: int) -> str:
 
 
 async def decide(ctx: RequestContext, filed: bool, text: str | None) -> FilingApplicationRecord:
-    if filed:
-        reason = (text or "").strip() or None
-        if reason is not None and len(reason) > _LONG_TEXT:
-            raise bad_input(
-                f"input.opinion holds at most {_LONG_TEXT} characters.", field="input.opinion"
-            )
-    else:
-        reason = _text(text, "input.opinion", _LONG_TEXT)
+    # A refusal says why; a filing may.
+    check = optional_text if filed else required_text
+    reason = check(text, "input.opinion", _LONG_TEXT)
     async with _awaiting(ctx, FilingStep.DECISION) as (filings, alliance, application, role):
         application = await conclude(
             filings,

@@ -12,7 +12,7 @@ from enum import StrEnum
 from typing import Protocol
 
 from resolvers.clock import CHINA_STANDARD_TIME
-from resolvers.errors import bad_input
+from resolvers.errors import bad_input, optional_text
 from resolvers.rules import RecognisedItem
 
 MAX_NOTE_LENGTH = 1000
@@ -145,13 +145,11 @@ def check_decision(
     decision: Decision, reason: DeclineReason | None, note: str | None
 ) -> str | None:
     """A complete decision, or BAD_USER_INPUT naming what is missing. Returns the trimmed note."""
-    text = note.strip() if note else None
-    if text and len(text) > MAX_NOTE_LENGTH:
-        raise bad_input(f"note holds at most {MAX_NOTE_LENGTH} characters.", field="note")
+    text = optional_text(note, "note", MAX_NOTE_LENGTH)
     if decision is Decision.RECOGNIZED:
         if reason is not None:
             raise bad_input("A RECOGNIZED decision takes no reason.", field="reason")
-        return text or None
+        return text
     if reason is None:
         raise bad_input(
             "A DECLINED decision needs a reason (the patient is told why a re-test is needed).",
@@ -159,7 +157,7 @@ def check_decision(
         )
     if reason is DeclineReason.OTHER and not text:
         raise bad_input("Declining for OTHER reasons needs a written note.", field="note")
-    return text or None
+    return text
 
 
 def retest_cost_avoided(decision: Decision, item: RecognisedItem | None) -> int | None:

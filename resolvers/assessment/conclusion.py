@@ -20,7 +20,14 @@ from resolvers.assessment.service import (
 )
 from resolvers.authorization import require_role
 from resolvers.context import RequestContext
-from resolvers.errors import ErrorCode, GatewayError, bad_input, forbidden, invalid_transition
+from resolvers.errors import (
+    ErrorCode,
+    GatewayError,
+    bad_input,
+    forbidden,
+    invalid_transition,
+    optional_text,
+)
 from resolvers.principal import Role
 
 MAX_NOTE = 2000
@@ -134,9 +141,7 @@ async def conclude_member(
         raise invalid_transition(
             f"{year} has no complete month yet: there is nothing to assess.", status="IN_PROGRESS"
         )
-    text = note.strip() if note else ""
-    if len(text) > MAX_NOTE:
-        raise bad_input(f"note holds at most {MAX_NOTE} characters.", argument="note")
+    text = optional_text(note, "note", MAX_NOTE, where="argument") or ""
     if not passed and not text:
         raise bad_input(
             "A failed assessment says why in a note: it is a ground for expulsion (seed 000 §16).",

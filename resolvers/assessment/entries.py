@@ -24,7 +24,7 @@ from resolvers.assessment.model import AnnualAssessment, Evidence, Status
 from resolvers.assessment.service import QC, assessment_of, check_year, roles_of
 from resolvers.authorization import require_role
 from resolvers.context import RequestContext
-from resolvers.errors import bad_input, invalid_transition
+from resolvers.errors import bad_input, invalid_transition, optional_text, required_text
 from resolvers.principal import Role
 
 MAX_TEXT = 2000
@@ -52,17 +52,6 @@ class NewQualityControlResult:
     evidence: tuple[Evidence, ...]
 
 
-def _text(value: str | None, field: str, limit: int, *, required: bool) -> str | None:
-    text = value.strip() if value else ""
-    if not text:
-        if required:
-            raise bad_input(f"{field} must not be empty.", field=field)
-        return None
-    if len(text) > limit:
-        raise bad_input(f"{field} holds at most {limit} characters.", field=field)
-    return text
-
-
 def evidence_refs(evidence: tuple[Evidence, ...]) -> tuple[EvidenceRef, ...]:
     if len(evidence) > MAX_EVIDENCE:
         raise bad_input(f"At most {MAX_EVIDENCE} evidence references.", field="evidence")
@@ -75,8 +64,8 @@ def evidence_refs(evidence: tuple[Evidence, ...]) -> tuple[EvidenceRef, ...]:
                 "'sha256:' or 'sm3:'.",
                 field="evidence.contentHash",
             )
-        title = _text(e.title, "evidence.title", 200, required=True)
-        location = _text(e.location, "evidence.location", 500, required=True)
+        title = required_text(e.title, "evidence.title", 200)
+        location = required_text(e.location, "evidence.location", 500)
         assert title is not None and location is not None
         refs.append(EvidenceRef(title, location, f"{found[1] or 'sha256'}:{found[2].lower()}"))
     return tuple(refs)
@@ -107,8 +96,8 @@ async def score_indicator(ctx: RequestContext, new: NewScore) -> AnnualAssessmen
             f"{indicator.points}, in hundredths at most.",
             field="score",
         )
-    comment = _text(new.comment, "comment", MAX_TEXT, required=True)
-    assessor = _text(new.assessor, "assessor", 100, required=True)
+    comment = required_text(new.comment, "comment", MAX_TEXT)
+    assessor = required_text(new.assessor, "assessor", 100)
     assert comment is not None and assessor is not None
     refs = evidence_refs(new.evidence)
     if new.score > 0 and not refs:
@@ -145,7 +134,7 @@ async def record_quality_control(
         )
     if new.qc_score is not None and not 0 <= new.qc_score <= 100:
         raise bad_input("qcScore is the QC centre's score, from 0 to 100.", field="qcScore")
-    comment = _text(new.comment, "comment", MAX_TEXT, required=False)
+    comment = optional_text(new.comment, "comment", MAX_TEXT)
     refs = evidence_refs(new.evidence)
     async with ctx.registry.transaction() as tx:
         s = AssessmentStore(tx, ctx.alliance_id)

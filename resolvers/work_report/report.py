@@ -15,7 +15,7 @@ from resolvers import clock, registry
 from resolvers.access import OFFICE_ROLES
 from resolvers.authorization import require_role
 from resolvers.context import RequestContext
-from resolvers.errors import bad_input, invalid_transition
+from resolvers.errors import invalid_transition, optional_text
 from resolvers.principal import Role
 from resolvers.work_report.counts import Tally, tally
 from resolvers.work_report.periods import HalfYear, half_year
@@ -116,11 +116,7 @@ async def reports(ctx: RequestContext) -> list[Filed]:
 async def save_narrative(ctx: RequestContext, year: int, half: int, narrative: str) -> WorkReport:
     by = _require_office(ctx, "write a work report")
     period = half_year(year, half)
-    text = narrative.strip()
-    if len(text) > MAX_NARRATIVE:
-        raise bad_input(
-            f"The narrative holds at most {MAX_NARRATIVE} characters.", argument="narrative"
-        )
+    text = optional_text(narrative, "narrative", MAX_NARRATIVE, where="argument") or ""
     saved = await _store(ctx).save_narrative(period.year, period.half, text, by, clock.now())
     if saved is None:
         raise invalid_transition(
