@@ -70,6 +70,32 @@ async def _session_left_as_found(conn: asyncpg.Connection) -> None:
     every release, a round trip per operation; asyncpg still rolls back a transaction left open."""
 
 
+@contextlib.asynccontextmanager
+async def offline_context(
+    settings: Settings, principal: Principal
+) -> AsyncIterator[RequestContext]:
+    """A request context outside any request, acting as `principal`, over the settings' registry
+    and members: for work done before the gateway serves (the demo's seeded reports). Closed
+    with the block."""
+    pool = await open_registry_pool(settings)
+    federation = build_federation(settings)
+    try:
+        ctx = RequestContext(
+            registry=RegistryStore(pool),
+            alliance_id=settings.alliance_id,
+            rules=settings.rules,
+            assessment=settings.assessment,
+            federation=federation,
+            audit_store=AuditStore(pool),
+            principal=principal,
+        )
+        ctx.next_operation()
+        yield ctx
+    finally:
+        await federation.close()
+        await pool.close()
+
+
 def build_federation(settings: Settings) -> Federation:
     members = []
     for m in settings.members:

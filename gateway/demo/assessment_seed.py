@@ -10,9 +10,7 @@ import logging
 from pathlib import Path
 
 from adapters.registry.assessments import AssessmentStore
-from adapters.registry.audit import AuditStore
-from adapters.registry.store import RegistryStore
-from gateway.app import build_federation, open_registry_pool
+from gateway.app import offline_context
 from gateway.settings import load_settings
 from resolvers import clock
 from resolvers.assessment import conclusion, entries, service
@@ -76,19 +74,8 @@ async def _quality_control(
 
 async def seed_assessments(config: Path) -> None:
     settings = load_settings(config, events={"watch": False})
-    pool = await open_registry_pool(settings)
-    federation = build_federation(settings)
-    try:
-        ctx = RequestContext(
-            registry=RegistryStore(pool),
-            alliance_id=settings.alliance_id,
-            rules=settings.rules,
-            assessment=settings.assessment,
-            federation=federation,
-            audit_store=AuditStore(pool),
-            principal=Principal("demo-regulator", None, frozenset({Role.REGULATOR}), None),
-        )
-        ctx.next_operation()
+    regulator = Principal("demo-regulator", None, frozenset({Role.REGULATOR}), None)
+    async with offline_context(settings, regulator) as ctx:
         store = AssessmentStore(ctx.registry, ctx.alliance_id)
         this_year = clock.today().year
         last_year = this_year - 1
@@ -107,6 +94,3 @@ async def seed_assessments(config: Path) -> None:
             roles = await service.roles_of(ctx, this_year)
             await _score_all(ctx, this_year, THIS_YEAR, 0.8)
             await _quality_control(ctx, this_year, roles.members, every=False)
-    finally:
-        await federation.close()
-        await pool.close()

@@ -8,15 +8,10 @@ import logging
 from datetime import datetime, time, timedelta
 from pathlib import Path
 
-import asyncpg
-
-from adapters.registry.audit import AuditStore
-from adapters.registry.store import RegistryStore
 from adapters.registry.work_reports import WorkReportStore
-from gateway.app import build_federation
+from gateway.app import offline_context
 from gateway.settings import load_settings
 from resolvers import clock
-from resolvers.context import RequestContext
 from resolvers.principal import Principal, Role
 from resolvers.work_report.counts import tally
 from resolvers.work_report.periods import HalfYear
@@ -43,19 +38,8 @@ def ended_halves(count: int) -> list[HalfYear]:
 
 async def seed(config: Path) -> None:
     settings = load_settings(config)
-    assert settings.registry.dsn is not None
-    pool = await asyncpg.create_pool(settings.registry.dsn, min_size=1, max_size=2)
-    assert pool is not None
-    federation = build_federation(settings)
-    try:
-        ctx = RequestContext(
-            registry=RegistryStore(pool),
-            alliance_id=settings.alliance_id,
-            rules=settings.rules,
-            federation=federation,
-            audit_store=AuditStore(pool),
-            principal=Principal(SUBMITTED_BY, None, frozenset({Role.SECRETARIAT}), None),
-        )
+    office = Principal(SUBMITTED_BY, None, frozenset({Role.SECRETARIAT}), None)
+    async with offline_context(settings, office) as ctx:
         store = WorkReportStore(ctx.registry, ctx.alliance_id)
         for period in ended_halves(2):
             if await store.get(period.year, period.half) is not None:
@@ -66,6 +50,3 @@ async def seed(config: Path) -> None:
             counts = await tally(ctx, period.period)
             await record_submission(ctx, period, counts, by=SUBMITTED_BY, at=at)
             log.info("demo work report %s submitted", period.label())
-    finally:
-        await federation.close()
-        await pool.close()
