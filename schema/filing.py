@@ -54,14 +54,9 @@ class FilingOpinionStep(Enum):
     ASSESSMENT_OPINION = "ASSESSMENT_OPINION"
 
 
-@strawberry.enum
-class FilingApplicationStatus(Enum):
-    AWAITING_LEAD_HOSPITAL_OPINION = "AWAITING_LEAD_HOSPITAL_OPINION"
-    AWAITING_MUNICIPAL_OPINION = "AWAITING_MUNICIPAL_OPINION"
-    AWAITING_ASSESSMENT = "AWAITING_ASSESSMENT"
-    AWAITING_DECISION = "AWAITING_DECISION"
-    FILED = "FILED"
-    REJECTED = "REJECTED"
+# strawberry.enum registers the workflow's own class in place: one list of statuses.
+FilingApplicationStatus = filing.FilingApplicationStatus
+strawberry.enum(FilingApplicationStatus)
 
 
 @strawberry.enum(description="Whom the lead hospital answers to (隶属关系).")
