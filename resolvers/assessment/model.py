@@ -6,6 +6,7 @@ from dataclasses import dataclass
 from datetime import date, datetime
 from enum import StrEnum
 
+from adapters.registry.assessments import EvidenceRef
 from resolvers.assessment.indicators import Indicator
 
 
@@ -14,13 +15,9 @@ class Status(StrEnum):
     CONCLUDED = "CONCLUDED"
 
 
-@dataclass(frozen=True, slots=True)
-class Evidence:
-    """A document an assessor relied on: where it is kept, and its content hash (not the file)."""
-
-    title: str
-    location: str
-    content_hash: str
+# A document an assessor relied on: where it is kept, and its content hash (not the file). The
+# registry's record of it, as given and as stored (entries.evidence_refs checks what is given).
+Evidence = EvidenceRef
 
 
 @dataclass(frozen=True, slots=True)

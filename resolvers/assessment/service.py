@@ -15,7 +15,6 @@ from resolvers.assessment.figures import Roles, Window, read
 from resolvers.assessment.indicators import CATALOGUE, Indicator, Kind
 from resolvers.assessment.model import (
     AnnualAssessment,
-    Evidence,
     IndicatorResult,
     MemberAssessment,
     MemberFigure,
@@ -116,10 +115,6 @@ def assemble(
     )
 
 
-def _evidence(record: ScoreRecord | QualityControlRecord) -> tuple[Evidence, ...]:
-    return tuple(Evidence(e.title, e.location, e.content_hash) for e in record.evidence)
-
-
 def _assessed(indicator: Indicator, score: ScoreRecord | None) -> IndicatorResult:
     if score is None:
         return IndicatorResult(indicator, None, None, None, provisional=False)
@@ -129,7 +124,7 @@ def _assessed(indicator: Indicator, score: ScoreRecord | None) -> IndicatorResul
         previous_value=None,
         score=score.score,
         provisional=False,
-        evidence=_evidence(score),
+        evidence=score.evidence,
         comment=score.comment,
         assessor=score.assessor,
         scored_by=score.recorded_by,
@@ -159,7 +154,7 @@ def _quality_control(
             MemberFigure(m, None if m not in by_member else float(by_member[m].passed), None)
             for m in roles.members
         ),
-        evidence=tuple(e for r in by_member.values() for e in _evidence(r)),
+        evidence=tuple(e for r in by_member.values() for e in r.evidence),
         comment=f"{passed} of {len(roles.members)} members passed"
         + (f"; no result entered for {', '.join(missing)}" if missing else ""),
         scored_by=latest.recorded_by,
