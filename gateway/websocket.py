@@ -25,6 +25,7 @@ from strawberry.http.exceptions import WebSocketDisconnected
 from strawberry.subscriptions import GRAPHQL_TRANSPORT_WS_PROTOCOL
 from strawberry.subscriptions.protocols.graphql_transport_ws.handlers import (
     BaseGraphQLTransportWSHandler,
+    Operation,
 )
 from strawberry.subscriptions.protocols.graphql_transport_ws.types import (
     ConnectionInitMessage,
@@ -42,6 +43,7 @@ from gateway.request_checks import (
     dumps_json,
     load_json,
 )
+from gateway.runtime import direct_delivery
 from gateway.runtime.fanout import next_message_text
 from resolvers.context import RequestContext
 
@@ -123,6 +125,16 @@ class _TransportWS(BaseGraphQLTransportWSHandler[RequestContext, None]):
             pass
         finally:
             await self.shutdown()
+
+    async def run_operation(self, operation: Operation[RequestContext, None]) -> None:
+        # The operation's own task: what the hub may write for it directly, if it subscribes.
+        socket = cast(ASGIWebSocketAdapter, self.websocket).ws
+        offered = socket.scope.get("extensions", {}).get(direct_delivery.SCOPE_EXTENSION)
+        if offered is not None:
+            direct_delivery.current.set(
+                direct_delivery.DirectDelivery(offered["writer"], operation.id)
+            )
+        await super().run_operation(operation)
 
     async def handle_connection_init(self, message: ConnectionInitMessage) -> None:
         await super().handle_connection_init(message)

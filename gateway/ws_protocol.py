@@ -17,6 +17,9 @@ from uvicorn._types import ASGIReceiveEvent, ASGISendEvent
 from uvicorn.config import Config
 from uvicorn.protocols.websockets.websockets_sansio_impl import WebSocketsSansIOProtocol
 from uvicorn.server import ServerState
+from websockets.protocol import State
+
+from gateway.runtime.direct_delivery import SCOPE_EXTENSION
 
 T = TypeVar("T")
 
@@ -114,6 +117,28 @@ class GatewayWebSocketProtocol(WebSocketsSansIOProtocol):
         writable = Flag()
         writable.set()
         self.writable: Flag = writable  # type: ignore[assignment]
+
+    async def run_asgi(self) -> None:
+        # The application may write a subscriber's messages without the ASGI layers
+        # (gateway/runtime/direct_delivery.py).
+        self.scope["extensions"][SCOPE_EXTENSION] = {"writer": self}
+        await super().run_asgi()
+
+    def send_text_now(self, text: str) -> bool:
+        """Writes a text message at once, as an ASGI `websocket.send` of it would; False, writing
+        nothing, when the connection is not open or its peer has stopped reading (the
+        transport's buffer is past its high-water mark)."""
+        if (
+            self.close_sent
+            or self.disconnected
+            or self.conn.state is not State.OPEN
+            or not self.writable.is_set()
+            or self.transport.is_closing()
+        ):
+            return False
+        self.conn.send_text(text.encode())
+        self.transport.write(b"".join(self.conn.data_to_send()))
+        return True
 
     async def send(self, message: ASGISendEvent) -> None:
         await super().send(message)

@@ -23,8 +23,13 @@ class Subscription(Protocol):
     @property
     def capacity(self) -> int: ...
 
+    # The cursor of the last event handed to the subscriber: yielded from its batches, or
+    # written by the hub itself while the subscriber waits with nothing queued.
+    position: int
+
     async def next_batch(self) -> list[EventRecord]:
-        """The events queued since the last batch, waiting for one; `Overflowed` once cut off."""
+        """The events queued since the last batch, waiting for one; `Overflowed` once cut off.
+        While it waits, the hub may hand the subscriber's events over itself."""
         ...
 
 

@@ -71,6 +71,8 @@ async def stream(
                         yield event
                 if len(page) < hub.replay_page:
                     break
+        # From here on the hub may also hand events over itself, moving the position on.
+        subscriber.position = position
         while True:
             try:
                 batch = await subscriber.next_batch()
@@ -78,12 +80,12 @@ async def stream(
                 raise GatewayError(
                     ErrorCode.SUBSCRIBER_TOO_SLOW,
                     f"This subscription fell more than {subscriber.capacity} events behind and "
-                    f"was closed; subscribe again with after: {str(position)!r}.",
-                    resumeAfter=str(position),
+                    f"was closed; subscribe again with after: {str(subscriber.position)!r}.",
+                    resumeAfter=str(subscriber.position),
                 ) from None
             for event in batch:
-                if event.cursor > position:
-                    position = event.cursor
+                if event.cursor > subscriber.position:
+                    subscriber.position = event.cursor
                     yield event
     finally:
         hub.unsubscribe(subscriber)

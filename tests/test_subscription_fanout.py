@@ -41,6 +41,16 @@ def _token(demo: Demo, subject: str, role: str, hospital: str) -> str:
     )
 
 
+async def _direct(base_url: str) -> float:
+    async with httpx.AsyncClient(base_url=base_url) as http:
+        text = (await http.get("/metrics")).text
+    return sum(
+        float(line.rsplit(" ", 1)[1])
+        for line in text.splitlines()
+        if line.startswith("alliance_subscriptions_direct_total")
+    )
+
+
 async def _counters(base_url: str) -> tuple[float, float]:
     async with httpx.AsyncClient(base_url=base_url) as http:
         text = (await http.get("/metrics")).text
@@ -160,6 +170,38 @@ async def test_an_envelope_only_selection_is_executed_once_whoever_subscribes(
     assert executed_after - executed == 1
 
 
+async def test_caught_up_subscribers_are_written_each_event_by_the_hub_in_order(
+    api: Api, demo_env: Demo, base_url: str, registry_db: asyncpg.Connection
+) -> None:
+    # gateway/runtime/direct_delivery.py: after its first event, through its own stream, each
+    # subscriber of a pure selection is written the next ones by the hub itself.
+    after = await latest_cursor(registry_db)
+    viewers = [("PARTNER_SYSTEM", "LYZG"), ("SECRETARIAT", "LYZG"), ("CLINICIAN", "LHZY")]
+    async with (
+        subscribed(base_url, demo_env.token(*viewers[0]), document=ENVELOPE, after=after) as a,
+        subscribed(base_url, demo_env.token(*viewers[1]), document=ENVELOPE, after=after) as b,
+        subscribed(base_url, demo_env.token(*viewers[2]), document=ENVELOPE, after=after) as c,
+    ):
+        await _until_subscribed(base_url, 3)
+        direct = await _direct(base_url)
+        executed, _ = await _counters(base_url)
+        received: list[list[dict[str, Any]]] = [[], [], []]
+        created = []
+        for i in range(4):
+            created.append(await create_referral(api, 540 + i))
+            for events, queue in zip(received, (a, b, c), strict=True):
+                events.append(await next_event(queue))
+        direct_after = await _direct(base_url)
+        executed_after, _ = await _counters(base_url)
+    for events in received:
+        assert [e["entityId"] for e in events] == created
+        assert events == received[0]
+    # The first event through each one's stream, the other three written by the hub: one
+    # execution per event for all three.
+    assert direct_after - direct == 9
+    assert executed_after - executed == 4
+
+
 async def test_a_shared_group_still_delivers_every_event_in_order(
     api: Api, demo_env: Demo, base_url: str, registry_db: asyncpg.Connection
 ) -> None:
@@ -203,7 +245,7 @@ async def test_the_groups_executing_one_event_share_its_registry_lookups() -> No
                 seen.append((cursor, ctx.loaders))
                 return ExecutionResult({"group": group}, None)
 
-            await shared.execute(group, cursor, ctx, run)
+            await shared.outcome(group, cursor, ctx, run)
 
         await asyncio.create_task(run_in_own_task())
 

@@ -14,7 +14,9 @@ from graphql.execution.collect_fields import GroupedFieldSet
 from graphql.pyutils import Path
 from strawberry.schema.schema import StrawberryGraphQLCoreExecutionContext
 
-from gateway.runtime import fanout, plain_fields, shared_queries
+from adapters.registry.records import EventRecord
+from gateway.runtime import direct_delivery, fanout, plain_fields, shared_queries
+from gateway.runtime.outcome import Outcome
 from resolvers.context import RequestContext
 from schema.events import ENVELOPES, Event
 
@@ -28,6 +30,8 @@ class GatewayExecutor(StrawberryGraphQLCoreExecutionContext):
     # its id is not reused meanwhile (graphql-core memoizes selections the same way).
     _plans: dict[tuple[str, int], tuple[GroupedFieldSet, plain_fields.Plan | None]] | None = None
     _context_only: plain_fields.ContextOnly
+    # An event's executor: the subscription's, which made it (and lives as long as it does).
+    _subscription: GatewayExecutor
 
     def build_per_event_executor(self, payload: Any) -> Any:
         if self._group is _UNKNOWN:
@@ -50,6 +54,7 @@ class GatewayExecutor(StrawberryGraphQLCoreExecutionContext):
         executor = cast("GatewayExecutor", super().build_per_event_executor(payload))
         executor._relevant_sub_fields = {}
         executor._plans = None
+        executor._subscription = self
         return executor
 
     def execute_fields(
@@ -102,8 +107,39 @@ class GatewayExecutor(StrawberryGraphQLCoreExecutionContext):
             or context.event_hub is None
         ):
             return super().execute_operation(serially)
-        return fanout.results_for(context.event_hub).execute(
-            group, payload.record.cursor, context, self._unshared
+        return self._event_result(group, payload.record.cursor, context)
+
+    async def _event_result(
+        self, group: Hashable, cursor: int, context: RequestContext
+    ) -> ExecutionResult:
+        assert context.event_hub is not None
+        results = fanout.results_for(context.event_hub)
+        outcome, shared = await results.outcome(group, cursor, context, self._unshared)
+        if shared:
+            outcome.replay(context)
+            fanout.count_shared()
+        delivery = direct_delivery.current.get()
+        if (
+            delivery is not None
+            and not delivery.ready
+            and not delivery.never
+            and not context.explain
+            and outcome.pure_text() is not None
+        ):
+            # Its group's results need nothing of this subscriber's own: from now on the hub may
+            # write them to it directly (gateway/runtime/direct_delivery.py).
+            delivery.attach(group, self._subscription._outcome_of)
+        return outcome.result()
+
+    async def _outcome_of(self, record: EventRecord) -> tuple[Outcome, bool]:
+        """The group's execution of the event `record` (gateway/runtime/direct_delivery.py), in
+        a task of the hub's with an operation state of its own."""
+        executor = cast("GatewayExecutor", self.build_per_event_executor(Event(record=record)))
+        context = cast(RequestContext, self.context_value)
+        context.next_operation()
+        assert context.event_hub is not None
+        return await fanout.results_for(context.event_hub).outcome(
+            self._group, record.cursor, context, executor._unshared
         )
 
     def _unshared(self) -> ExecutionResult | Awaitable[ExecutionResult]:

@@ -38,7 +38,7 @@ from resolvers.loaders import RegistryLoaders
 meter = metrics.get_meter("alliance_gateway.events")
 # Counted here and observed when read rather than added to per execution and delivery: a
 # counter's add costs about as much as a delivery.
-_counted = {"executions": 0, "shared": 0}
+_counted = {"executions": 0, "shared": 0, "direct": 0}
 
 
 def _observer(name: str) -> Callable[[CallbackOptions], Iterable[Observation]]:
@@ -55,6 +55,12 @@ meter.create_observable_counter(
     "alliance.subscriptions.shared",
     [_observer("shared")],
     description="Event results a subscriber was sent from its group's execution.",
+)
+meter.create_observable_counter(
+    "alliance.subscriptions.direct",
+    [_observer("direct")],
+    description="Event results the hub wrote to a caught-up subscriber's socket itself, "
+    "without running the subscriber's stream (counted in shared too).",
 )
 
 # Results of recent events per group. A subscriber arriving at an event after its entry has
@@ -105,23 +111,23 @@ class SharedResults:
     def __len__(self) -> int:
         return len(self._entries)
 
-    async def execute(
+    async def outcome(
         self,
         group: Hashable,
         cursor: int,
         context: RequestContext,
         run: Callable[[], ExecutionResult | Awaitable[ExecutionResult]],
-    ) -> ExecutionResult:
+    ) -> tuple[Outcome, bool]:
+        """The group's execution of the event at `cursor`, and whether another made it: the one
+        under way or done, or else `run` now under `context` (and shared with the group)."""
         key = (group, cursor)
         pending = self._entries.get(key)
         if pending is not None:
             # Shielded: a subscriber leaving while it waits must not cancel its group's run.
             outcome = await asyncio.shield(pending)
             if outcome is not None:
-                outcome.replay(context)
-                _counted["shared"] += 1
-                return outcome.result()
-            return await run_operation(run)
+                return outcome, True
+            return Outcome.of(await run_operation(run), context), False
         mine: asyncio.Future[Outcome | None] = asyncio.get_running_loop().create_future()
         self._entries[key] = mine
         while len(self._entries) > self._max:
@@ -138,7 +144,18 @@ class SharedResults:
         _counted["executions"] += 1
         outcome = Outcome.of(result, context)
         mine.set_result(outcome)
-        return outcome.result()
+        return outcome, False
+
+
+def count_shared() -> None:
+    """An event result a subscriber's stream was sent from its group's execution."""
+    _counted["shared"] += 1
+
+
+def count_direct(deliveries: int) -> None:
+    """Event results the hub wrote to subscribers directly, from their group's execution."""
+    _counted["shared"] += deliveries
+    _counted["direct"] += deliveries
 
 
 # One cache per replica's hub: a cursor names an event only within its own log (several apps,

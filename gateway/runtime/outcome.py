@@ -50,6 +50,13 @@ class Outcome:
             failures=tuple(context.sources.failures),
         )
 
+    def pure_text(self) -> str | None:
+        """The data's JSON text when the same text serves every reader of the result with nothing
+        to record for any of them: no errors, nothing read to audit, no member asked."""
+        if self.data is None or self.errors or self.audit.entries or self.asked or self.failures:
+            return None
+        return self.data.text()
+
     def result(self) -> ExecutionResult:
         return ExecutionResult(self.data, list(self.errors) if self.errors else None)
 
