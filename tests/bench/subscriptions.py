@@ -33,12 +33,13 @@ import tempfile
 import time
 import tomllib
 from collections import Counter
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
 from multiprocessing.process import BaseProcess
 from pathlib import Path
 from typing import Any
 
+import uvloop
 import websockets
 from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import ConnectionClosed
@@ -46,6 +47,8 @@ from websockets.typing import Subprotocol
 
 ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT))
+
+from tests.bench.ws_client import LeanSubscriber  # noqa: E402
 
 PROTOCOL = Subprotocol("graphql-transport-ws")
 SUBSCRIPTION = (
@@ -125,13 +128,42 @@ async def _open(
     return ws
 
 
+async def _open_lean(
+    url: str, token: str, document: str, on_text: Callable[[bytes, LeanSubscriber], None]
+) -> tuple[LeanSubscriber, asyncio.Future[bytes]]:
+    """One subscriber over the lean client: connection_init → connection_ack → subscribe. The
+    connection's first text message (the ack) resolves the future returned with it."""
+    acked: asyncio.Future[bytes] = asyncio.get_running_loop().create_future()
+
+    def first_then_rest(text: bytes, connection: LeanSubscriber) -> None:
+        if not acked.done():
+            acked.set_result(text)
+        else:
+            on_text(text, connection)
+
+    ws = await LeanSubscriber.connect(url, PROTOCOL, first_then_rest)
+    try:
+        ws.send_text(
+            json.dumps({"type": "connection_init", "payload": {"authorization": f"Bearer {token}"}})
+        )
+        ack = json.loads(await asyncio.wait_for(acked, 60))
+        if ack.get("type") != "connection_ack":
+            raise RuntimeError(f"expected connection_ack, got {str(ack)[:150]}")
+        ws.send_text(json.dumps({"id": "1", "type": "subscribe", "payload": {"query": document}}))
+    except BaseException:
+        ws.abort()
+        raise
+    return ws, acked
+
+
 @dataclass
 class _Clients:
     url: str
     tokens: list[str]
     compression: str | None
     document: str
-    sockets: list[ClientConnection] = field(default_factory=list)
+    lean: bool
+    sockets: list[ClientConnection | LeanSubscriber] = field(default_factory=list)
     readers: list[asyncio.Task[None]] = field(default_factory=list)
     # entity id → receipt times (time.time()), one per subscriber that received it
     receipts: dict[str, list[float]] = field(default_factory=dict)
@@ -150,41 +182,63 @@ class _Clients:
 
     async def open_one(self, index: int) -> None:
         token = self.tokens[index % len(self.tokens)]
+        if self.lean:
+            seen: set[str] = set()
+
+            def on_text(text: bytes, connection: LeanSubscriber) -> None:
+                try:
+                    if self._receive(text, time.time(), seen):
+                        connection.send_text(PONG)
+                except Exception as e:  # a malformed message: report it, do not hide it
+                    self.problems[f"client error: {_short(e)}"] += 1
+
+            lean, _ = await _open_lean(self.url, token, self.document, on_text)
+            self.sockets.append(lean)
+            lean.closed.add_done_callback(lambda _: self._ended(lean.close_code, lean.close_reason))
+            return
         ws = await _open(self.url, token, self.compression, self.document)
         self.sockets.append(ws)
         self.readers.append(asyncio.create_task(self._read(ws)))
+
+    def _receive(self, raw: str | bytes, at: float, seen: set[str]) -> bool:
+        """Records one message of a subscriber; True when it must be answered with a pong."""
+        message = json.loads(raw)
+        kind = message.get("type")
+        if kind == "next":
+            payload = message.get("payload") or {}
+            event = (payload.get("data") or {}).get("events")
+            if event:
+                entity = event["entityId"]
+                if entity in seen:
+                    self.problems["duplicate event"] += 1
+                else:
+                    seen.add(entity)
+                    self.receipts.setdefault(entity, []).append(at)
+            for error in payload.get("errors") or []:
+                self.problems[f"next with error: {str(error)[:200]}"] += 1
+        elif kind == "ping":
+            return True
+        elif kind != "pong":
+            self.problems[f"{kind}: {str(message.get('payload'))[:200]}"] += 1
+        return False
+
+    def _ended(self, code: int | None, reason: str | None) -> None:
+        if not self.stopping:
+            self.closed += 1
+            self.problems[f"closed by the gateway: {code} {reason!r}"] += 1
 
     async def _read(self, ws: ClientConnection) -> None:
         seen: set[str] = set()
         try:
             async for raw in ws:
-                at = time.time()
-                message = json.loads(raw)
-                kind = message.get("type")
-                if kind == "next":
-                    payload = message.get("payload") or {}
-                    event = (payload.get("data") or {}).get("events")
-                    if event:
-                        entity = event["entityId"]
-                        if entity in seen:
-                            self.problems["duplicate event"] += 1
-                        else:
-                            seen.add(entity)
-                            self.receipts.setdefault(entity, []).append(at)
-                    for error in payload.get("errors") or []:
-                        self.problems[f"next with error: {str(error)[:200]}"] += 1
-                elif kind == "ping":
+                if self._receive(raw, time.time(), seen):
                     await ws.send(PONG)
-                elif kind != "pong":
-                    self.problems[f"{kind}: {str(message.get('payload'))[:200]}"] += 1
         except ConnectionClosed:
             pass
         except Exception as e:  # a malformed message: report it, do not hide it
             self.problems[f"client error: {_short(e)}"] += 1
         finally:
-            if not self.stopping:
-                self.closed += 1
-                self.problems[f"closed by the gateway: {ws.close_code} {ws.close_reason!r}"] += 1
+            self._ended(ws.close_code, ws.close_reason)
 
     def status(self) -> dict[str, Any]:
         return {
@@ -204,10 +258,12 @@ async def _client_main(
     batch: int,
     compression: str | None,
     document: str,
+    lean: bool,
     commands: multiprocessing.Queue[str],
     replies: multiprocessing.Queue[tuple[str, int, dict[str, Any]]],
 ) -> None:
-    clients = _Clients(url, tokens, compression, document)
+    # The lean client when nothing is compressed; websockets negotiates permessage-deflate.
+    clients = _Clients(url, tokens, compression, document, lean=compression is None and lean)
     for start in range(0, count, batch):
         opened = await asyncio.gather(
             *(clients.open_one(start + i) for i in range(min(batch, count - start))),
@@ -252,15 +308,21 @@ def _client_process(
     batch: int,
     compression: str | None,
     document: str,
+    lean: bool,
     commands: multiprocessing.Queue[str],
     replies: multiprocessing.Queue[tuple[str, int, dict[str, Any]]],
 ) -> None:
     # Ctrl-C reaches the whole process group: the parent cleans up and ends this process.
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     _raise_fd_limit()
-    asyncio.run(
-        _client_main(index, url, tokens, count, batch, compression, document, commands, replies)
+    main = _client_main(
+        index, url, tokens, count, batch, compression, document, lean, commands, replies
     )
+    # The lean client reads in its protocol's callbacks: uvloop makes those cheapest.
+    if lean and compression is None:
+        uvloop.run(main)
+    else:
+        asyncio.run(main)
 
 
 class ClientPool:
@@ -275,6 +337,7 @@ class ClientPool:
         batch: int,
         compression: str | None,
         document: str = SUBSCRIPTION,
+        lean: bool = True,
     ) -> None:
         ctx = multiprocessing.get_context("spawn")
         self.replies: multiprocessing.Queue[tuple[str, int, dict[str, Any]]] = ctx.Queue()
@@ -297,6 +360,7 @@ class ClientPool:
                     max(1, batch // processes),
                     compression,
                     document,
+                    lean,
                     commands,
                     self.replies,
                 ),
@@ -661,7 +725,14 @@ async def run_one(
 
         document = LIVE_SUBSCRIPTION if args.live_fields else SUBSCRIPTION
         clients = ClientPool(
-            gw.ws, tokens, subscribers, args.clients, args.batch, compression, document
+            gw.ws,
+            tokens,
+            subscribers,
+            args.clients,
+            args.batch,
+            compression,
+            document,
+            lean=args.client == "lean",
         )
         try:
             started = time.monotonic()
@@ -769,6 +840,7 @@ async def run_one(
         "write_seconds": round(written_s, 2),
         "detection": detection,
         "compression": compression or "none",
+        "client": "lean" if args.client == "lean" and compression is None else "websockets",
         "visibility_classes": min(subscribers, len(tokens)),
         "live_fields": args.live_fields,
         "profile": str(profile) if profile else None,
@@ -988,6 +1060,13 @@ def main() -> None:
         "--no-compression",
         action="store_true",
         help="do not offer permessage-deflate (browsers do offer it)",
+    )
+    parser.add_argument(
+        "--client",
+        choices=("lean", "websockets"),
+        default="lean",
+        help="the subscribers' client: a lean RFC 6455 reader (tests/bench/ws_client.py; "
+        "default, used only with --no-compression) or the websockets library",
     )
     parser.add_argument("--keep-data", action="store_true", help="keep the data directory")
     parser.add_argument(
