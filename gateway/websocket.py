@@ -131,8 +131,13 @@ class _TransportWS(BaseGraphQLTransportWSHandler[RequestContext, None]):
         socket = cast(ASGIWebSocketAdapter, self.websocket).ws
         offered = socket.scope.get("extensions", {}).get(direct_delivery.SCOPE_EXTENSION)
         if offered is not None:
+            operations = self.operations
             direct_delivery.current.set(
-                direct_delivery.DirectDelivery(offered["writer"], operation.id)
+                direct_delivery.DirectDelivery(
+                    offered["writer"],
+                    operation.id,
+                    lambda: operations.get(operation.id) is operation,
+                )
             )
         await super().run_operation(operation)
 

@@ -57,6 +57,7 @@ class _Socket:
     def __init__(self) -> None:
         self.written: list[str] = []
         self.refusing = False
+        self.open = True
 
     def send_text_now(self, text: str) -> bool:
         if self.refusing:
@@ -99,7 +100,7 @@ async def _subscribe(
     operation's task, attached once the stream has executed a first event."""
 
     async def join() -> Subscriber:
-        delivery = DirectDelivery(socket, "1")
+        delivery = DirectDelivery(socket, "1", lambda: socket.open)
         direct_delivery.current.set(delivery)
         subscriber = hub.subscribe(accepts)
         delivery.attach(group, executions)
@@ -256,3 +257,15 @@ async def test_an_execution_slower_than_the_hub_waits_goes_to_the_streams(
     # Only this event: the next is written directly again.
     await _append(log, hub, 3)
     assert _cursors(socket) == [1, 3]
+
+
+async def test_an_operation_its_client_completed_is_written_nothing_more(
+    log: _Log, hub: EventHub
+) -> None:
+    socket, executions = _Socket(), _Executions()
+    stream = _Stream(await _subscribe(hub, socket, executions))
+    await _settle()
+    await _append(log, hub, 1)
+    socket.open = False  # the client sent `complete`; the stream's cancellation is under way
+    await _append(log, hub, 2)
+    assert _cursors(socket) == [1] and stream.yielded == [2]

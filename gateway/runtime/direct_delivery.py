@@ -9,9 +9,9 @@ executes each event once per group and writes the one text to every subscriber o
 
 The hub falls back to the subscriber's own stream, by queueing the event as before, whenever the
 direct write cannot stand for it: the result is not pure (it has errors, read something to audit
-or asked a member: each reader is then recorded on its own), the socket has stopped taking data
-(its peer is slow: the queue's bound and SUBSCRIBER_TOO_SLOW apply as before), or the connection
-is closing. Order holds: the hub hands out events in log order, and a subscriber is written
+or asked a member: each reader is then recorded on its own), the group's execution is slow, the
+socket has stopped taking data (its peer is slow: the queue's bound and SUBSCRIBER_TOO_SLOW apply
+as before), or the operation or its connection is ending. Order holds: the hub hands out events in log order, and a subscriber is written
 directly only while nothing of its own is queued."""
 
 from __future__ import annotations
@@ -42,10 +42,14 @@ class DirectDelivery:
     """One subscription operation's direct path: where its messages go, and, once its stream has
     executed a first event, its group and how to execute an event for the group."""
 
-    __slots__ = ("_prefix", "_writer", "group", "never", "outcome_of")
+    __slots__ = ("_open", "_prefix", "_writer", "group", "never", "outcome_of")
 
-    def __init__(self, writer: SocketWriter, operation_id: str) -> None:
+    def __init__(
+        self, writer: SocketWriter, operation_id: str, is_open: Callable[[], bool]
+    ) -> None:
         self._writer = writer
+        # Whether the operation still runs: one its client completed is written nothing more.
+        self._open = is_open
         self._prefix = f'{{"id":{dumps_json(operation_id)},"type":"next","payload":{{"data":'
         self.group: Hashable | None = None
         self.outcome_of: OutcomeOf | None = None
@@ -66,7 +70,7 @@ class DirectDelivery:
 
     def send(self, data_text: str) -> bool:
         """The graphql-transport-ws `next` message of this operation carrying `data_text`."""
-        return self._writer.send_text_now(f"{self._prefix}{data_text}}}}}")
+        return self._open() and self._writer.send_text_now(f"{self._prefix}{data_text}}}}}")
 
 
 # Set in each subscription operation's task by the WebSocket handler; read there by the hub when
