@@ -59,10 +59,11 @@ def free_port() -> int:
 
 
 @asynccontextmanager
-async def serving(app: ASGIApp) -> AsyncIterator[str]:
+async def serving(app: ASGIApp, *, compression: bool = False) -> AsyncIterator[str]:
     """Serve `app` with uvicorn on a free loopback port for the duration of the block."""
     port = free_port()
-    # WebSockets as the CLI serves them (gateway/cli.py): its protocol, without compression.
+    # WebSockets as the CLI serves them (gateway/cli.py): its protocol, without compression
+    # unless asked (the `websocket_compression` setting).
     server = uvicorn.Server(
         uvicorn.Config(
             app,
@@ -70,7 +71,7 @@ async def serving(app: ASGIApp) -> AsyncIterator[str]:
             port=port,
             log_level="warning",
             ws=GatewayWebSocketProtocol,
-            ws_per_message_deflate=False,
+            ws_per_message_deflate=compression,
         )
     )
     task = asyncio.create_task(server.serve())

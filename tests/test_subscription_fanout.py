@@ -14,13 +14,15 @@ from graphql import ExecutionResult
 
 from adapters.registry.audit import AuditStore
 from adapters.registry.store import RegistryStore
+from gateway.app import create_app
 from gateway.demo import tokens
 from gateway.demo.provision import AUDIENCE, ISSUER
 from gateway.runtime import fanout
+from gateway.settings import load_settings
 from resolvers.context import RequestContext
 from resolvers.federation import Federation
 from resolvers.rules import AllianceRules
-from tests.conftest import Api, Demo
+from tests.conftest import Api, Demo, serving
 from tests.events_client import EVENTS, next_event, subscribed
 from tests.test_events import create_referral, latest_cursor
 
@@ -200,6 +202,24 @@ async def test_caught_up_subscribers_are_written_each_event_by_the_hub_in_order(
     # execution per event for all three.
     assert direct_after - direct == 9
     assert executed_after - executed == 4
+
+
+async def test_direct_writes_are_compressed_like_any_message_when_compression_is_on(
+    api: Api, demo_env: Demo, registry_db: asyncpg.Connection
+) -> None:
+    # The client (websockets, under gql) offers permessage-deflate; the server accepts it here.
+    settings = load_settings(demo_env.root / "alliance.toml", events={"watch": False})
+    async with serving(create_app(settings), compression=True) as url:
+        after = await latest_cursor(registry_db)
+        token = demo_env.token("PARTNER_SYSTEM", "LYZG")
+        async with subscribed(url, token, document=ENVELOPE, after=after) as received:
+            await _until_subscribed(url, 1)
+            direct = await _direct(url)
+            created = []
+            for i in range(3):
+                created.append(await create_referral(api, 550 + i))
+                assert (await next_event(received))["entityId"] == created[-1]
+            assert await _direct(url) - direct == 2
 
 
 async def test_a_shared_group_still_delivers_every_event_in_order(
