@@ -74,7 +74,7 @@ class _Executions:
         self.impure: set[int] = set()
         self.slow: set[int] = set()
 
-    async def __call__(self, record: EventRecord) -> tuple[Outcome, bool]:
+    async def __call__(self, record: EventRecord) -> Outcome:
         self.runs.append(record.cursor)
         if record.cursor in self.slow:
             await asyncio.sleep(0.3)
@@ -82,7 +82,7 @@ class _Executions:
         if record.cursor in self.impure:
             audit.entries["read"] = cast(Any, object())
         data = SharedData({"events": {"cursor": str(record.cursor)}})
-        return Outcome(data, None, audit, frozenset(), ()), False
+        return Outcome(data, None, audit, frozenset(), ())
 
 
 def _cursors(socket: _Socket) -> list[int]:

@@ -35,7 +35,7 @@ class SocketWriter(Protocol):
         ...
 
 
-OutcomeOf = Callable[[EventRecord], Awaitable[tuple[Outcome, bool]]]
+OutcomeOf = Callable[[EventRecord], Awaitable[Outcome]]
 
 
 class DirectDelivery:

@@ -131,16 +131,17 @@ class GatewayExecutor(StrawberryGraphQLCoreExecutionContext):
             delivery.attach(group, self._subscription._outcome_of)
         return outcome.result()
 
-    async def _outcome_of(self, record: EventRecord) -> tuple[Outcome, bool]:
+    async def _outcome_of(self, record: EventRecord) -> Outcome:
         """The group's execution of the event `record` (gateway/runtime/direct_delivery.py), in
         a task of the hub's with an operation state of its own."""
         executor = cast("GatewayExecutor", self.build_per_event_executor(Event(record=record)))
         context = cast(RequestContext, self.context_value)
         context.next_operation()
         assert context.event_hub is not None
-        return await fanout.results_for(context.event_hub).outcome(
+        outcome, _ = await fanout.results_for(context.event_hub).outcome(
             self._group, record.cursor, context, executor._unshared
         )
+        return outcome
 
     def _unshared(self) -> ExecutionResult | Awaitable[ExecutionResult]:
         # Never incremental: the schema does not enable @defer and @stream.

@@ -298,8 +298,7 @@ class EventHub:
 async def _outcome(subscriber: Subscriber, event: EventRecord) -> Outcome:
     delivery = subscriber.delivery
     assert delivery is not None and delivery.outcome_of is not None
-    outcome, _ = await delivery.outcome_of(event)
-    return outcome
+    return await delivery.outcome_of(event)
 
 
 def _consume(execution: asyncio.Future[Outcome]) -> None:
