@@ -130,9 +130,9 @@ async def _open(
 
 async def _open_lean(
     url: str, token: str, document: str, on_text: Callable[[bytes, LeanSubscriber], None]
-) -> tuple[LeanSubscriber, asyncio.Future[bytes]]:
-    """One subscriber over the lean client: connection_init → connection_ack → subscribe. The
-    connection's first text message (the ack) resolves the future returned with it."""
+) -> LeanSubscriber:
+    """One subscriber over the lean client: connection_init → connection_ack → subscribe; the
+    messages after the ack go to `on_text`."""
     acked: asyncio.Future[bytes] = asyncio.get_running_loop().create_future()
 
     def first_then_rest(text: bytes, connection: LeanSubscriber) -> None:
@@ -153,7 +153,7 @@ async def _open_lean(
     except BaseException:
         ws.abort()
         raise
-    return ws, acked
+    return ws
 
 
 @dataclass
@@ -192,7 +192,7 @@ class _Clients:
                 except Exception as e:  # a malformed message: report it, do not hide it
                     self.problems[f"client error: {_short(e)}"] += 1
 
-            lean, _ = await _open_lean(self.url, token, self.document, on_text)
+            lean = await _open_lean(self.url, token, self.document, on_text)
             self.sockets.append(lean)
             lean.closed.add_done_callback(lambda _: self._ended(lean.close_code, lean.close_reason))
             return
@@ -1096,7 +1096,8 @@ def main() -> None:
     if limit < need:
         print(f"warning: only {limit} open files allowed, {need} wanted", file=sys.stderr)
     print(
-        f"websockets {websockets.__version__}, open files limit {limit}, "
+        f"client {'lean' if args.client == 'lean' and args.no_compression else 'websockets'}"
+        f" (websockets {websockets.__version__}), open files limit {limit}, "
         f"{args.clients} client processes, batches of {args.batch}",
         flush=True,
     )
