@@ -64,7 +64,8 @@ class DirectDelivery:
             self.group, self.outcome_of = group, outcome_of
 
     def detach(self) -> None:
-        """Never direct again: its group's results need each reader's own execution."""
+        """Never direct again: its group's results need each reader's own execution, or take
+        too long for the hub to wait on."""
         self.group = self.outcome_of = None
         self.never = True
 

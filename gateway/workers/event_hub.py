@@ -40,8 +40,9 @@ cut_off = meter.create_counter(
 )
 
 Listen = Callable[[Callable[[], None]], Awaitable[asyncpg.Connection]]
-# How long the hub waits for a group's execution of an event before leaving it to the streams.
-DIRECT_EXECUTION_SECONDS = 1.0
+# How long the hub waits for a group's execution of an event (the hub's next event waits too)
+# before leaving the group to its subscribers' own streams for good.
+DIRECT_EXECUTION_SECONDS = 0.25
 
 
 class Subscriber:
@@ -254,7 +255,7 @@ class EventHub:
             return 0
         executions = [asyncio.ensure_future(_outcome(takers[0], event)) for _, takers in wanted]
         # Every subscriber waits on the slowest group here: one that takes longer goes to its
-        # subscribers' own streams instead (they share the execution still under way).
+        # subscribers' own streams (they share the execution still under way), from now on.
         await asyncio.wait(executions, timeout=DIRECT_EXECUTION_SECONDS)
         handed = written = 0
         for (group, takers), execution in zip(wanted, executions, strict=True):
@@ -273,6 +274,7 @@ class EventHub:
                     self._detach(group)
             else:
                 execution.add_done_callback(_consume)
+                self._detach(group)
             for subscriber in takers:
                 if event.cursor <= subscriber.position:
                     continue  # it had this one from its own queue
