@@ -31,7 +31,7 @@ from opentelemetry import metrics
 from opentelemetry.metrics import CallbackOptions, Observation
 
 from gateway.request_checks import dumps_json
-from gateway.runtime.outcome import Outcome, SharedData, run_operation
+from gateway.runtime.outcome import Outcome, SharedData, once
 from resolvers.context import RequestContext
 from resolvers.loaders import RegistryLoaders
 
@@ -121,30 +121,14 @@ class SharedResults:
         """The group's execution of the event at `cursor`, and whether another made it: the one
         under way or done, or else `run` now under `context` (and shared with the group)."""
         key = (group, cursor)
-        pending = self._entries.get(key)
-        if pending is not None:
-            # Shielded: a subscriber leaving while it waits must not cancel its group's run.
-            outcome = await asyncio.shield(pending)
-            if outcome is not None:
-                return outcome, True
-            return Outcome.of(await run_operation(run), context), False
-        mine: asyncio.Future[Outcome | None] = asyncio.get_running_loop().create_future()
-        self._entries[key] = mine
-        while len(self._entries) > self._max:
-            self._entries.popitem(last=False)
-        context.share_registry_loaders(self._registry_of(cursor, context))
-        try:
-            result = await run_operation(run)
-        except BaseException:
-            # The others run it themselves (their own errors, their own audit).
-            mine.set_result(None)
-            if self._entries.get(key) is mine:
-                del self._entries[key]
-            raise
-        _counted["executions"] += 1
-        outcome = Outcome.of(result, context)
-        mine.set_result(outcome)
-        return outcome, False
+        if key not in self._entries:
+            while len(self._entries) >= self._max:
+                self._entries.popitem(last=False)
+            context.share_registry_loaders(self._registry_of(cursor, context))
+        outcome, shared = await once(self._entries, key, context, run, keep=True)
+        if not shared:
+            _counted["executions"] += 1
+        return outcome, shared
 
 
 def count_shared() -> None:

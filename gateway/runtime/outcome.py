@@ -4,10 +4,11 @@ gateway/runtime/shared_queries.py)."""
 
 from __future__ import annotations
 
+import asyncio
 import inspect
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Hashable, MutableMapping
 from dataclasses import dataclass, replace
-from typing import Any
+from typing import Any, TypeVar
 
 from graphql import ExecutionResult, GraphQLError
 
@@ -70,6 +71,44 @@ def _copy(log: AuditLog) -> AuditLog:
     return AuditLog(
         {op: replace(entry, patients=set(entry.patients)) for op, entry in log.entries.items()}
     )
+
+
+K = TypeVar("K", bound=Hashable)
+
+
+async def once(
+    flights: MutableMapping[K, asyncio.Future[Outcome | None]],
+    key: K,
+    context: RequestContext,
+    run: Callable[[], ExecutionResult | Awaitable[ExecutionResult]],
+    *,
+    keep: bool,
+) -> tuple[Outcome, bool]:
+    """The one execution of `key`: the one under way (or done, while `flights` keeps it), or else
+    `run` now under `context`, registered for the others meanwhile; and whether another made it.
+    If the one under way failed, each of its waiters runs its own (its own errors and audit).
+    `keep`: the entry stays once done, for later arrivals; otherwise it goes as the run ends."""
+    pending = flights.get(key)
+    if pending is not None:
+        # Shielded: one waiter giving up must not cancel the execution the others wait for.
+        outcome = await asyncio.shield(pending)
+        if outcome is not None:
+            return outcome, True
+        return Outcome.of(await run_operation(run), context), False
+    mine: asyncio.Future[Outcome | None] = asyncio.get_running_loop().create_future()
+    flights[key] = mine
+    try:
+        result = await run_operation(run)
+    except BaseException:
+        mine.set_result(None)
+        if flights.get(key) is mine:
+            del flights[key]
+        raise
+    if not keep and flights.get(key) is mine:
+        del flights[key]
+    outcome = Outcome.of(result, context)
+    mine.set_result(outcome)
+    return outcome, False
 
 
 async def run_operation(

@@ -21,7 +21,7 @@ from graphql import ExecutionResult, OperationDefinitionNode, OperationType
 from opentelemetry import metrics
 from opentelemetry.metrics import CallbackOptions, Observation
 
-from gateway.runtime.outcome import Outcome, run_operation
+from gateway.runtime.outcome import Outcome, once
 from resolvers.context import RequestContext
 
 
@@ -62,28 +62,10 @@ class QueriesInFlight:
         context: RequestContext,
         run: Callable[[], ExecutionResult | Awaitable[ExecutionResult]],
     ) -> ExecutionResult:
-        running = self._running.get(key)
-        if running is not None:
-            # Shielded: one reader giving up does not cancel the execution the others wait for.
-            outcome = await asyncio.shield(running)
-            if outcome is not None:
-                outcome.replay(context)
-                self.shared += 1
-                return outcome.result()
-            return await run_operation(run)
-        mine: asyncio.Future[Outcome | None] = asyncio.get_running_loop().create_future()
-        self._running[key] = mine
-        try:
-            result = await run_operation(run)
-        except BaseException:
-            # The others execute it themselves (their own errors, their own audit).
-            mine.set_result(None)
-            raise
-        finally:
-            if self._running.get(key) is mine:
-                del self._running[key]
-        outcome = Outcome.of(result, context)
-        mine.set_result(outcome)
+        outcome, shared = await once(self._running, key, context, run, keep=False)
+        if shared:
+            outcome.replay(context)
+            self.shared += 1
         return outcome.result()
 
 
