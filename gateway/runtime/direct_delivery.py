@@ -21,7 +21,7 @@ from contextvars import ContextVar
 from typing import Protocol
 
 from adapters.registry.records import EventRecord
-from gateway.request_checks import dumps_json
+from gateway.runtime.fanout import next_message_prefix
 from gateway.runtime.outcome import Outcome
 
 # The ASGI scope extension under which the gateway's WebSocket protocol offers direct writes.
@@ -50,7 +50,7 @@ class DirectDelivery:
         self._writer = writer
         # Whether the operation still runs: one its client completed is written nothing more.
         self._open = is_open
-        self._prefix = f'{{"id":{dumps_json(operation_id)},"type":"next","payload":{{"data":'
+        self._prefix = next_message_prefix(operation_id)
         self.group: Hashable | None = None
         self.outcome_of: OutcomeOf | None = None
         self.never = False

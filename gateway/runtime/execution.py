@@ -122,7 +122,6 @@ class GatewayExecutor(StrawberryGraphQLCoreExecutionContext):
         if (
             delivery is not None
             and not delivery.ready
-            and not delivery.never
             and not context.explain
             and outcome.pure_text() is not None
         ):

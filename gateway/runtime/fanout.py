@@ -70,6 +70,12 @@ MAX_ENTRIES = 4096
 REGISTRY_EVENTS = 64
 
 
+def next_message_prefix(ident: str) -> str:
+    """A graphql-transport-ws `next` message of operation `ident`, up to its data: the shared
+    text and two closing braces complete it."""
+    return f'{{"id":{dumps_json(ident)},"type":"next","payload":{{"data":'
+
+
 def next_message_text(message: object) -> str | None:
     """The JSON text of a graphql-transport-ws `next` message carrying shared data and nothing
     else: the shared serialization with the subscriber's id spliced in. None for any other."""
@@ -81,7 +87,7 @@ def next_message_text(message: object) -> str | None:
     data = payload.get("data")
     if not isinstance(data, SharedData):
         return None
-    return f'{{"id":{dumps_json(ident)},"type":"next","payload":{{"data":{data.text()}}}}}'
+    return f"{next_message_prefix(ident)}{data.text()}}}}}"
 
 
 class SharedResults:
