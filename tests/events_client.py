@@ -80,3 +80,33 @@ async def watching(url: str, member: str, within: float = 10.0) -> None:
                 return
             await asyncio.sleep(0.1)
     raise AssertionError(f"{url} did not take the watch of {member} within {within} s")
+
+
+async def open_subscriptions(url: str) -> int:
+    async with httpx.AsyncClient(base_url=url) as http:
+        return int((await http.get("/readyz")).json()["subscriptions"])
+
+
+async def until_subscribed(url: str, count: int, within: float = 10.0) -> None:
+    """Waits until the replica at `url` counts at least `count` open subscriptions."""
+    deadline = time.monotonic() + within
+    while time.monotonic() < deadline:
+        if await open_subscriptions(url) >= count:
+            return
+        await asyncio.sleep(0.05)
+    raise AssertionError(f"fewer than {count} subscriptions within {within} s")
+
+
+def metric_sum(text: str, name: str) -> float:
+    """The sum of the samples of `name` (and of names it begins) in Prometheus text."""
+    return sum(
+        float(line.rsplit(" ", 1)[1])
+        for line in text.splitlines()
+        if line.startswith(name) and not line.startswith("#")
+    )
+
+
+async def metric_sums(url: str, *names: str) -> list[float]:
+    async with httpx.AsyncClient(base_url=url) as http:
+        text = (await http.get("/metrics")).text
+    return [metric_sum(text, name) for name in names]

@@ -28,7 +28,16 @@ from gateway.demo.provision import AUDIENCE, ISSUER
 from gateway.settings import load_settings
 from resolvers import global_ids
 from tests.conftest import Api, Demo, serving
-from tests.events_client import EVENTS, next_event, quiet, subscribed, watching, ws_url
+from tests.events_client import (
+    EVENTS,
+    metric_sum,
+    next_event,
+    quiet,
+    subscribed,
+    until_subscribed,
+    watching,
+    ws_url,
+)
 from tests.test_referrals import new_referral, resident_id
 
 CREATE = """mutation($input: CreateReferralInput!) { createReferral(input: $input) {
@@ -100,16 +109,8 @@ async def test_open_subscriptions_and_event_lag_are_metrics(
         await create_referral(api, 507)
         await next_event(got)
         during = (await api.http.get("/metrics")).text
-    assert _sample(during, "alliance_subscriptions_open") >= 1
-    assert _sample(during, "alliance_events_lag_milliseconds_count") >= 1
-
-
-def _sample(text: str, name: str) -> float:
-    return sum(
-        float(line.rsplit(" ", 1)[1])
-        for line in text.splitlines()
-        if line.startswith(name) and not line.startswith("#")
-    )
+    assert metric_sum(during, "alliance_subscriptions_open") >= 1
+    assert metric_sum(during, "alliance_events_lag_milliseconds_count") >= 1
 
 
 async def test_a_hospital_never_hears_of_records_it_is_not_party_to(
@@ -279,7 +280,7 @@ async def test_a_slow_subscriber_is_cut_off_with_where_to_resume(
     async with serving(create_app(settings)) as url:
         after = await latest_cursor(registry_db)
         async with subscribed(url, token, after=after) as received:
-            await _subscribers(url, 1)
+            await until_subscribed(url, 1)
             # Ten events in one commit reach the hub at once: more than the queue holds.
             store = EventStore(
                 await asyncpg.create_pool(demo_env.registry_dsn), demo_data.ALLIANCE_ID
@@ -302,16 +303,6 @@ def _synthetic_event(i: int) -> NewEvent:
         occurred_at=datetime.now(UTC),
         detected_by="REGISTRY",
     )
-
-
-async def _subscribers(url: str, count: int, within: float = 5.0) -> None:
-    deadline = time.monotonic() + within
-    async with httpx.AsyncClient(base_url=url) as http:
-        while time.monotonic() < deadline:
-            if (await http.get("/readyz")).json()["subscriptions"] >= count:
-                return
-            await asyncio.sleep(0.05)
-    raise AssertionError(f"fewer than {count} subscribers within {within} s")
 
 
 async def test_a_connection_is_closed_when_its_token_expires(demo_env: Demo, base_url: str) -> None:

@@ -9,7 +9,6 @@ import asyncio
 from typing import Any, cast
 
 import asyncpg
-import httpx
 from graphql import ExecutionResult
 
 from adapters.registry.audit import AuditStore
@@ -23,7 +22,7 @@ from resolvers.context import RequestContext
 from resolvers.federation import Federation
 from resolvers.rules import AllianceRules
 from tests.conftest import Api, Demo, serving
-from tests.events_client import EVENTS, next_event, subscribed
+from tests.events_client import EVENTS, metric_sums, next_event, subscribed, until_subscribed
 from tests.test_events import create_referral, latest_cursor
 
 ENVELOPE = """subscription($after: String) { events(after: $after) {
@@ -43,37 +42,16 @@ def _token(demo: Demo, subject: str, role: str, hospital: str) -> str:
     )
 
 
-async def _direct(base_url: str) -> float:
-    async with httpx.AsyncClient(base_url=base_url) as http:
-        text = (await http.get("/metrics")).text
-    return sum(
-        float(line.rsplit(" ", 1)[1])
-        for line in text.splitlines()
-        if line.startswith("alliance_subscriptions_direct_total")
-    )
-
-
 async def _counters(base_url: str) -> tuple[float, float]:
-    async with httpx.AsyncClient(base_url=base_url) as http:
-        text = (await http.get("/metrics")).text
-
-    def total(name: str) -> float:
-        return sum(
-            float(line.rsplit(" ", 1)[1])
-            for line in text.splitlines()
-            if line.startswith(name + "_total") and not line.startswith("#")
-        )
-
-    return total("alliance_subscriptions_executions"), total("alliance_subscriptions_shared")
+    executed, shared = await metric_sums(
+        base_url, "alliance_subscriptions_executions_total", "alliance_subscriptions_shared_total"
+    )
+    return executed, shared
 
 
-async def _until_subscribed(base_url: str, count: int) -> None:
-    async with httpx.AsyncClient(base_url=base_url) as http:
-        for _ in range(100):
-            if (await http.get("/readyz")).json()["subscriptions"] >= count:
-                return
-            await asyncio.sleep(0.05)
-    raise AssertionError(f"fewer than {count} subscriptions")
+async def _direct(base_url: str) -> float:
+    (direct,) = await metric_sums(base_url, "alliance_subscriptions_direct_total")
+    return direct
 
 
 async def _audited(registry_db: asyncpg.Connection, subjects: list[str]) -> dict[str, int]:
@@ -101,7 +79,7 @@ async def test_subscribers_sharing_selection_and_visibility_share_one_execution_
             base_url, _token(demo_env, subjects[2], "PARTNER_SYSTEM", "LYZG"), after=after
         ) as c,
     ):
-        await _until_subscribed(base_url, 3)
+        await until_subscribed(base_url, 3)
         executed, shared = await _counters(base_url)
         created = [await create_referral(api, 521), await create_referral(api, 522)]
         received = [[await next_event(q) for _ in created] for q in (a, b, c)]
@@ -132,7 +110,7 @@ async def test_other_visibility_classes_get_executions_of_their_own_and_only_the
         subscribed(base_url, demo_env.token(*viewers[2]), after=after) as clinician,
         subscribed(base_url, demo_env.token("PARTNER_SYSTEM", "LHGK"), after=after) as outsider,
     ):
-        await _until_subscribed(base_url, 4)
+        await until_subscribed(base_url, 4)
         executed, _ = await _counters(base_url)
         referral_id = await create_referral(api, 523)
         got = [await next_event(q) for q in (partner, office, clinician)]
@@ -157,7 +135,7 @@ async def test_an_envelope_only_selection_is_executed_once_whoever_subscribes(
         # Resuming from elsewhere in the log does not change what an event's result is.
         subscribed(base_url, viewers[1], document=ENVELOPE, after=str(int(after) - 1)) as second,
     ):
-        await _until_subscribed(base_url, 2)
+        await until_subscribed(base_url, 2)
         while int(after) > 0 and not second.empty():
             await next_event(second)
         executed, _ = await _counters(base_url)
@@ -184,7 +162,7 @@ async def test_caught_up_subscribers_are_written_each_event_by_the_hub_in_order(
         subscribed(base_url, demo_env.token(*viewers[1]), document=ENVELOPE, after=after) as b,
         subscribed(base_url, demo_env.token(*viewers[2]), document=ENVELOPE, after=after) as c,
     ):
-        await _until_subscribed(base_url, 3)
+        await until_subscribed(base_url, 3)
         direct = await _direct(base_url)
         executed, _ = await _counters(base_url)
         received: list[list[dict[str, Any]]] = [[], [], []]
@@ -213,7 +191,7 @@ async def test_direct_writes_are_compressed_like_any_message_when_compression_is
         after = await latest_cursor(registry_db)
         token = demo_env.token("PARTNER_SYSTEM", "LYZG")
         async with subscribed(url, token, document=ENVELOPE, after=after) as received:
-            await _until_subscribed(url, 1)
+            await until_subscribed(url, 1)
             direct = await _direct(url)
             created = []
             for i in range(3):
@@ -231,7 +209,7 @@ async def test_a_shared_group_still_delivers_every_event_in_order(
         subscribed(base_url, token, document=EVENTS, after=after) as a,
         subscribed(base_url, token, document=EVENTS, after=after) as b,
     ):
-        await _until_subscribed(base_url, 2)
+        await until_subscribed(base_url, 2)
         created = [await create_referral(api, 530 + i) for i in range(5)]
         runs = [[await next_event(q) for _ in created] for q in (a, b)]
     for events in runs:

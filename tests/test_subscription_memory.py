@@ -11,7 +11,6 @@ import os
 import tracemalloc
 from typing import Any
 
-import httpx
 import websockets
 from graphql import build_schema as build_sdl
 from graphql import parse
@@ -21,7 +20,7 @@ from gateway.demo import tokens
 from gateway.demo.provision import AUDIENCE, ISSUER
 from gateway.runtime.build import build_schema
 from tests.conftest import Demo
-from tests.events_client import ws_url
+from tests.events_client import open_subscriptions, until_subscribed, ws_url
 
 SDL = """type Query { ok: Boolean }
 type Subscription { events: Event }
@@ -91,19 +90,6 @@ async def _subscribe(url: str, token: str) -> websockets.ClientConnection:
     return ws
 
 
-async def _open_subscriptions(url: str) -> int:
-    async with httpx.AsyncClient(base_url=url) as http:
-        return int((await http.get("/readyz")).json()["subscriptions"])
-
-
-async def _until(url: str, count: int) -> None:
-    for _ in range(200):
-        if await _open_subscriptions(url) >= count:
-            return
-        await asyncio.sleep(0.05)
-    raise AssertionError(f"fewer than {count} subscriptions")
-
-
 async def test_an_open_websocket_subscriber_keeps_little_alive_in_the_server(
     demo_env: Demo, base_url: str
 ) -> None:
@@ -119,15 +105,15 @@ async def test_an_open_websocket_subscriber_keeps_little_alive_in_the_server(
     first = await _subscribe(base_url, token)
     opened = [first]
     try:
-        await _until(base_url, 1)
-        start = await _open_subscriptions(base_url)
+        await until_subscribed(base_url, 1)
+        start = await open_subscriptions(base_url)
         gc.collect()
         tracemalloc.start(25)
         try:
             before = tracemalloc.take_snapshot()
             for _ in range(SUBSCRIBERS):
                 opened.append(await _subscribe(base_url, token))
-            await _until(base_url, start + SUBSCRIBERS)
+            await until_subscribed(base_url, start + SUBSCRIBERS)
             await asyncio.sleep(0.2)
             gc.collect()
             after = tracemalloc.take_snapshot()
