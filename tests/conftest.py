@@ -19,7 +19,7 @@ import uvicorn
 from starlette.types import ASGIApp
 
 from gateway.app import create_app
-from gateway.demo import provision
+from gateway.demo import provision, tokens
 from gateway.settings import load_settings
 from gateway.ws_protocol import GatewayWebSocketProtocol
 
@@ -41,6 +41,18 @@ class Demo:
             if entry["role"] == role and (member is None or entry["member"] == member):
                 return entry["token"]
         raise KeyError((role, member))
+
+    def mint(self, subject: str, *roles: str, **claims: Any) -> str:
+        """A token of the demo's issuer for `subject` beyond the demo's own (claims: hospital,
+        purpose, ttl_seconds)."""
+        return tokens.mint(
+            self.root / tokens.PRIVATE_KEY_FILE,
+            issuer=provision.ISSUER,
+            audience=provision.AUDIENCE,
+            subject=subject,
+            roles=list(roles),
+            **claims,
+        )
 
 
 @pytest.fixture(scope="session")

@@ -23,8 +23,6 @@ from adapters.registry.events import EventStore
 from adapters.registry.records import NewEvent
 from gateway.app import create_app
 from gateway.demo import data as demo_data
-from gateway.demo import tokens
-from gateway.demo.provision import AUDIENCE, ISSUER
 from gateway.settings import load_settings
 from resolvers import global_ids
 from tests.conftest import Api, Demo, serving
@@ -306,15 +304,7 @@ def _synthetic_event(i: int) -> NewEvent:
 
 
 async def test_a_connection_is_closed_when_its_token_expires(demo_env: Demo, base_url: str) -> None:
-    token = tokens.mint(
-        demo_env.root / tokens.PRIVATE_KEY_FILE,
-        issuer=ISSUER,
-        audience=AUDIENCE,
-        subject="short-lived",
-        roles=["PARTNER_SYSTEM"],
-        hospital="LYZG",
-        ttl_seconds=2,
-    )
+    token = demo_env.mint("short-lived", "PARTNER_SYSTEM", hospital="LYZG", ttl_seconds=2)
     async with websockets.connect(
         ws_url(base_url), subprotocols=[websockets.Subprotocol("graphql-transport-ws")]
     ) as ws:

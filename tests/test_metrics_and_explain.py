@@ -15,7 +15,6 @@ from typing import Any
 import httpx
 
 from gateway.app import create_app
-from gateway.demo import tokens
 from gateway.settings import MemberSourceSettings, load_settings
 from tests.conftest import Api, Demo, error_codes, serving
 
@@ -43,14 +42,7 @@ def _kinds(demo: Demo) -> dict[str, str]:
 
 def _ops_reader(demo: Demo) -> str:
     """An operations engineer of the alliance office: OPS alone reads no clinical records."""
-    return tokens.mint(
-        demo.root / tokens.PRIVATE_KEY_FILE,
-        issuer="alliance-gateway-demo",
-        audience="alliance-gateway",
-        subject="ops-engineer",
-        roles=["OPS", "SECRETARIAT"],
-        purpose="OPERATIONS",
-    )
+    return demo.mint("ops-engineer", "OPS", "SECRETARIAT", purpose="OPERATIONS")
 
 
 async def _post(

@@ -11,8 +11,6 @@ from typing import Any
 import asyncpg
 import httpx
 
-from gateway.demo import tokens
-from gateway.demo.provision import AUDIENCE, ISSUER
 from tests.conftest import Api, Demo
 
 PAGE = """query Page($first: Int!) { referrals(first: $first) {
@@ -20,15 +18,7 @@ PAGE = """query Page($first: Int!) { referrals(first: $first) {
 
 
 def _token(demo_env: Demo, subject: str, hospital: str) -> str:
-    return tokens.mint(
-        demo_env.root / tokens.PRIVATE_KEY_FILE,
-        issuer=ISSUER,
-        audience=AUDIENCE,
-        subject=subject,
-        roles=["CLINICIAN"],
-        hospital=hospital,
-        purpose="TREATMENT",
-    )
+    return demo_env.mint(subject, "CLINICIAN", hospital=hospital, purpose="TREATMENT")
 
 
 async def _shared_so_far(http: httpx.AsyncClient) -> float:

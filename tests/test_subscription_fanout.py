@@ -14,8 +14,6 @@ from graphql import ExecutionResult
 from adapters.registry.audit import AuditStore
 from adapters.registry.store import RegistryStore
 from gateway.app import create_app
-from gateway.demo import tokens
-from gateway.demo.provision import AUDIENCE, ISSUER
 from gateway.runtime import fanout
 from gateway.settings import load_settings
 from resolvers.context import RequestContext
@@ -29,17 +27,6 @@ ENVELOPE = """subscription($after: String) { events(after: $after) {
   cursor type entityId entityType entityVersion detectedBy occurredAt } }"""
 NODE = """query($id: ID!) { node(id: $id) { ... on Referral {
   id status fromHospital { code } toHospital { code } } } }"""
-
-
-def _token(demo: Demo, subject: str, role: str, hospital: str) -> str:
-    return tokens.mint(
-        demo.root / tokens.PRIVATE_KEY_FILE,
-        issuer=ISSUER,
-        audience=AUDIENCE,
-        subject=subject,
-        roles=[role],
-        hospital=hospital,
-    )
 
 
 async def _counters(base_url: str) -> tuple[float, float]:
@@ -70,13 +57,13 @@ async def test_subscribers_sharing_selection_and_visibility_share_one_execution_
     audited_before = await _audited(registry_db, subjects)
     async with (
         subscribed(
-            base_url, _token(demo_env, subjects[0], "PARTNER_SYSTEM", "LYZG"), after=after
+            base_url, demo_env.mint(subjects[0], "PARTNER_SYSTEM", hospital="LYZG"), after=after
         ) as a,
         subscribed(
-            base_url, _token(demo_env, subjects[1], "PARTNER_SYSTEM", "LYZG"), after=after
+            base_url, demo_env.mint(subjects[1], "PARTNER_SYSTEM", hospital="LYZG"), after=after
         ) as b,
         subscribed(
-            base_url, _token(demo_env, subjects[2], "PARTNER_SYSTEM", "LYZG"), after=after
+            base_url, demo_env.mint(subjects[2], "PARTNER_SYSTEM", hospital="LYZG"), after=after
         ) as c,
     ):
         await until_subscribed(base_url, 3)

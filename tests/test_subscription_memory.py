@@ -16,8 +16,6 @@ from graphql import build_schema as build_sdl
 from graphql import parse
 from strawberry.schema.schema import StrawberryGraphQLCoreExecutionContext
 
-from gateway.demo import tokens
-from gateway.demo.provision import AUDIENCE, ISSUER
 from gateway.runtime.build import build_schema
 from tests.conftest import Demo
 from tests.events_client import open_subscriptions, until_subscribed, ws_url
@@ -93,14 +91,7 @@ async def _subscribe(url: str, token: str) -> websockets.ClientConnection:
 async def test_an_open_websocket_subscriber_keeps_little_alive_in_the_server(
     demo_env: Demo, base_url: str
 ) -> None:
-    token = tokens.mint(
-        demo_env.root / tokens.PRIVATE_KEY_FILE,
-        issuer=ISSUER,
-        audience=AUDIENCE,
-        subject="memory-probe",
-        roles=["PARTNER_SYSTEM"],
-        hospital="LYZG",
-    )
+    token = demo_env.mint("memory-probe", "PARTNER_SYSTEM", hospital="LYZG")
     # One first, untraced: what the first subscriber makes once for all (caches, imports).
     first = await _subscribe(base_url, token)
     opened = [first]
