@@ -1,7 +1,8 @@
 """Plain fields executed in one step (gateway/runtime/plain_fields.py) answer exactly as
 graphql-core's general path does: the same data, in the same order, and the same errors at the
 same paths when a value is null for a non-null type, refused by its type or missing, when a
-`@direct` resolver raises, or when an object is not of its field's type. Fast; the gateway's own
+`@direct` resolver raises, or when an object is not of its field's type, in single values and
+in lists (of leaves and of objects, an item null or refused). Fast; the gateway's own
 schema is exercised by every test against the running app."""
 
 from __future__ import annotations
@@ -45,6 +46,9 @@ class Item:
     count: int
     owner: Owner
     maybe_owner: Owner | None
+    tags: list[str]
+    marks: list[Colour | None] | None
+    friends: list[Owner]
 
     @strawberry.field
     @direct.direct
@@ -94,17 +98,27 @@ def _items() -> list[Any]:
             "count": 1,
             "owner": owner,
             "maybe_owner": owner,
+            "tags": ["x", "y"],
+            "marks": [Colour.BLUE, None],
+            "friends": [owner, owner],
         }
         return Item(**{**values, **changes})
 
     return [
         item(),
-        item(name=None, note="n", colour=Colour.BLUE, count=2, maybe_owner=None),
-        item(name="c", colour="GREEN", count=3),
-        item(name="d", count="many", owner=NotAnOwner()),
-        item(owner=None),
+        item(name=None, note="n", colour=Colour.BLUE, count=2, maybe_owner=None, marks=None),
+        item(name="c", colour="GREEN", count=3, tags=["c", None], marks=["GREEN"]),
+        item(name="d", count="many", owner=NotAnOwner(), friends=[NotAnOwner()]),
+        item(owner=None, friends=[owner, None]),
         item(),
     ]
+
+
+@strawberry.type
+class Box:
+    items: list[Item | None]
+    strict: list[Item]
+    good: list[Item] | None
 
 
 @strawberry.type
@@ -116,6 +130,11 @@ class Query:
     @strawberry.field
     def strict(self) -> list[Item]:
         return _items()
+
+    @strawberry.field
+    def boxes(self) -> list[Box]:
+        items = _items()
+        return [Box(items=[*items, None], strict=items, good=[items[0], items[-1]])]
 
 
 def _schemas() -> tuple[strawberry.Schema, strawberry.Schema]:
@@ -140,19 +159,24 @@ def _schemas() -> tuple[strawberry.Schema, strawberry.Schema]:
         "{ strict { shout owner { ... on Named { name } } } }",
         "{ items { shout keeper { name } } }",
         "{ items { later { name } count } strict { later { since } } }",
+        "{ items { tags marks friends { name __typename } } }",
+        "{ boxes { items { name tags marks friends { since } } } }",
+        "{ boxes { strict { count owner { since } } good { name tags } } }",
+        "{ boxes { good { name tags keeper { name } } items { shout later { name } } } }",
+        "{ boxes { good { name } strict { later { since } } } }",
     ],
 )
 async def test_plain_fields_answer_as_the_general_path(
     query: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     executed: list[str] = []
-    one_step = plain_fields._execute_plain
+    one_step = plain_fields.execute_fields
 
     def counted(*args: Any) -> Any:
-        executed.append(args[4])
+        executed.append(args[1].name)
         return one_step(*args)
 
-    monkeypatch.setattr(plain_fields, "_execute_plain", counted)
+    monkeypatch.setattr(plain_fields, "execute_fields", counted)
     general, fast = _schemas()
     context = {"reader": "tester"}
     expected = await general.execute(query, context_value=context)
@@ -172,3 +196,28 @@ async def test_plain_fields_answer_as_the_general_path(
 def _objects(data: dict[str, Any] | None) -> list[dict[str, Any] | None]:
     assert data is not None
     return [item for value in data.values() for item in (value or [])]
+
+
+async def test_lists_of_usual_items_are_completed_in_one_step(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    completed: list[object] = []
+    one_step = plain_fields._list
+
+    def counted(*args: Any) -> Any:
+        result = one_step(*args)
+        completed.append(result)
+        return result
+
+    monkeypatch.setattr(plain_fields, "_list", counted)
+    general, fast = _schemas()
+    query = "{ boxes { good { name tags friends { name } } items { count } strict { name } } }"
+    expected = await general.execute(query, context_value={"reader": "tester"})
+    got = await fast.execute(query, context_value={"reader": "tester"})
+    assert got.data == expected.data
+    assert [(e.message, e.path) for e in got.errors or []] == [
+        (e.message, e.path) for e in expected.errors or []
+    ]
+    in_one_step = [c for c in completed if isinstance(c, list)]
+    # good, 2 × tags, 2 × friends and items (its null item is nullable); strict has a bad name.
+    assert len(in_one_step) == 6, completed

@@ -4,23 +4,27 @@ A page of 50 referrals executes about 600 fields. graphql-core runs each through
 a response path, a resolve info, the resolver, then `complete_value`'s checks for non-null, list,
 leaf, abstract and object. Most of them need none of it: a field with no arguments whose value
 is an attribute of its object or comes from a `@direct` resolver (schema/direct.py), and whose
-type is a scalar, an enum or an object type. `Plan` says which fields of a selection are such,
-once per selection and operation, and `execute_fields` runs them in one step each: a leaf's value
-coerced by its type, an object's selection executed directly.
+type is a scalar, an enum, an object type or a list of one of those. `Plan` says which fields of
+a selection are such, once per selection and operation, and `execute_fields` runs them in one
+step each: a leaf's value coerced by its type, an object's selection (planned once, with the
+plan that names it) executed directly, a list's items so, one after the other.
 
 Anything unusual is handed to graphql-core for the value already read, so nothing is resolved
 twice and every error is the one graphql-core gives, at the same path: a resolver's exception
 (`handle_field_error`), a null for a non-null type, a value its type refuses, an object its type
-does not recognise (`complete_value`)."""
+does not recognise (`complete_value`). A list is looked over before any item is executed, and
+handed to graphql-core whole if any item is unusual."""
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import dataclasses
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, cast
 
 from graphql import (
     GraphQLEnumType,
+    GraphQLList,
     GraphQLNonNull,
     GraphQLObjectType,
     GraphQLOutputType,
@@ -42,9 +46,19 @@ class Plain:
     field_type: GraphQLOutputType  # as declared, NonNull included: for errors and completion
     attribute: str | None  # read as an attribute, or else
     resolve: Callable[[Any, Any], Any] | None  # a @direct resolver's answer
-    coerce: Callable[[Any], Any] | None  # a leaf's coercion; None for an object
+    # What the value is, or for a list what each item is: a leaf (its coercion) or an object.
+    coerce: Callable[[Any], Any] | None
     object_type: GraphQLObjectType | None
     non_null: bool
+    item_type: GraphQLOutputType | None  # a list's, as declared; None for a single value
+    item_non_null: bool
+    # The attribute of a single scalar or enum value: the commonest field, executed inline.
+    leaf_attribute: str | None
+
+
+# A selection collected once per object field of a plan, and that selection's own plan; None
+# for a deferred one (graphql-core's general path).
+Selection = tuple[GroupedFieldSet, "Plan | None"] | None
 
 
 @dataclass(frozen=True, slots=True)
@@ -52,6 +66,7 @@ class Plan:
     # Per response name, in the selection's order: a plain field, the type's name (`__typename`),
     # or None (graphql-core's general path).
     fields: tuple[tuple[str, Plain | str | None], ...]
+    selections: dict[str, Selection] = dataclasses.field(default_factory=dict, compare=False)
 
     @classmethod
     def of(
@@ -60,19 +75,34 @@ class Plan:
         """The plan of `grouped` under `parent`; None when no field of it is plain."""
         fields: list[tuple[str, Plain | str | None]] = []
         for response_name, details in grouped.items():
-            node = details[0].node
-            name = node.name.value
+            name = details[0].node.name.value
             if name == "__typename":
                 fields.append((response_name, parent.name))
                 continue
-            fields.append((response_name, _plain(schema, parent, name, node)))
+            fields.append((response_name, _plain(schema, parent, name, details)))
         if not any(part is not None for _, part in fields):
             return None
         return cls(tuple(fields))
 
+    def selection(
+        self, executor: GatewayExecutor, response_name: str, part: Plain, details: FieldDetailsList
+    ) -> Selection:
+        try:
+            return self.selections[response_name]
+        except KeyError:
+            assert part.object_type is not None
+            grouped, deferred, _ = executor.collect_subfields(part.object_type, details)
+            known = self.selections[response_name] = (
+                None if deferred else (grouped, Plan.of(executor.schema, part.object_type, grouped))
+            )
+            return known
 
-def _plain(schema: GraphQLSchema, parent: GraphQLObjectType, name: str, node: Any) -> Plain | None:
+
+def _plain(
+    schema: GraphQLSchema, parent: GraphQLObjectType, name: str, details: FieldDetailsList
+) -> Plain | None:
     field = schema.get_field(parent, name)
+    node = details[0].node
     if field is None or field.args or node.arguments:
         return None
     attribute = attribute_of(field.resolve)
@@ -81,6 +111,14 @@ def _plain(schema: GraphQLSchema, parent: GraphQLObjectType, name: str, node: An
     inner, non_null = field.type, False
     if isinstance(inner, GraphQLNonNull):
         inner, non_null = inner.of_type, True
+    item_type, item_non_null = None, False
+    if isinstance(inner, GraphQLList):
+        # A directive on a list (@stream) asks graphql-core for more than its items.
+        if any(d.node.directives for d in details):
+            return None
+        item_type = inner = inner.of_type
+        if isinstance(inner, GraphQLNonNull):
+            inner, item_non_null = inner.of_type, True
     if isinstance(inner, GraphQLScalarType | GraphQLEnumType):
         coerce, object_type = inner.coerce_output_value, None
     elif isinstance(inner, GraphQLObjectType):
@@ -95,6 +133,9 @@ def _plain(schema: GraphQLSchema, parent: GraphQLObjectType, name: str, node: An
         coerce,
         object_type,
         non_null,
+        item_type,
+        item_non_null,
+        attribute if coerce is not None and item_type is None else None,
     )
 
 
@@ -136,12 +177,39 @@ def execute_fields(
             elif isinstance(part, str):
                 results[response_name] = part
                 continue
+            elif (attribute := part.leaf_attribute) is not None:
+                try:
+                    value = getattr(source, attribute)
+                    if value is None:
+                        if not part.non_null:
+                            results[response_name] = None
+                            continue
+                    else:
+                        coerced = part.coerce(value)  # type: ignore[misc]
+                        if coerced is not None and coerced is not Undefined:
+                            results[response_name] = coerced
+                            continue
+                    results[response_name] = _general(
+                        executor, parent_type, path, response_name, grouped, part, value
+                    )
+                except Exception as raw:
+                    _handle(executor, raw, parent_type, path, response_name, grouped, part)
+                    results[response_name] = None
+                continue
             else:
                 result = _execute_plain(
-                    executor, parent_type, source, path, response_name, grouped, part, info
+                    executor,
+                    parent_type,
+                    source,
+                    path,
+                    response_name,
+                    grouped,
+                    part,
+                    info,
+                    plan,
                 )
             results[response_name] = result
-            if is_awaitable(result):
+            if result.__class__ is not dict and is_awaitable(result):
                 pending.append(response_name)
     except Exception:
         if pending:
@@ -167,6 +235,7 @@ def _execute_plain(
     grouped: GroupedFieldSet,
     part: Plain,
     info: ContextOnly,
+    plan: Plan,
 ) -> Any:
     details = grouped[response_name]
     try:
@@ -185,42 +254,172 @@ def _execute_plain(
                     value,
                     None,
                 )
-        if part.coerce is not None and value is not None:
+        if value is None:
+            if not part.non_null:
+                return None
+        elif part.item_type is not None:
+            if isinstance(value, list | tuple):
+                path = Path(parent_path, response_name, parent_type.name)
+                completed = _list(executor, value, path, details, part, info, plan, response_name)
+                if completed is not _UNUSUAL:
+                    return completed
+        elif part.coerce is not None:
             coerced = part.coerce(value)
             if coerced is not None and coerced is not Undefined:
                 return coerced
-        elif value is None and not part.non_null:
-            return None
-        elif part.object_type is not None and value is not None:
-            object_type = part.object_type
-            is_type_of = object_type.is_type_of
-            # Strawberry's type checks read no info; this schema declares none of its own.
-            if is_type_of is None or is_type_of(value, cast(Any, info)) is True:
-                collected, deferred, _ = executor.collect_subfields(object_type, details)
-                if not deferred:
-                    path = Path(parent_path, response_name, parent_type.name)
-                    return _handled(
-                        executor,
-                        executor.execute_fields(object_type, value, path, collected, None),
-                        part,
-                        details,
-                        path,
-                    )
-        # Unusual: graphql-core completes the value read, and raises what it always raises.
-        path = Path(parent_path, response_name, parent_type.name)
-        full_info = _full_info(executor, parent_type, part, path, details)
-        return _handled(
-            executor,
-            executor.complete_value(part.field_type, details, full_info, path, value, None),
-            part,
-            details,
-            path,
-        )
+        elif _is_type_of(part.object_type, value, info):
+            selection = plan.selection(executor, response_name, part, details)
+            if selection is not None:
+                path = Path(parent_path, response_name, parent_type.name)
+                return _handled(
+                    executor,
+                    _object(executor, part.object_type, value, path, selection, info),  # type: ignore[arg-type]
+                    part.field_type,
+                    details,
+                    path,
+                )
+        return _general(executor, parent_type, parent_path, response_name, grouped, part, value)
     except Exception as raw:
-        executor.handle_field_error(
-            raw, part.field_type, details, Path(parent_path, response_name, parent_type.name)
-        )
+        _handle(executor, raw, parent_type, parent_path, response_name, grouped, part)
         return None
+
+
+_UNUSUAL = object()
+
+
+def _list(
+    executor: GatewayExecutor,
+    values: Sequence[Any],
+    path: Path,
+    details: FieldDetailsList,
+    part: Plain,
+    info: ContextOnly,
+    plan: Plan,
+    response_name: str,
+) -> Any:
+    """A list's items, each as graphql-core completes it; `_UNUSUAL` when any item is unusual,
+    before any item is executed."""
+    object_type, item_non_null = part.object_type, part.item_non_null
+    if object_type is None:
+        coerce = cast(Callable[[Any], Any], part.coerce)
+        leaves: list[Any] = []
+        for value in values:
+            if value is None:
+                if item_non_null:
+                    return _UNUSUAL
+                leaves.append(None)
+                continue
+            try:
+                coerced = coerce(value)
+            except Exception:
+                return _UNUSUAL
+            if coerced is None or coerced is Undefined:
+                return _UNUSUAL
+            leaves.append(coerced)
+        return leaves
+    for value in values:
+        if value is None:
+            if item_non_null:
+                return _UNUSUAL
+        elif not _is_type_of(object_type, value, info):
+            return _UNUSUAL
+    selection = plan.selection(executor, response_name, part, details)
+    if selection is None:
+        return _UNUSUAL
+    item_type = cast(GraphQLOutputType, part.item_type)
+    completed: list[Any] = []
+    awaited: list[int] = []
+    try:
+        for index, value in enumerate(values):
+            if value is None:
+                completed.append(None)
+                continue
+            item_path = Path(path, index, None)
+            try:
+                item = _object(executor, object_type, value, item_path, selection, info)
+            except Exception as raw:
+                executor.handle_field_error(raw, item_type, details, item_path)
+                item = None
+            else:
+                if item.__class__ is not dict and executor.is_awaitable(item):
+                    item = _handled(executor, item, item_type, details, item_path)
+                    awaited.append(index)
+            completed.append(item)
+    except Exception:
+        if awaited:
+            executor.settle_in_background([completed[index] for index in awaited])
+        raise
+    if not awaited:
+        return completed
+
+    async def settled() -> list[Any]:
+        items = await gather_with_cancel(*(completed[index] for index in awaited))
+        for index, item in zip(awaited, items, strict=True):
+            completed[index] = item
+        return completed
+
+    return settled()
+
+
+def _is_type_of(object_type: GraphQLObjectType | None, value: Any, info: ContextOnly) -> bool:
+    if object_type is None:
+        return False
+    is_type_of = object_type.is_type_of
+    # Strawberry's type checks read no info; this schema declares none of its own.
+    return is_type_of is None or is_type_of(value, info) is True  # type: ignore[arg-type]
+
+
+def _object(
+    executor: GatewayExecutor,
+    object_type: GraphQLObjectType,
+    value: Any,
+    path: Path,
+    selection: tuple[GroupedFieldSet, Plan | None],
+    info: ContextOnly,
+) -> Any:
+    grouped, plan = selection
+    if plan is None:
+        return executor.execute_fields(object_type, value, path, grouped, None)
+    return execute_fields(executor, object_type, value, path, grouped, plan, info)
+
+
+def _general(
+    executor: GatewayExecutor,
+    parent_type: GraphQLObjectType,
+    parent_path: Path | None,
+    response_name: str,
+    grouped: GroupedFieldSet,
+    part: Plain,
+    value: Any,
+) -> Any:
+    """graphql-core completes the value read, and raises what it always raises."""
+    details = grouped[response_name]
+    path = Path(parent_path, response_name, parent_type.name)
+    full_info = _full_info(executor, parent_type, part, path, details)
+    return _handled(
+        executor,
+        executor.complete_value(part.field_type, details, full_info, path, value, None),
+        part.field_type,
+        details,
+        path,
+    )
+
+
+def _handle(
+    executor: GatewayExecutor,
+    raw: Exception,
+    parent_type: GraphQLObjectType,
+    parent_path: Path | None,
+    response_name: str,
+    grouped: GroupedFieldSet,
+    part: Plain,
+) -> None:
+    executor.handle_field_error(
+        raw,
+        part.field_type,
+        grouped[response_name],
+        Path(parent_path, response_name, parent_type.name),
+    )
 
 
 def _full_info(
@@ -237,17 +436,21 @@ def _full_info(
 
 
 def _handled(
-    executor: GatewayExecutor, completed: Any, part: Plain, details: FieldDetailsList, path: Path
+    executor: GatewayExecutor,
+    completed: Any,
+    field_type: GraphQLOutputType,
+    details: FieldDetailsList,
+    path: Path,
 ) -> Any:
     """`completed`, with an error raised while awaiting it handled as graphql-core handles it."""
-    if not executor.is_awaitable(completed):
+    if completed.__class__ is dict or not executor.is_awaitable(completed):
         return completed
 
     async def awaited() -> Any:
         try:
             return await completed
         except Exception as raw:
-            executor.handle_field_error(raw, part.field_type, details, path)
+            executor.handle_field_error(raw, field_type, details, path)
             return None
 
     return awaited()
