@@ -5,8 +5,9 @@ Uses the OpenTelemetry API only: without a configured SDK every instrument is a 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import time
-from collections.abc import Awaitable
+from collections.abc import Awaitable, Callable
 from contextvars import ContextVar
 from dataclasses import dataclass
 from typing import Any, TypeVar
@@ -58,10 +59,48 @@ def reset_via(token: Any) -> None:
     _via.reset(token)
 
 
-def start_call(member: str, adapter: str, operation: str, asked: str) -> MemberCall:
-    return MemberCall(
-        member=member, adapter=adapter, operation=operation, asked=asked, via=_via.get()
+def start_call(member: str, adapter: str, operation: str) -> MemberCall:
+    return MemberCall(member=member, adapter=adapter, operation=operation, via=_via.get())
+
+
+def _explain(call: MemberCall, describe: Callable[[], str]) -> None:
+    calls = explained_calls.get()
+    if calls is not None:
+        call.asked = describe()
+        calls.append(call)
+
+
+def member_span(
+    member: str, adapter: str, operation: str, describe: Callable[[], str]
+) -> contextlib.AbstractContextManager[trace.Span]:
+    """The client span of a call to a member, made current for the database spans beneath it;
+    none at all where it could not be recorded. Without a configured SDK nothing is recorded, and
+    under a span not recorded (a trace not sampled) the SDK's samplers would not record a child:
+    the span, its attributes and the request's description would be made for nothing, eleven
+    times a page."""
+    current = trace.get_current_span()
+    if not current.is_recording() and (
+        current.get_span_context().is_valid
+        or isinstance(trace.get_tracer_provider(), trace.ProxyTracerProvider)
+    ):
+        return _NO_SPAN
+    return tracer.start_as_current_span(
+        f"{member} {operation}",
+        kind=trace.SpanKind.CLIENT,
+        attributes={
+            "alliance.member": member,
+            "alliance.adapter": adapter,
+            "alliance.operation": operation,
+            "alliance.request": describe(),
+        },
+        # The status is set from the SOURCE_* code; an exception's message may quote a value
+        # and stays out of the span.
+        record_exception=False,
+        set_status_on_exception=False,
     )
+
+
+_NO_SPAN: contextlib.AbstractContextManager[trace.Span] = contextlib.nullcontext(trace.INVALID_SPAN)
 
 
 def _count_rows(call: MemberCall, result: object) -> None:
@@ -73,7 +112,7 @@ def _count_rows(call: MemberCall, result: object) -> None:
         call.rows = 1
 
 
-def finish_call(call: MemberCall, result: object) -> None:
+def finish_call(call: MemberCall, result: object, describe: Callable[[], str]) -> None:
     _count_rows(call, result)
     attributes = {
         "alliance.member": call.member,
@@ -84,17 +123,15 @@ def finish_call(call: MemberCall, result: object) -> None:
     call_duration.record(call.duration_ms, attributes)
     if call.code is not None:
         call_errors.add(1, {**attributes, "alliance.error.code": call.code})
-    calls = explained_calls.get()
-    if calls is not None:
-        calls.append(call)
+    _explain(call, describe)
 
 
 async def coalesced(
-    member: str, adapter: str, operation: str, asked: str, shared: Awaitable[T]
+    member: str, adapter: str, operation: str, describe: Callable[[], str], shared: Awaitable[T]
 ) -> T:
     """Waits for an identical call already in flight. Explained as a call of its own (`via`
     coalesced), but not counted again in the member-call metrics: the member was asked once."""
-    call = MemberCall(member, adapter, operation, asked, via="coalesced")
+    call = MemberCall(member, adapter, operation, via="coalesced")
     started = time.perf_counter()
     try:
         result = await asyncio.shield(shared)
@@ -103,9 +140,7 @@ async def coalesced(
         raise
     finally:
         call.duration_ms = (time.perf_counter() - started) * 1000
-        calls = explained_calls.get()
-        if calls is not None:
-            calls.append(call)
+        _explain(call, describe)
     _count_rows(call, result)
     return result
 

@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from enum import StrEnum
 from typing import TypeVar
 
-from opentelemetry.trace import SpanKind, Status, StatusCode
+from opentelemetry.trace import Status, StatusCode
 
 from adapters import observe
 from adapters.sources.errors import SourceError, SourceErrorCode
@@ -94,22 +94,13 @@ class Guard:
         self._limit = asyncio.Semaphore(max_concurrency)
         self.last_latency_ms: float | None = None
 
-    async def call(self, operation: str, asked: str, send: Callable[[], Awaitable[T]]) -> T:
-        with observe.tracer.start_as_current_span(
-            f"{self.member} {operation}",
-            kind=SpanKind.CLIENT,
-            attributes={
-                "alliance.member": self.member,
-                "alliance.adapter": self.adapter,
-                "alliance.operation": operation,
-                "alliance.request": asked,
-            },
-            # The status is set below from the SOURCE_* code; an exception's message may quote
-            # a value and stays out of the span.
-            record_exception=False,
-            set_status_on_exception=False,
-        ) as span:
-            record = observe.start_call(self.member, self.adapter, operation, asked)
+    async def call(
+        self, operation: str, describe: Callable[[], str], send: Callable[[], Awaitable[T]]
+    ) -> T:
+        """`send()` under the guard; `describe()` says what it asks (for spans and explanations,
+        made only when one is)."""
+        with observe.member_span(self.member, self.adapter, operation, describe) as span:
+            record = observe.start_call(self.member, self.adapter, operation)
             started = time.perf_counter()
             result: object = None
             try:
@@ -125,7 +116,7 @@ class Guard:
                 raise
             finally:
                 record.duration_ms = (time.perf_counter() - started) * 1000
-                observe.finish_call(record, result)
+                observe.finish_call(record, result, describe)
                 span.set_attribute("alliance.outcome", record.outcome)
                 if record.rows is not None:
                     span.set_attribute("alliance.rows", record.rows)

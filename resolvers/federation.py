@@ -12,7 +12,7 @@ import asyncio
 import heapq
 import math
 from collections import Counter
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Awaitable, Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime
 from typing import Any, ClassVar, Generic, TypeVar, cast
@@ -47,29 +47,32 @@ class MemberSource:
     def serves(self, kind: RecordKind[Any] | None) -> bool:
         return kind is None or kind in self.source.capabilities.serves
 
-    async def ask(self, request: SourceRequest[T]) -> T:
-        """The request, sent to this member's adapter under its guard."""
+    def ask(self, request: SourceRequest[T]) -> Awaitable[T]:
+        """The request, sent to this member's adapter under its guard. A read is a task of its
+        own, shared by identical reads meanwhile, and given to each reader shielded: a fan-out
+        gathers it as it is, with no task made to wait for it."""
         if not self.serves(request.kind):
-            raise SourceError(SourceErrorCode.SOURCE_NOT_SERVED, self.code)
+            return _raise(SourceError(SourceErrorCode.SOURCE_NOT_SERVED, self.code))
         kind = request.kind
         operation = request.operation if kind is None else f"{request.operation} {kind.name}"
-        asked = request.describe()
+        describe = request.describe
         if not request.coalescible:
-            return await self.guard.call(operation, asked, lambda: request.send(self.source))
+            return self.guard.call(operation, describe, lambda: request.send(self.source))
         shared = self._in_flight.get(request)
         if shared is not None:
-            return await observe.coalesced(self.code, self.source.adapter, operation, asked, shared)
+            return observe.coalesced(self.code, self.source.adapter, operation, describe, shared)
         call = asyncio.ensure_future(
-            self.guard.call(operation, asked, lambda: request.send(self.source))
+            self.guard.call(operation, describe, lambda: request.send(self.source))
         )
         self._in_flight[request] = call
         call.add_done_callback(lambda done: self._settled(request, done))
         # Shielded: one reader giving up does not cancel the call the others are waiting for.
-        return await asyncio.shield(call)
+        return asyncio.shield(call)
 
     def _settled(self, request: SourceRequest[Any], call: asyncio.Future[Any]) -> None:
-        if self._in_flight.get(request) is call:
-            del self._in_flight[request]
+        current = self._in_flight.pop(request, None)
+        if current is not None and current is not call:
+            self._in_flight[request] = current
         if not call.cancelled():
             call.exception()  # retrieved: every reader may have gone
 
@@ -99,6 +102,10 @@ class Federation:
 
     async def close(self) -> None:
         await asyncio.gather(*(m.source.close() for m in self.members.values()))
+
+
+async def _raise(error: SourceError) -> Any:
+    raise error
 
 
 @dataclass
