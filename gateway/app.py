@@ -18,6 +18,7 @@ from starlette.routing import Route, WebSocketRoute
 
 from adapters.registry.audit import AuditStore
 from adapters.registry.events import EventStore, listen
+from adapters.registry.hospital_cache import HospitalCache
 from adapters.registry.migrate import apply_migrations
 from adapters.registry.store import RegistryStore
 from adapters.resilience import CircuitBreaker, Guard
@@ -94,6 +95,17 @@ async def offline_context(
     finally:
         await federation.close()
         await pool.close()
+
+
+def hospital_cache(settings: Settings, pool: asyncpg.Pool) -> HospitalCache:
+    dsn = settings.registry.dsn
+    assert dsn is not None
+    return HospitalCache(
+        RegistryStore(pool).hospitals,
+        lambda: asyncpg.connect(
+            dsn, timeout=5, server_settings={"application_name": "alliance-gateway hospitals"}
+        ),
+    )
 
 
 def build_federation(settings: Settings) -> Federation:
@@ -206,7 +218,9 @@ def create_app(settings: Settings) -> Starlette:
             applied = await apply_migrations(conn)
         if applied:
             log.info("registry migrated to %s", applied[-1])
-        state["registry"] = RegistryStore(pool)
+        hospitals = hospital_cache(settings, pool)
+        await hospitals.start()
+        state["registry"] = RegistryStore(pool, hospitals)
         state["audit"] = AuditStore(pool)
         async with run_events(settings, pool, federation) as (store, hub, watcher):
             state["events"], state["hub"], state["watcher"] = store, hub, watcher
@@ -215,6 +229,7 @@ def create_app(settings: Settings) -> Starlette:
                 yield
             finally:
                 watched.close()
+                await hospitals.stop()
                 await federation.close()
         await pool.close()
 

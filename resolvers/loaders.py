@@ -36,7 +36,7 @@ class RegistryLoaders:
     async def prefetch_hospitals(self, codes: set[str]) -> None:
         missing = sorted(codes - self.known_hospitals.keys())
         if missing:
-            for record in await self._store.hospitals(missing):
+            for record in await self._store.hospitals_named(missing):
                 self.known_hospitals[record.code] = record
 
     async def _hospitals(self, codes: Sequence[str]) -> list[HospitalRecord | None]:

@@ -11,6 +11,7 @@ from typing import Any
 import asyncpg
 
 from adapters.registry.events import insert_events
+from adapters.registry.hospital_cache import HospitalCache
 from adapters.registry.records import (
     AgreementRecord,
     AllianceRecord,
@@ -31,8 +32,11 @@ _HOSPITAL_COLUMNS = tuple(HospitalRecord.__dataclass_fields__)
 class RegistryStore:
     """Registry queries over a pool, or over one connection inside a transaction."""
 
-    def __init__(self, db: asyncpg.Pool | asyncpg.Connection) -> None:
+    def __init__(
+        self, db: asyncpg.Pool | asyncpg.Connection, kept: HospitalCache | None = None
+    ) -> None:
         self._db = db
+        self._kept = kept
 
     @property
     def db(self) -> asyncpg.Pool | asyncpg.Connection:
@@ -47,7 +51,7 @@ class RegistryStore:
                 yield self
             return
         async with self._db.acquire() as conn, conn.transaction():
-            yield RegistryStore(conn)
+            yield RegistryStore(conn, self._kept)
 
     async def record_events(self, alliance_id: str, events: Sequence[NewEvent]) -> None:
         """Inside `transaction()`: the events commit, or not, with the change they describe."""
@@ -104,6 +108,13 @@ class RegistryStore:
         rows = await self._db.fetch("SELECT * FROM hospital WHERE code = ANY($1::text[])", codes)
         return [HospitalRecord.from_row(r) for r in rows]
 
+    async def hospitals_named(self, codes: Sequence[str]) -> list[HospitalRecord]:
+        """The hospitals a page names, for their names: kept between requests where a
+        HospitalCache is given (adapters/registry/hospital_cache.py)."""
+        if self._kept is None:
+            return await self.hospitals(codes)
+        return await self._kept.hospitals(codes)
+
     async def hospital_codes(self) -> list[str]:
         return [r["code"] for r in await self._db.fetch("SELECT code FROM hospital ORDER BY code")]
 
@@ -121,6 +132,9 @@ class RegistryStore:
             f"ON CONFLICT (code) DO UPDATE SET {updates}",
             *(values[c] for c in _HOSPITAL_COLUMNS),
         )
+        if self._kept is not None:
+            # Its notification follows the commit; this replica's own next page need not wait.
+            self._kept.forget()
 
     # -- membership -----------------------------------------------------------------------
 
