@@ -24,6 +24,7 @@ from adapters.registry.store import RegistryStore
 from adapters.resilience import CircuitBreaker, Guard
 from adapters.sources.kinds import open_source
 from gateway import fhir_hooks, metrics
+from gateway.access_log import AccessLog
 from gateway.audit_flush import AuditFlush
 from gateway.auth import TokenVerifier
 from gateway.exports.route import routes as export_routes
@@ -297,5 +298,6 @@ def create_app(settings: Settings) -> Starlette:
             *export_routes(verifier, make_context),
         ],
         lifespan=lifespan,
-        middleware=[Middleware(ServerSpans)] if tracing else None,
+        # The access line inside the request's span, so that it names the trace.
+        middleware=[*([Middleware(ServerSpans)] if tracing else []), Middleware(AccessLog)],
     )

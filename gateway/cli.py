@@ -51,6 +51,8 @@ _UVICORN_OPTIONS: dict[str, Any] = {
     # uvicorn's websockets-sansio protocol, keeping less per open connection (gateway/ws_protocol.py).
     "ws": "gateway.ws_protocol:GatewayWebSocketProtocol",
     "proxy_headers": True,
+    # The gateway writes its access lines once each response is sent (gateway/access_log.py).
+    "access_log": False,
 }
 
 

@@ -88,18 +88,19 @@ def _json_handler(stream: Any) -> logging.Handler:
 
 
 def configure_logging(level: int = logging.INFO) -> None:
-    """JSON lines for every logger: to stderr, except uvicorn's access lines, which go to stdout
-    as uvicorn itself sends them (serve with `log_config=None` so that uvicorn keeps these)."""
+    """JSON lines for every logger: to stderr, except the access lines (gateway/access_log.py;
+    uvicorn's, where it still writes them), which go to stdout."""
     root = logging.getLogger()
     for old in list(root.handlers):
         root.removeHandler(old)
     root.addHandler(_json_handler(sys.stderr))
     root.setLevel(level)
-    access = logging.getLogger("uvicorn.access")
-    for old in list(access.handlers):
-        access.removeHandler(old)
-    access.addHandler(_json_handler(sys.stdout))
-    access.propagate = False
+    for name in ("uvicorn.access", "alliance_gateway.access"):
+        access = logging.getLogger(name)
+        for old in list(access.handlers):
+            access.removeHandler(old)
+        access.addHandler(_json_handler(sys.stdout))
+        access.propagate = False
     # httpx logs each request's full URL at INFO: a FHIR search's query names a patient's
     # pseudonym. The FHIR adapter's own spans and logs say what operations need.
     for library in ("httpx", "httpcore"):
