@@ -215,15 +215,7 @@ def execute_fields(
         if pending:
             executor.settle_in_background([results[name] for name in pending])
         raise
-    if not pending:
-        return results
-
-    async def settled() -> dict[str, Any]:
-        values = await gather_with_cancel(*(results[name] for name in pending))
-        results.update(zip(pending, values, strict=True))
-        return results
-
-    return settled()
+    return _settled(results, pending) if pending else results
 
 
 def _execute_plain(
@@ -349,14 +341,18 @@ def _list(
         if awaited:
             executor.settle_in_background([completed[index] for index in awaited])
         raise
-    if not awaited:
-        return completed
+    return _settled(completed, awaited) if awaited else completed
 
-    async def settled() -> list[Any]:
-        items = await gather_with_cancel(*(completed[index] for index in awaited))
-        for index, item in zip(awaited, items, strict=True):
-            completed[index] = item
-        return completed
+
+def _settled(values: Any, awaiting: list[Any]) -> Any:
+    """`values` (an object's results by name, or a list's items) once each of those at
+    `awaiting` is awaited in its place."""
+
+    async def settled() -> Any:
+        results = await gather_with_cancel(*(values[key] for key in awaiting))
+        for key, result in zip(awaiting, results, strict=True):
+            values[key] = result
+        return values
 
     return settled()
 
