@@ -162,6 +162,26 @@ async def test_a_member_failing_in_an_unforeseen_way_costs_only_its_part() -> No
     assert sum(p.total or 0 for p in answered.results.values()) == 21
 
 
+def test_a_member_whose_breaker_opened_mid_operation_is_reported_by_its_cause() -> None:
+    from adapters.sources.errors import SourceError
+    from gateway.runtime.errors import source_errors
+
+    code = SourceErrorCode
+    failures = [
+        SourceError(code.SOURCE_CIRCUIT_OPEN, "BBB"),
+        SourceError(code.SOURCE_TIMEOUT, "AAA"),
+        SourceError(code.SOURCE_UNAVAILABLE, "BBB"),
+        SourceError(code.SOURCE_CIRCUIT_OPEN, "BBB"),
+        SourceError(code.SOURCE_CIRCUIT_OPEN, "CCC"),
+    ]
+    reported = [(e.extensions or {}) for e in source_errors(failures)]
+    assert [(e["member"], e["code"]) for e in reported] == [
+        ("BBB", "SOURCE_UNAVAILABLE"),
+        ("AAA", "SOURCE_TIMEOUT"),
+        ("CCC", "SOURCE_CIRCUIT_OPEN"),
+    ]
+
+
 async def test_a_slow_member_costs_one_deadline_with_its_total() -> None:
     a, b, _ = sources_with_ties()
     b.delay_seconds = 5

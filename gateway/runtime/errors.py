@@ -11,7 +11,7 @@ from graphql import GraphQLError
 from strawberry.extensions import SchemaExtension
 from strawberry.types.execution import PreExecutionError
 
-from adapters.sources.errors import SourceError
+from adapters.sources.errors import SourceError, SourceErrorCode
 from resolvers.errors import ErrorCode, GatewayError
 
 log = logging.getLogger("alliance_gateway.errors")
@@ -75,12 +75,19 @@ def publish_errors(result: object) -> None:
         ]
 
 
+_CIRCUIT_OPEN = SourceErrorCode.SOURCE_CIRCUIT_OPEN
+
+
 def source_errors(failures: list[SourceError]) -> list[GraphQLError]:
     """One error per member that failed, whatever number of fields asked it (XCA's
-    PartialSuccess): the data of the others is in `data`."""
+    PartialSuccess): the data of the others is in `data`. Where the member's breaker opened
+    during the operation, the failure that opened it is reported, not the refusals after it:
+    which of the two finished first is the event loop's choice, the cause is not."""
     seen: dict[str, SourceError] = {}
     for failure in failures:
-        seen.setdefault(failure.member, failure)
+        kept = seen.get(failure.member)
+        if kept is None or (kept.code is _CIRCUIT_OPEN and failure.code is not _CIRCUIT_OPEN):
+            seen[failure.member] = failure
     return [
         GraphQLError(e.message, extensions={"code": e.code.value, "member": e.member})
         for e in seen.values()
