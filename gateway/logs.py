@@ -8,7 +8,8 @@ written in, so a log line leads to its trace and back.
 The gateway logs no raw resident ID, patient name or clinical value: its log calls name members,
 error types, GraphQL paths and versions. Two things from elsewhere could carry data, and are cut
 here: exception messages (a library may quote a value; only the type and the stack are kept) and
-the query string of uvicorn's access lines (a GET request's document may hold a resident ID)."""
+the query string of access lines (a GET request's document may hold a resident ID): the gateway's
+own leave it out, and uvicorn's, off in the gateway, are cut wherever they are still written."""
 
 from __future__ import annotations
 
@@ -88,8 +89,9 @@ def _json_handler(stream: Any) -> logging.Handler:
 
 
 def configure_logging(level: int = logging.INFO) -> None:
-    """JSON lines for every logger: to stderr, except the access lines (gateway/access_log.py;
-    uvicorn's, where it still writes them), which go to stdout."""
+    """JSON lines for every logger: to stderr, except the access lines (gateway/access_log.py),
+    which go to stdout. uvicorn's own access lines stay off: it writes them whenever its logger
+    has a handler, even where it was told not to, and before the response's first byte."""
     root = logging.getLogger()
     for old in list(root.handlers):
         root.removeHandler(old)
@@ -99,8 +101,8 @@ def configure_logging(level: int = logging.INFO) -> None:
         access = logging.getLogger(name)
         for old in list(access.handlers):
             access.removeHandler(old)
-        access.addHandler(_json_handler(sys.stdout))
         access.propagate = False
+    logging.getLogger("alliance_gateway.access").addHandler(_json_handler(sys.stdout))
     # httpx logs each request's full URL at INFO: a FHIR search's query names a patient's
     # pseudonym. The FHIR adapter's own spans and logs say what operations need.
     for library in ("httpx", "httpcore"):

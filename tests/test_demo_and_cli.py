@@ -116,11 +116,15 @@ async def _alliance_name(url: str, token: str) -> str:
     return response.json()["data"]["alliance"]["name"]
 
 
-async def test_a_second_replica_serves_the_same_data_from_every_worker(demo_env: Demo) -> None:
+async def test_a_second_replica_serves_the_same_data_from_every_worker(
+    demo_env: Demo, tmp_path: Path
+) -> None:
     port = free_port()
     config = str(demo_env.root / "alliance.toml")
+    access = tmp_path / "stdout"
     replica = subprocess.Popen(
         [*CLI, "serve", "--config", config, "--port", str(port), "--workers", "2"],
+        stdout=access.open("wb"),
         stderr=subprocess.PIPE,
     )
     try:
@@ -163,6 +167,11 @@ async def test_a_second_replica_serves_the_same_data_from_every_worker(demo_env:
     finally:
         replica.terminate()
         replica.wait(10)
+    # One access line per request, the gateway's own, written after the response (uvicorn's,
+    # written before its first byte, stays off in the workers).
+    lines = [json.loads(line) for line in access.read_text().splitlines() if line.startswith("{")]
+    asked = [line for line in lines if "POST /graphql" in str(line["message"])]
+    assert [line["logger"] for line in asked] == ["alliance_gateway.access"], lines
 
 
 async def test_the_demo_command_runs_and_ctrl_c_stops_postgres(tmp_path: Path) -> None:
