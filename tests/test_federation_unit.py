@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import asyncio
 from dataclasses import replace
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta, timezone
 
 import pytest
 from hypothesis import given, settings
@@ -204,6 +204,24 @@ async def test_a_kind_a_source_does_not_serve_leaves_it_out_silently() -> None:
     answered = await fan_out(fed, fed.codes(), lambda _: request)
     assert list(answered.results) == ["AAA"] and answered.errors == []
     assert b.asked == []
+
+
+@given(
+    st.one_of(
+        st.dates(),
+        st.datetimes(),
+        st.datetimes(timezones=st.sampled_from([UTC, timezone(timedelta(hours=8))])),
+        st.datetimes(timezones=st.timezones()),
+    )
+)
+def test_a_cursor_holds_the_isoformat_of_its_sort_value(value: date) -> None:
+    from resolvers.federation import Position, encode_position
+    from resolvers.pagination import cursor_parts
+
+    _, (written, member, key) = cursor_parts(
+        encode_position("Referral", Position(value, "AAA", "k"))
+    )
+    assert (written, member, key) == (value.isoformat(), "AAA", "k")
 
 
 @pytest.mark.parametrize("key", ["", "with space", "x" * 65, "semi;colon", "١٢٣"])
