@@ -11,7 +11,7 @@ from resolvers.errors import bad_input
 
 
 def encode(type_name: str, *key: str | int) -> str:
-    raw = ":".join([type_name, *(str(k) for k in key)])
+    raw = ":".join((type_name, *map(str, key)))
     return base64.urlsafe_b64encode(raw.encode()).decode().rstrip("=")
 
 

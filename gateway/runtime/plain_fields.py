@@ -119,8 +119,10 @@ def _plain(
         item_type = inner = inner.of_type
         if isinstance(inner, GraphQLNonNull):
             inner, item_non_null = inner.of_type, True
-    if isinstance(inner, GraphQLScalarType | GraphQLEnumType):
+    if isinstance(inner, GraphQLScalarType):
         coerce, object_type = inner.coerce_output_value, None
+    elif isinstance(inner, GraphQLEnumType):
+        coerce, object_type = _remembered(inner.coerce_output_value), None
     elif isinstance(inner, GraphQLObjectType):
         coerce, object_type = None, inner
     else:
@@ -137,6 +139,25 @@ def _plain(
         item_non_null,
         attribute if coerce is not None and item_type is None else None,
     )
+
+
+def _remembered(coerce: Callable[[Any], Any]) -> Callable[[Any], Any]:
+    """An enum's coercion, remembered per value (and its class: a StrEnum member equals its
+    text). An enum has few names, and each costs Strawberry a type check and graphql-core a
+    lookup, on every node of a page. Only names are remembered: a refused value raises again."""
+    known: dict[tuple[type, Any], Any] = {}
+
+    def coerced(value: Any) -> Any:
+        key = (value.__class__, value)
+        try:
+            return known[key]
+        except KeyError:
+            name = known[key] = coerce(value)
+            return name
+        except TypeError:  # unhashable: never a name
+            return coerce(value)
+
+    return coerced
 
 
 class ContextOnly:
