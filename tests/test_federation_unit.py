@@ -210,8 +210,17 @@ async def test_a_kind_a_source_does_not_serve_leaves_it_out_silently() -> None:
     st.one_of(
         st.dates(),
         st.datetimes(),
-        st.datetimes(timezones=st.sampled_from([UTC, timezone(timedelta(hours=8))])),
-        st.datetimes(timezones=st.timezones()),
+        st.datetimes(
+            # UTC, whole and part hours, and a local mean time's seconds (Shanghai's until 1901)
+            timezones=st.sampled_from(
+                [
+                    UTC,
+                    timezone(timedelta(hours=8)),
+                    timezone(timedelta(hours=-3, minutes=-30)),
+                    timezone(timedelta(hours=8, minutes=5, seconds=43)),
+                ]
+            )
+        ),
     )
 )
 def test_a_cursor_holds_the_isoformat_of_its_sort_value(value: date) -> None:
