@@ -3,8 +3,8 @@
 uvicorn writes its access line as the response starts, before its first byte: the time spent
 formatting and writing it was time the client waited. This writes the same line after the last
 byte, still inside the request's span (its trace and span ids lead to the trace), with the path
-but never the query string (a GET request's document may hold a resident ID). The CLI turns
-uvicorn's own off."""
+but never the query string (a GET request's document may hold a resident ID). uvicorn's own stay
+off (gateway/logs.configure_logging)."""
 
 from __future__ import annotations
 

@@ -233,10 +233,9 @@ def execute_fields(
             if result.__class__ is not dict and is_awaitable(result):
                 pending.append(response_name)
     except Exception:
-        if pending:
-            executor.settle_in_background([results[name] for name in pending])
+        _abandoned(executor, results, pending)
         raise
-    return _settled(results, pending) if pending else results
+    return _settled(results, pending)
 
 
 def _execute_plain(
@@ -359,15 +358,16 @@ def _list(
                     awaited.append(index)
             completed.append(item)
     except Exception:
-        if awaited:
-            executor.settle_in_background([completed[index] for index in awaited])
+        _abandoned(executor, completed, awaited)
         raise
-    return _settled(completed, awaited) if awaited else completed
+    return _settled(completed, awaited)
 
 
 def _settled(values: Any, awaiting: list[Any]) -> Any:
     """`values` (an object's results by name, or a list's items) once each of those at
-    `awaiting` is awaited in its place."""
+    `awaiting` is awaited in its place: `values` itself when none is."""
+    if not awaiting:
+        return values
 
     async def settled() -> Any:
         results = await gather_with_cancel(*(values[key] for key in awaiting))
@@ -376,6 +376,13 @@ def _settled(values: Any, awaiting: list[Any]) -> Any:
         return values
 
     return settled()
+
+
+def _abandoned(executor: GatewayExecutor, values: Any, awaiting: list[Any]) -> None:
+    """The values at `awaiting` of a selection or list that failed part-way, each still awaited
+    (its errors handled) rather than left unawaited."""
+    if awaiting:
+        executor.settle_in_background([values[key] for key in awaiting])
 
 
 def _is_type_of(object_type: GraphQLObjectType | None, value: Any, info: ContextOnly) -> bool:
